@@ -1,0 +1,44 @@
+# samembed: `make run` serves the demo, `make test` runs the whole suite.
+# Both set up everything on a fresh machine: the virtualenv with pinned
+# dependencies, and (tests, bench) Debian's chromium, nginx and wrk.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+REQS := requirements/app.txt requirements/embedded-db.txt requirements/dev.txt
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint bench soak clean system-deps
+
+$(STAMP): $(REQS)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check $(addprefix -r ,$(REQS))
+	touch $@
+
+# Debian packages the browser tests and the load tests drive.
+system-deps:
+	@missing=""; \
+	for p in chromium:chromium nginx:nginx wrk:wrk; do \
+	  command -v $${p%%:*} >/dev/null 2>&1 || missing="$$missing $${p##*:}"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+run: $(STAMP)
+	$(BIN)/python scripts/run.py
+
+test: $(STAMP) system-deps
+	$(BIN)/python -m pytest -m "not bench"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy samembed tests scripts bench
+
+bench: $(STAMP) system-deps
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf var/static var/jinja-cache var/test-static var/test-jinja-cache var/bench

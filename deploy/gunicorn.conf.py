@@ -1,0 +1,30 @@
+"""gunicorn settings for samembed, used by `make run`, `make bench` and production.
+
+Every value can be overridden with the environment variables documented in the
+README (PORT, WEB_CONCURRENCY, GUNICORN_BIND).
+"""
+
+import os
+
+bind = os.environ.get("GUNICORN_BIND", f"127.0.0.1:{os.environ.get('PORT', '8000')}")
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "samembed.workers.Worker"
+wsgi_app = "samembed.asgi:application"
+
+# A burst of connections must queue, not be refused.
+backlog = 2048
+# Longer than any load balancer's idle timeout (60 s is common), so the balancer,
+# not us, closes idle connections and never sends on a socket we just closed.
+keepalive = 75
+timeout = 30
+graceful_timeout = 10
+# Recycle workers now and then, staggered so they never restart together.
+max_requests = 50_000
+max_requests_jitter = 5_000
+# Each worker creates its own MongoClient lazily, after the fork.
+preload_app = False
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("LOG_LEVEL", "info").lower()
+proc_name = "samembed"

@@ -1,0 +1,1 @@
+"""samembed: curated social stories published as fast, cached embeds."""

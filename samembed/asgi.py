@@ -1,0 +1,93 @@
+"""The ASGI application gunicorn serves: a fast path in front of Django.
+
+A request the response cache can answer as it stands (GET or HEAD of a canonical
+`/e/`, `/s/` or `/api/v1/stories/` URL with a fresh entry, or the loader) is
+answered here from memory, without Django's request cycle: no middleware, no URL
+resolving, no request object. Everything else, cache misses included, goes to
+Django, whose views fill the cache (`samembed.embed.views`).
+
+Measured on 2 cores (see the README): a cache hit through this path is several
+times faster than the same page through Django with `cache_page`.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "samembed.settings")
+
+import django  # noqa: E402
+
+django.setup(set_prefix=False)
+
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+
+from samembed.embed.cache import ResponseCache, response_cache  # noqa: E402
+from samembed.embed.loader import loader_entry  # noqa: E402
+
+Scope = dict[str, Any]
+
+# The only query a cached URL may carry; anything else is Django's to judge.
+_TEMPLATE_QUERY = b"template="
+_CACHED_PREFIXES = ("/e/", "/s/", "/api/v1/stories/")
+
+
+def cache_key(path: str, query: bytes) -> str | None:
+    """The cache key of a request in canonical form, else None."""
+    if not path.startswith(_CACHED_PREFIXES) or path.endswith("/") or "//" in path:
+        return None
+    if not query:
+        return path
+    if query.startswith(_TEMPLATE_QUERY) and path.startswith("/e/") and query[9:].isalpha():
+        return path + "?" + query.decode("ascii")
+    return None
+
+
+class FastPath:
+    def __init__(self, app: Any, cache: ResponseCache | None = None) -> None:
+        self.app = app
+        self.cache = cache
+
+    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
+            path = scope["path"]
+            if path == "/embed.js":
+                return await self._send(scope, send, loader_entry())
+            key = cache_key(path, scope["query_string"])
+            if key is not None:
+                entry = (self.cache or response_cache()).peek(key)
+                if entry is not None:
+                    return await self._send(scope, send, entry)
+        elif scope["type"] == "lifespan":
+            return await self._lifespan(receive, send)
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    async def _send(scope: Scope, send: Any, entry: Any) -> None:
+        accept_encoding = b""
+        if_none_match = None
+        for name, value in scope["headers"]:
+            if name == b"accept-encoding":
+                accept_encoding = value
+            elif name == b"if-none-match":
+                if_none_match = value
+        status, headers, body = entry.respond(
+            accept_encoding, if_none_match, scope["method"] == "HEAD"
+        )
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    async def _lifespan(receive: Any, send: Any) -> None:
+        # Django has no lifespan support; answer it here so servers do not warn.
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+application = FastPath(ASGIHandler())

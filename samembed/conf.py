@@ -1,0 +1,115 @@
+"""Settings from the environment: every variable declared once, typed, documented.
+
+`settings.py` reads each setting through `env()`, which looks the name up in
+`DECLARED`, parses the raw string with the declared type and refuses bad values
+loudly (a typo in production must stop the process, not run on a default).
+The README's settings table is checked against `DECLARED` by
+`tests/test_settings.py`, so an undocumented setting fails the suite.
+
+    >>> env("EMBED_CACHE_TTL")   # with EMBED_CACHE_TTL unset
+    10.0
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from django.core.exceptions import ImproperlyConfigured
+
+
+def parse_bool(raw: str) -> bool:
+    # Like healthchecks' envbool: anything but an explicit word is a mistake.
+    lowered = raw.strip().lower()
+    if lowered in ("true", "1", "yes", "on"):
+        return True
+    if lowered in ("false", "0", "no", "off"):
+        return False
+    raise ValueError("expected true/false")
+
+
+def parse_list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def parse_positive_float(raw: str) -> float:
+    value = float(raw)
+    if not value >= 0:
+        raise ValueError("expected a number >= 0")
+    return value
+
+
+def parse_positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("expected an integer >= 0")
+    return value
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    default: str | None
+    parse: Callable[[str], Any]
+    help: str
+
+
+def _s(name: str, default: str | None, parse: Callable[[str], Any], help: str) -> Setting:
+    return Setting(name, default, parse, help)
+
+
+DECLARED: dict[str, Setting] = {
+    s.name: s
+    for s in [
+        _s("DEBUG", "false", parse_bool,
+           "Django debug mode. Never true in production; `make run` leaves it off."),
+        _s("SECRET_KEY", None, str,
+           "Django secret key. Required unless DEBUG is true; `make run` generates one "
+           "under `var/` for development."),
+        _s("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1]", parse_list,
+           "Comma-separated host names this instance answers to."),
+        _s("MONGODB_URI", "mongodb://127.0.0.1:27018/samembed", str,
+           "MongoDB connection string; the database name comes from its path. "
+           "When set for `make run`, no embedded database is started."),
+        _s("MONGODB_READ_TIMEOUT_MS", "1500", parse_positive_int,
+           "Socket and server-selection timeout for reads on the embed path, in ms. "
+           "Short, so a failing database turns into a stale copy quickly."),
+        _s("DATABASE_URL", "sqlite:///var/accounts.sqlite3", str,
+           "SQL database for accounts and sessions (`sqlite:///path` or "
+           "`postgres://user:pass@host:port/name`)."),
+        _s("EMBED_CACHE_TTL", "10", parse_positive_float,
+           "Seconds a rendered embed is served from memory before it is rendered again. "
+           "0 disables the cache (every request renders)."),
+        _s("EMBED_CACHE_MAX_BYTES", "67108864", parse_positive_int,
+           "Upper bound of the per-process response cache, in bytes (least recently "
+           "used entries are dropped first)."),
+        _s("EMBED_STALE_IF_ERROR", "86400", parse_positive_float,
+           "Seconds the last good copy of an embed is served while the database fails."),
+        _s("STATIC_ROOT", "var/static", str,
+           "Where `collectstatic` puts hashed, compressed static files."),
+        _s("JINJA_BYTECODE_DIR", "var/jinja-cache", str,
+           "Directory of Jinja2's on-disk bytecode cache (compiled templates)."),
+        _s("LOG_LEVEL", "INFO", str, "Log level of the samembed loggers."),
+        _s("PORT", "8000", parse_positive_int,
+           "Port `make run` serves on (always on 127.0.0.1)."),
+        _s("WEB_CONCURRENCY", "2", parse_positive_int,
+           "Number of gunicorn worker processes (`deploy/gunicorn.conf.py`)."),
+    ]
+}
+
+
+def env(name: str) -> Any:
+    """The parsed value of a declared setting, or its parsed default."""
+    setting = DECLARED[name]
+    raw = os.environ.get(name)
+    if raw is None:
+        if setting.default is None:
+            return None
+        raw = setting.default
+    try:
+        return setting.parse(raw)
+    except ValueError as e:
+        raise ImproperlyConfigured(
+            f"Environment variable {name}={raw!r} is invalid ({e}). {setting.help}"
+        ) from e

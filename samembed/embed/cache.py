@@ -1,0 +1,270 @@
+"""The response cache of the read path: the one place story content is cached.
+
+Per process, in memory, keyed by the canonical request (`/e/demo?template=grid`).
+An `Entry` is a whole response (status, headers, the body already compressed
+with gzip and brotli), so a hit is a dictionary lookup and a header pick, done
+by the ASGI fast path (`samembed.asgi`) without entering Django at all.
+
+`ResponseCache.get()` is the cache-aside read:
+
+- fresh entry: served as it is;
+- miss or expired: one render per key per process (single flight: concurrent
+  misses of one key wait for the first one's result);
+- the render fails because the database is down or slow: the last good copy is
+  served, marked `X-Samembed-Cache: stale`, for up to EMBED_STALE_IF_ERROR
+  seconds, and the database is tried again at most once a second per key;
+  with no copy at all, `DatabaseUnavailable` reaches the view (503).
+
+The cache is bounded by bytes; the least recently used entries go first.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import brotli
+
+from samembed.exceptions import DatabaseUnavailable
+
+Header = tuple[bytes, bytes]
+
+# Below this, compression costs more than it saves.
+COMPRESS_MIN_BYTES = 512
+# While the database fails, each key asks it again at most this often.
+RETRY_INTERVAL = 1.0
+
+
+@lru_cache(maxsize=512)
+def preferred_encoding(accept_encoding: bytes) -> str:
+    """'br', 'gzip' or '' for an Accept-Encoding value (q=0 refusals honoured)."""
+    offered: dict[str, float] = {}
+    for part in accept_encoding.decode("latin-1").lower().split(","):
+        name, _, params = part.strip().partition(";")
+        q = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                q = float(params[2:])
+            except ValueError:
+                q = 0.0
+        offered[name.strip()] = q
+    star = offered.get("*", 0.0)
+    for encoding in ("br", "gzip"):
+        if offered.get(encoding, star) > 0:
+            return encoding
+    return ""
+
+
+def _etag_matches(if_none_match: bytes, tag: bytes) -> bool:
+    # Weak comparison (RFC 9110 13.1.2), and any encoding's tag of the same body
+    # matches, so a cache that stored the gzip copy can revalidate it.
+    if if_none_match.strip() == b"*":
+        return True
+    for candidate in if_none_match.split(b","):
+        candidate = candidate.strip()
+        if candidate.startswith(b"W/"):
+            candidate = candidate[2:]
+        if candidate.endswith(b'-gz"') or candidate.endswith(b'-br"'):
+            candidate = candidate[:-4] + b'"'
+        if candidate == tag:
+            return True
+    return False
+
+
+@dataclass
+class Entry:
+    """One cached response, with its bodies for each content coding."""
+
+    status: int
+    headers: list[Header]
+    body: bytes
+    etag: bytes | None = None
+    story_id: str | None = None
+    version: int | None = None
+    encoded: dict[str, bytes] = field(default_factory=dict)
+    expires: float = 0.0
+    stale_until: float = 0.0
+    stale: bool = False
+
+    @classmethod
+    def build(
+        cls,
+        status: int,
+        headers: list[Header],
+        body: bytes,
+        *,
+        etag: bool = True,
+        story_id: str | None = None,
+        version: int | None = None,
+    ) -> Entry:
+        entry = cls(status, headers, body, story_id=story_id, version=version)
+        if etag:
+            entry.etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
+        if len(body) >= COMPRESS_MIN_BYTES:
+            # Once per render, never per request; quality chosen so a miss stays cheap.
+            entry.encoded["br"] = brotli.compress(body, quality=5, lgwin=22)
+            entry.encoded["gzip"] = gzip.compress(body, compresslevel=6, mtime=0)
+        return entry
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + sum(len(b) for b in self.encoded.values()) + 512
+
+    def respond(
+        self, accept_encoding: bytes, if_none_match: bytes | None, head: bool
+    ) -> tuple[int, list[Header], bytes]:
+        """Status, headers and body for one request, chosen without copying bytes."""
+        encoding = preferred_encoding(accept_encoding) if self.encoded else ""
+        body = self.encoded[encoding] if encoding else self.body
+        headers = list(self.headers)
+        if self.encoded:
+            headers.append((b"vary", b"Accept-Encoding"))
+        if self.stale:
+            headers.append((b"x-samembed-cache", b"stale"))
+        tag = self.etag
+        if tag is not None:
+            suffix = {"br": b'-br"', "gzip": b'-gz"'}.get(encoding)
+            headers.append((b"etag", tag[:-1] + suffix if suffix else tag))
+            if if_none_match and self.status == 200 and _etag_matches(if_none_match, tag):
+                return 304, [h for h in headers if h[0] != b"content-type"], b""
+        if encoding:
+            headers.append((b"content-encoding", encoding.encode()))
+        headers.append((b"content-length", str(len(body)).encode()))
+        return self.status, headers, b"" if head else body
+
+
+class _Flight:
+    __slots__ = ("done", "entry", "error")
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.entry: Entry | None = None
+        self.error: BaseException | None = None
+
+
+class ResponseCache:
+    def __init__(self, ttl: float, max_bytes: int, stale_if_error: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.ttl = ttl
+        self.max_bytes = max_bytes
+        self.stale_if_error = stale_if_error
+        self.clock = clock
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._flights: dict[str, _Flight] = {}
+
+    def peek(self, key: str) -> Entry | None:
+        """The entry for `key` if it may be served now without rendering."""
+        entry = self._entries.get(key)
+        if entry is None or self.clock() >= entry.expires:
+            return None
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+        return entry
+
+    def get(self, key: str, render: Callable[[], Entry]) -> Entry:
+        """The entry for `key`, rendering it at most once at a time per key."""
+        if self.ttl <= 0:
+            return render()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and self.clock() < entry.expires:
+                self._entries.move_to_end(key)
+                return entry
+            flight = self._flights.get(key)
+            leader = flight is None
+            if flight is None:
+                flight = self._flights[key] = _Flight()
+        if not leader:
+            if entry is not None and self.clock() < entry.stale_until:
+                # Stale-while-revalidate: one request renders, the others keep
+                # getting the copy that just expired instead of queueing.
+                return entry
+            flight.done.wait()
+            if flight.entry is None:
+                raise flight.error or DatabaseUnavailable("render failed")
+            return flight.entry
+        try:
+            flight.entry = self._render(key, entry, render)
+            return flight.entry
+        except BaseException as e:
+            flight.error = e
+            raise
+        finally:
+            with self._lock:
+                del self._flights[key]
+            flight.done.set()
+
+    def _render(self, key: str, previous: Entry | None, render: Callable[[], Entry]) -> Entry:
+        try:
+            entry = render()
+        except DatabaseUnavailable:
+            now = self.clock()
+            if previous is None or now >= previous.stale_until:
+                raise
+            previous.stale = True
+            previous.expires = now + RETRY_INTERVAL
+            return previous
+        now = self.clock()
+        entry.expires = now + self.ttl
+        entry.stale_until = now + self.stale_if_error
+        self._store(key, entry)
+        return entry
+
+    def _store(self, key: str, entry: Entry) -> None:
+        with self._lock:
+            old = self._entries.pop(key, None)
+            if old is not None:
+                self._bytes -= old.size
+            self._entries[key] = entry
+            self._bytes += entry.size
+            while self._bytes > self.max_bytes and len(self._entries) > 1:
+                _, dropped = self._entries.popitem(last=False)
+                self._bytes -= dropped.size
+
+    def invalidate(self, predicate: Callable[[Entry], bool]) -> int:
+        """Expire (not drop) matching entries: the next request renders, and the
+        old copy still serves if that render fails."""
+        with self._lock:
+            hits = [e for e in self._entries.values() if predicate(e)]
+            for entry in hits:
+                entry.expires = 0.0
+        return len(hits)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+    @property
+    def nbytes(self) -> int:
+        return self._bytes
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+_cache: ResponseCache | None = None
+
+
+def response_cache() -> ResponseCache:
+    """This process's cache, configured from settings on first use."""
+    global _cache
+    if _cache is None:
+        from django.conf import settings
+
+        _cache = ResponseCache(
+            ttl=settings.EMBED_CACHE_TTL,
+            max_bytes=settings.EMBED_CACHE_MAX_BYTES,
+            stale_if_error=settings.EMBED_STALE_IF_ERROR,
+        )
+    return _cache

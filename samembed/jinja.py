@@ -1,0 +1,34 @@
+"""The one place Jinja2 is set up: loader, autoescape, bytecode cache, filters.
+
+Django's Jinja2 backend calls `environment()` once per process; templates are
+compiled on first use and kept in memory (`auto_reload` is off outside DEBUG, so
+no template file is read or stat()ed per request), with compiled bytecode on
+disk so a new worker does not compile them again.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.templatetags.static import static
+from jinja2 import Environment, FileSystemBytecodeCache
+
+from samembed.text import exact_time, iso_time, post_html, relative_time
+
+
+def environment(**options: Any) -> Environment:
+    cache_dir = settings.JINJA_BYTECODE_DIR
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    options.setdefault("bytecode_cache", FileSystemBytecodeCache(str(cache_dir)))
+    options["cache_size"] = 400
+    env = Environment(**options)  # noqa: S701 - the backend passes autoescape=True
+    env.globals.update(static=static, utcnow=lambda: datetime.now(UTC))
+    env.filters.update(
+        post_html=post_html,
+        relative_time=relative_time,
+        exact_time=exact_time,
+        iso_time=iso_time,
+    )
+    return env

@@ -1,0 +1,40 @@
+"""Persistence: the only package (with `samembed.mongo`) that imports pymongo.
+
+One module per collection, each declaring its collection name, indexes and
+`$jsonSchema` validator next to the functions that need them; documents cross
+the boundary as frozen dataclasses. `ensure_indexes()` is run by
+`manage.py ensure_indexes` (make run, the tests, deploys), never at import.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from pymongo.errors import CollectionInvalid
+
+from samembed.mongo import database
+from samembed.repositories import posts, stories
+from samembed.repositories.common import reading
+
+MODULES: tuple[ModuleType, ...] = (stories, posts)
+
+
+def ensure_indexes() -> list[str]:
+    """Create collections, validators and indexes; safe to run any number of times."""
+    db = database()
+    done = []
+    for module in MODULES:
+        name = module.COLLECTION
+        try:
+            db.create_collection(name, validator=module.VALIDATOR, validationLevel="strict")
+        except CollectionInvalid:
+            db.command("collMod", name, validator=module.VALIDATOR, validationLevel="strict")
+        for index in module.INDEXES:
+            done.append(f"{name}.{db[name].create_indexes([index])[0]}")
+    return done
+
+
+def ping() -> None:
+    """Raise DatabaseUnavailable unless the database answers within the read timeout."""
+    with reading():
+        database().command("ping")

@@ -1,0 +1,33 @@
+"""Helpers shared by the repository modules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pymongo
+from django.conf import settings
+from pymongo import WriteConcern
+from pymongo.collection import Collection
+from pymongo.errors import ConnectionFailure, ExecutionTimeout
+
+from samembed.exceptions import DatabaseUnavailable
+from samembed.mongo import database
+
+# Editorial writes must survive a crash of the database server.
+DURABLE = WriteConcern("majority", j=True)
+
+
+def collection(name: str, durable: bool = False) -> Collection:
+    coll = database()[name]
+    return coll.with_options(write_concern=DURABLE) if durable else coll
+
+
+@contextmanager
+def reading() -> Iterator[None]:
+    """A read on the embed path: short deadline, failures as DatabaseUnavailable."""
+    try:
+        with pymongo.timeout(settings.MONGODB_READ_TIMEOUT_MS / 1000):
+            yield
+    except (ConnectionFailure, ExecutionTimeout) as e:
+        raise DatabaseUnavailable(str(e)) from e

@@ -1,0 +1,230 @@
+"""The `posts` collection: the social posts a story is made of.
+
+Order in an embed is (pinned first, then `rank` ascending). A post's rank
+defaults to minus its posting time, so without manual ordering the newest comes
+first; editors reorder by giving a post a rank between its new neighbours. One
+compound index serves the embed's query, so a cold render costs one index scan.
+
+Identity is (source, external_id), unique: collecting the same post twice
+updates it instead of duplicating it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from samembed.repositories.common import collection, reading
+
+COLLECTION = "posts"
+
+SOURCES = ("mastodon", "bluesky", "rss", "push", "import", "manual")
+STATES = ("pending", "approved", "rejected")
+ENTITY_KINDS = ("url", "hashtag", "mention")
+MEDIA_TYPES = ("image", "video")
+TEXT_MAX = 10_000
+
+INDEXES = [
+    IndexModel([("source", ASCENDING), ("external_id", ASCENDING)],
+               name="source_external_id_unique", unique=True),
+    IndexModel(
+        [("story_id", ASCENDING), ("state", ASCENDING), ("pinned", DESCENDING),
+         ("rank", ASCENDING)],
+        name="story_state_order",
+    ),
+]
+
+_STRING = {"bsonType": "string"}
+_OPT_STRING = {"bsonType": ["string", "null"]}
+
+VALIDATOR: dict[str, Any] = {
+    "$jsonSchema": {
+        "bsonType": "object",
+        "required": ["story_id", "source", "external_id", "author", "text", "entities",
+                     "media", "posted_at", "collected_at", "state", "pinned",
+                     "highlighted", "rank", "version"],
+        "properties": {
+            "story_id": {"bsonType": "objectId"},
+            "source": {"enum": list(SOURCES)},
+            "external_id": {"bsonType": "string", "minLength": 1, "maxLength": 500},
+            "author": {
+                "bsonType": "object",
+                "required": ["name"],
+                "properties": {"name": _STRING, "handle": _OPT_STRING,
+                               "avatar_url": _OPT_STRING, "profile_url": _OPT_STRING},
+            },
+            "text": {"bsonType": "string", "maxLength": TEXT_MAX},
+            "entities": {
+                "bsonType": "array",
+                "items": {
+                    "bsonType": "object",
+                    "required": ["kind", "start", "end", "href"],
+                    "properties": {"kind": {"enum": list(ENTITY_KINDS)},
+                                   "start": {"bsonType": "int", "minimum": 0},
+                                   "end": {"bsonType": "int", "minimum": 0},
+                                   "href": _STRING},
+                },
+            },
+            "media": {
+                "bsonType": "array",
+                "items": {
+                    "bsonType": "object",
+                    "required": ["type", "url"],
+                    "properties": {"type": {"enum": list(MEDIA_TYPES)}, "url": _STRING,
+                                   "width": {"bsonType": ["int", "null"]},
+                                   "height": {"bsonType": ["int", "null"]},
+                                   "alt": _STRING},
+                },
+            },
+            "permalink": _OPT_STRING,
+            "lang": _OPT_STRING,
+            "posted_at": {"bsonType": "date"},
+            "collected_at": {"bsonType": "date"},
+            "state": {"enum": list(STATES)},
+            "pinned": {"bsonType": "bool"},
+            "highlighted": {"bsonType": "bool"},
+            "rank": {"bsonType": "double"},
+            "version": {"bsonType": ["int", "long"], "minimum": 1},
+        },
+    }
+}
+
+
+@dataclass(frozen=True)
+class Author:
+    name: str
+    handle: str | None = None
+    avatar_url: str | None = None
+    profile_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A link inside `Post.text`, by code point offsets [start, end)."""
+
+    kind: str
+    start: int
+    end: int
+    href: str
+
+
+@dataclass(frozen=True)
+class Media:
+    type: str
+    url: str
+    width: int | None = None
+    height: int | None = None
+    alt: str = ""
+
+
+@dataclass(frozen=True)
+class Post:
+    story_id: ObjectId
+    source: str
+    external_id: str
+    author: Author
+    text: str
+    posted_at: datetime
+    entities: tuple[Entity, ...] = ()
+    media: tuple[Media, ...] = ()
+    permalink: str | None = None
+    lang: str | None = None
+    state: str = "pending"
+    pinned: bool = False
+    highlighted: bool = False
+    rank: float | None = None
+    collected_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    version: int = 1
+    id: ObjectId | None = None
+
+    @property
+    def sort_rank(self) -> float:
+        return self.rank if self.rank is not None else -self.posted_at.timestamp()
+
+
+def _to_post(doc: dict[str, Any]) -> Post:
+    author = doc["author"]
+    return Post(
+        id=doc["_id"],
+        story_id=doc["story_id"],
+        source=doc["source"],
+        external_id=doc["external_id"],
+        author=Author(name=author["name"], handle=author.get("handle"),
+                      avatar_url=author.get("avatar_url"),
+                      profile_url=author.get("profile_url")),
+        text=doc["text"],
+        entities=tuple(Entity(e["kind"], e["start"], e["end"], e["href"])
+                       for e in doc.get("entities", ())),
+        media=tuple(Media(m["type"], m["url"], m.get("width"), m.get("height"),
+                          m.get("alt", "")) for m in doc.get("media", ())),
+        permalink=doc.get("permalink"),
+        lang=doc.get("lang"),
+        posted_at=doc["posted_at"],
+        collected_at=doc["collected_at"],
+        state=doc["state"],
+        pinned=doc["pinned"],
+        highlighted=doc["highlighted"],
+        rank=doc["rank"],
+        version=doc["version"],
+    )
+
+
+def _to_doc(post: Post) -> dict[str, Any]:
+    return {
+        "story_id": post.story_id,
+        "source": post.source,
+        "external_id": post.external_id,
+        "author": {"name": post.author.name, "handle": post.author.handle,
+                   "avatar_url": post.author.avatar_url,
+                   "profile_url": post.author.profile_url},
+        "text": post.text,
+        "entities": [{"kind": e.kind, "start": e.start, "end": e.end, "href": e.href}
+                     for e in post.entities],
+        "media": [{"type": m.type, "url": m.url, "width": m.width, "height": m.height,
+                   "alt": m.alt} for m in post.media],
+        "permalink": post.permalink,
+        "lang": post.lang,
+        "posted_at": post.posted_at,
+        "collected_at": post.collected_at,
+        "state": post.state,
+        "pinned": post.pinned,
+        "highlighted": post.highlighted,
+        "rank": float(post.sort_rank),
+    }
+
+
+def list_published(story_id: ObjectId, limit: int) -> list[Post]:
+    """Approved posts of a story in embed order (pinned first, then rank)."""
+    with reading():
+        cursor = (
+            collection(COLLECTION)
+            .find({"story_id": story_id, "state": "approved"})
+            .sort([("pinned", DESCENDING), ("rank", ASCENDING)])
+            .limit(limit)
+        )
+        return [_to_post(doc) for doc in cursor]
+
+
+def upsert(post: Post) -> bool:
+    """Store a collected post by (source, external_id); True if it was new.
+
+    On a repeat, the content is refreshed but the editorial fields (state, pin,
+    highlight, rank) an editor may have changed are kept.
+    """
+    doc = _to_doc(post)
+    editorial = {k: doc.pop(k) for k in ("state", "pinned", "highlighted", "rank")}
+    doc.pop("collected_at")
+    result = collection(COLLECTION, durable=True).update_one(
+        {"source": post.source, "external_id": post.external_id},
+        {
+            "$set": doc,
+            "$setOnInsert": {**editorial, "collected_at": post.collected_at},
+            "$inc": {"version": 1},
+        },
+        upsert=True,
+    )
+    return result.upserted_id is not None

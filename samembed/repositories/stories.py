@@ -1,0 +1,201 @@
+"""The `stories` collection: what a story is called, how it looks, and its version.
+
+Read path: `get_by_slug()` (current or previous slug, so renamed stories can
+redirect). Write path: `insert()` and `update()`, a compare-and-set on `version`
+(`update_one({_id, version})`; no document modified means someone else saved
+first). Every change bumps `version`, which is what caches key their freshness on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, IndexModel
+
+from samembed.repositories.common import collection, reading
+
+COLLECTION = "stories"
+
+STATUSES = ("draft", "published", "archived")
+TEMPLATES = ("list", "grid", "carousel", "ticker", "screen")
+THEME_MODES = ("auto", "light", "dark")
+FONTS = ("system", "serif", "rounded", "mono")
+SLUG_MAX = 120
+TITLE_MAX = 200
+DESCRIPTION_MAX = 2000
+
+INDEXES = [
+    IndexModel([("slug", ASCENDING)], name="slug_unique", unique=True),
+    # Multikey and unique: an old slug belongs to one story for ever, so links to it
+    # keep redirecting to the same place.
+    IndexModel(
+        [("previous_slugs", ASCENDING)],
+        name="previous_slugs_unique",
+        unique=True,
+        partialFilterExpression={"previous_slugs": {"$type": "string"}},
+    ),
+    IndexModel([("status", ASCENDING), ("updated_at", ASCENDING)], name="status_updated"),
+]
+
+VALIDATOR: dict[str, Any] = {
+    "$jsonSchema": {
+        "bsonType": "object",
+        "required": ["slug", "title", "status", "default_template", "theme", "live",
+                     "version", "previous_slugs", "created_at", "updated_at"],
+        "properties": {
+            "slug": {"bsonType": "string", "minLength": 1, "maxLength": SLUG_MAX},
+            "previous_slugs": {"bsonType": "array", "items": {"bsonType": "string"}},
+            "title": {"bsonType": "string", "minLength": 1, "maxLength": TITLE_MAX},
+            "description": {"bsonType": "string", "maxLength": DESCRIPTION_MAX},
+            "status": {"enum": list(STATUSES)},
+            "default_template": {"enum": list(TEMPLATES)},
+            "theme": {
+                "bsonType": "object",
+                "properties": {
+                    "accent": {"bsonType": "string", "pattern": "^#[0-9a-fA-F]{6}$"},
+                    "background": {"bsonType": ["string", "null"]},
+                    "font": {"enum": list(FONTS)},
+                    "mode": {"enum": list(THEME_MODES)},
+                },
+            },
+            "live": {"bsonType": "bool"},
+            "allowed_domains": {"bsonType": "array", "items": {"bsonType": "string"}},
+            "version": {"bsonType": ["int", "long"], "minimum": 1},
+            "created_at": {"bsonType": "date"},
+            "updated_at": {"bsonType": "date"},
+        },
+    }
+}
+
+
+@dataclass(frozen=True)
+class Theme:
+    accent: str = "#2563eb"
+    background: str | None = None
+    font: str = "system"
+    mode: str = "auto"
+
+
+@dataclass(frozen=True)
+class Story:
+    id: ObjectId
+    slug: str
+    title: str
+    description: str
+    status: str
+    default_template: str
+    theme: Theme
+    live: bool
+    version: int
+    previous_slugs: tuple[str, ...] = ()
+    allowed_domains: tuple[str, ...] = ()
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def is_public(self) -> bool:
+        # Archived stories stay readable where they were embedded; drafts do not.
+        return self.status in ("published", "archived")
+
+
+def _to_story(doc: dict[str, Any]) -> Story:
+    theme = doc.get("theme") or {}
+    return Story(
+        id=doc["_id"],
+        slug=doc["slug"],
+        title=doc["title"],
+        description=doc.get("description", ""),
+        status=doc["status"],
+        default_template=doc["default_template"],
+        theme=Theme(
+            accent=theme.get("accent", Theme.accent),
+            background=theme.get("background"),
+            font=theme.get("font", Theme.font),
+            mode=theme.get("mode", Theme.mode),
+        ),
+        live=doc["live"],
+        version=doc["version"],
+        previous_slugs=tuple(doc.get("previous_slugs", ())),
+        allowed_domains=tuple(doc.get("allowed_domains", ())),
+        created_at=doc["created_at"],
+        updated_at=doc["updated_at"],
+    )
+
+
+def get_by_slug(slug: str) -> Story | None:
+    """The story whose current or previous slug is `slug` (compare `.slug` to redirect)."""
+    with reading():
+        doc = collection(COLLECTION).find_one(
+            {"$or": [{"slug": slug}, {"previous_slugs": slug}]}
+        )
+    return _to_story(doc) if doc else None
+
+
+def get(story_id: ObjectId) -> Story | None:
+    doc = collection(COLLECTION).find_one({"_id": story_id})
+    return _to_story(doc) if doc else None
+
+
+def insert(
+    *,
+    slug: str,
+    title: str,
+    description: str = "",
+    status: str = "draft",
+    default_template: str = "list",
+    theme: Theme | None = None,
+    live: bool = False,
+    allowed_domains: tuple[str, ...] = (),
+) -> Story:
+    now = datetime.now(UTC)
+    theme = theme or Theme()
+    doc = {
+        "slug": slug,
+        "previous_slugs": [],
+        "title": title,
+        "description": description,
+        "status": status,
+        "default_template": default_template,
+        "theme": {"accent": theme.accent, "background": theme.background,
+                  "font": theme.font, "mode": theme.mode},
+        "live": live,
+        "allowed_domains": list(allowed_domains),
+        "version": 1,
+        "created_at": now,
+        "updated_at": now,
+    }
+    result = collection(COLLECTION, durable=True).insert_one(doc)
+    doc["_id"] = result.inserted_id
+    return _to_story(doc)
+
+
+def update(story: Story, changes: dict[str, Any]) -> bool:
+    """Apply `changes` if `story.version` is still current; False means a conflict.
+
+    A changed slug moves the old one to `previous_slugs`, so its URLs redirect.
+    """
+    changes = dict(changes)
+    update: dict[str, Any] = {
+        "$set": {**changes, "updated_at": datetime.now(UTC)},
+        "$inc": {"version": 1},
+    }
+    if "slug" in changes and changes["slug"] != story.slug:
+        update["$addToSet"] = {"previous_slugs": story.slug}
+    if "theme" in changes and isinstance(changes["theme"], Theme):
+        t = changes["theme"]
+        update["$set"]["theme"] = {"accent": t.accent, "background": t.background,
+                                   "font": t.font, "mode": t.mode}
+    result = collection(COLLECTION, durable=True).update_one(
+        {"_id": story.id, "version": story.version}, update
+    )
+    return result.modified_count == 1
+
+
+def bump_version(story_id: ObjectId) -> None:
+    """Mark the story changed (its posts changed), so caches render it again."""
+    collection(COLLECTION, durable=True).update_one(
+        {"_id": story_id}, {"$inc": {"version": 1}, "$set": {"updated_at": datetime.now(UTC)}}
+    )

@@ -1,0 +1,150 @@
+"""Django settings, every value read from the environment through `samembed.conf`.
+
+The read path (`/e/`, `/s/`, `/api/`) does not use sessions, cookies or the SQL
+database; the studio and the admin do. Content lives in MongoDB
+(`samembed.mongo`), accounts in the SQL database named by DATABASE_URL.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+from samembed.conf import env
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env("DEBUG")
+SECRET_KEY = env("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is not set. Set it in the environment (make run generates one "
+            "under var/ for development)."
+        )
+    SECRET_KEY = "insecure-development-only-key"  # noqa: S105 - DEBUG only
+ALLOWED_HOSTS = env("ALLOWED_HOSTS")
+
+MONGODB_URI = env("MONGODB_URI")
+MONGODB_READ_TIMEOUT_MS = env("MONGODB_READ_TIMEOUT_MS")
+
+EMBED_CACHE_TTL = env("EMBED_CACHE_TTL")
+EMBED_CACHE_MAX_BYTES = env("EMBED_CACHE_MAX_BYTES")
+EMBED_STALE_IF_ERROR = env("EMBED_STALE_IF_ERROR")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "samembed",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "samembed.urls"
+# The public URLs decide about slashes themselves (a trailing slash is accepted,
+# not redirected), so CommonMiddleware must not append or redirect.
+APPEND_SLASH = False
+
+JINJA_BYTECODE_DIR = BASE_DIR / env("JINJA_BYTECODE_DIR")
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {
+            "environment": "samembed.jinja.environment",
+            "auto_reload": DEBUG,
+            "autoescape": True,
+        },
+    },
+    {
+        # The Django admin ships Django templates.
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+ASGI_APPLICATION = "samembed.asgi.application"
+WSGI_APPLICATION = "samembed.wsgi.application"
+
+
+def _database(url: str) -> dict[str, object]:
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        path = unquote(parts.path)
+        # sqlite:///relative/path is relative to the checkout; sqlite:////abs is absolute
+        name = Path(path[1:]) if path.startswith("/") else Path(path)
+        if not name.is_absolute():
+            name = BASE_DIR / name
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(name)}
+    if parts.scheme in ("postgres", "postgresql"):
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parts.path.lstrip("/")),
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "",
+            "PORT": str(parts.port or ""),
+        }
+    raise ImproperlyConfigured(
+        f"DATABASE_URL scheme {parts.scheme!r} is not supported; use sqlite:/// or postgres://"
+    )
+
+
+DATABASES = {"default": _database(env("DATABASE_URL"))}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / env("STATIC_ROOT")
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# Hashed names are immutable for a year; unhashed ones (demo media) get a short max-age.
+WHITENOISE_MAX_AGE = 600
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "loggers": {
+        "samembed": {"handlers": ["console"], "level": env("LOG_LEVEL"), "propagate": False},
+    },
+}

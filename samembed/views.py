@@ -1,0 +1,44 @@
+"""Site-level views: the demo page, the loader through Django, health checks."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+
+from samembed.embed.loader import loader_entry
+from samembed.embed.views import _to_response
+from samembed.exceptions import DatabaseUnavailable
+from samembed.repositories import ping
+from samembed.repositories.stories import TEMPLATES
+
+
+@require_safe
+def home(request: HttpRequest) -> HttpResponse:
+    """A publisher's page: the snippet, and the demo story in every template."""
+    origin = request.build_absolute_uri("/").rstrip("/")
+    return render(request, "home.html", {"origin": origin, "templates": TEMPLATES})
+
+
+@require_safe
+def loader(request: HttpRequest) -> HttpResponse:
+    # Normally answered by the fast path; this keeps /embed.js working without it.
+    return _to_response(loader_entry(), request)
+
+
+@require_safe
+def healthz(request: HttpRequest) -> HttpResponse:
+    response = JsonResponse({"status": "ok"})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_safe
+def readyz(request: HttpRequest) -> HttpResponse:
+    try:
+        ping()
+        response = JsonResponse({"status": "ok", "database": "ok"})
+    except DatabaseUnavailable as e:
+        response = JsonResponse({"status": "unavailable", "database": str(e)[:200]}, status=503)
+    response["Cache-Control"] = "no-store"
+    return response

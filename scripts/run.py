@@ -1,0 +1,118 @@
+"""`make run`: the embedded database, set-up commands and gunicorn, as one unit.
+
+Starts SecantusDB under var/db (unless MONGODB_URI is set), creates indexes,
+loads the demo stories, collects static files, then serves with gunicorn and
+deploy/gunicorn.conf.py on 127.0.0.1:$PORT. Ctrl-C or SIGTERM stops everything
+it started. Problems are reported in one line, not a traceback.
+
+    python scripts/run.py [VAR_DIR]    # VAR_DIR defaults to ./var (tests use their own)
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from samembed.embedded_db import EmbeddedDB, EmbeddedDBError, port_open  # noqa: E402
+
+PYTHON = sys.executable
+VAR = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else ROOT / "var"
+
+
+def fail(message: str) -> None:
+    print(f"make run: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def secret_key() -> str:
+    path = VAR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def manage(*args: str) -> None:
+    result = subprocess.run([PYTHON, str(ROOT / "manage.py"), *args], cwd=ROOT,
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines()
+        fail(f"manage.py {args[0]} failed: {lines[-1] if lines else result.returncode}")
+
+
+def main() -> None:
+    VAR.mkdir(exist_ok=True)
+    os.environ.setdefault("SECRET_KEY", secret_key())
+    port = int(os.environ.get("PORT", "8000"))
+    if port_open(port):
+        fail(f"port {port} is already in use; set PORT to another port")
+
+    db = None
+    if os.environ.get("MONGODB_URI"):
+        print(f"Using the database at MONGODB_URI ({os.environ['MONGODB_URI'].split('@')[-1]})")
+    else:
+        db = EmbeddedDB(VAR / "db", int(os.environ.get("EMBEDDED_DB_PORT", "27018")))
+        try:
+            db.start()
+        except EmbeddedDBError as e:
+            fail(f"cannot start the embedded MongoDB: {e}")
+        os.environ["MONGODB_URI"] = db.uri
+        print(f"Embedded MongoDB (SecantusDB) on 127.0.0.1:{db.port}, data in var/db/")
+
+    web: subprocess.Popen[bytes] | None = None
+
+    def stop(*_: object) -> None:
+        if web is not None and web.poll() is None:
+            web.terminate()
+            try:
+                web.wait(15)
+            except subprocess.TimeoutExpired:
+                web.kill()
+        if db is not None:
+            db.stop()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        stop()
+        sys.exit(0)
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        manage("ensure_indexes")
+        manage("migrate", "--noinput")
+        manage("load_demo")
+        manage("collectstatic", "--noinput")
+        web = subprocess.Popen(
+            [str(Path(PYTHON).parent / "gunicorn"), "-c", "deploy/gunicorn.conf.py"], cwd=ROOT
+        )
+        deadline = time.monotonic() + 30
+        while not port_open(port):
+            if web.poll() is not None or time.monotonic() > deadline:
+                fail("gunicorn did not start; see the messages above")
+            time.sleep(0.1)
+        base = f"http://127.0.0.1:{port}"
+        print(
+            f"\nsamembed is running.\n"
+            f"  demo page (publisher view): {base}/\n"
+            f"  demo embed:                 {base}/e/demo\n"
+            f"  live demo on a big screen:  {base}/e/demo-live?template=screen\n"
+            f"  story page:                 {base}/s/demo\n"
+            f"  story JSON:                 {base}/api/v1/stories/demo\n"
+            f"Ctrl-C stops the server and the database.\n",
+            flush=True,
+        )
+        web.wait()
+    finally:
+        stop()
+
+
+if __name__ == "__main__":
+    main()

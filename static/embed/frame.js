@@ -1,0 +1,157 @@
+/* samembed frame script: runs inside the sandboxed embed iframe (no same-origin,
+   so no storage or cookies). Inlined and allowed by its CSP hash. It
+   1. tells the loader its height: {type: "samembed:resize", id, height},
+   2. keeps <time datetime> relative times current (like samembed.text.relative_time),
+   3. drives the carousel buttons/arrow keys and the ticker's pause button. */
+(function () {
+  "use strict";
+  var d = document, root = d.documentElement, w = window;
+  var reduce = w.matchMedia && w.matchMedia("(prefers-reduced-motion: reduce)");
+  var each = function (sel, el, fn) { Array.prototype.forEach.call((el || d).querySelectorAll(sel), fn); };
+
+  // 1. Resize. The loader names the frame in the fragment: #samembed=<id>.
+  var m = /[#&]samembed=([^&]*)/.exec(location.hash);
+  var id = m ? decodeURIComponent(m[1]) : null;
+  var last = -1, queued = false;
+  function measure() {
+    if (!queued) return;
+    queued = false;
+    var h = Math.ceil(root.getBoundingClientRect().height);
+    if (h !== last) {
+      last = h;
+      try { w.parent.postMessage({ type: "samembed:resize", id: id, height: h }, "*"); } catch (e) { /* detached */ }
+    }
+  }
+  function queue() {
+    if (queued) return;
+    queued = true;
+    w.requestAnimationFrame(measure);
+    // Off-screen cross-origin frames may get no animation frames: measure anyway.
+    setTimeout(measure, 250);
+  }
+  var screen = root.getAttribute("data-template") === "screen";
+  // The screen template fills its viewport; the page around it sets its size.
+  // Instead, texts cut off by their card fade out (class "clip").
+  if (screen) {
+    var clip = function () {
+      each(".text", null, function (el) { el.classList.toggle("clip", el.scrollHeight > el.clientHeight + 1); });
+    };
+    w.addEventListener("resize", clip);
+    w.addEventListener("load", clip);
+    clip();
+  } else {
+    if (w.ResizeObserver) new ResizeObserver(queue).observe(root);
+    w.addEventListener("resize", queue);
+    w.addEventListener("load", queue);
+    d.addEventListener("load", queue, true); // images, capture: load does not bubble
+    queue();
+  }
+  // A broken avatar falls back to its initial; a broken picture disappears.
+  d.addEventListener("error", function (e) {
+    var t = e.target;
+    if (t.tagName !== "IMG") return;
+    var box = t.parentNode;
+    box.removeChild(t);
+    if (box.classList.contains("media") && !box.children.length) box.parentNode.removeChild(box);
+    queue();
+  }, true);
+
+  // 2. Relative times, in the viewer's time zone; the exact time on hover.
+  var MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(" ");
+  function relative(t, now) {
+    var s = (now - t) / 1000, day = 86400;
+    if (s < 45) return "now";
+    if (s < 3600) return Math.max(1, Math.round(s / 60)) + "m";
+    if (s < day) return Math.round(s / 3600) + "h";
+    if (s < 7 * day) return Math.round(s / day) + "d";
+    var at = new Date(t), year = at.getFullYear();
+    return at.getDate() + " " + MONTHS[at.getMonth()] + (year === new Date(now).getFullYear() ? "" : " " + year);
+  }
+  function times() {
+    var now = Date.now();
+    each("time[datetime]", null, function (el) {
+      var t = Date.parse(el.getAttribute("datetime"));
+      if (isNaN(t)) return;
+      var text = relative(t, now);
+      if (el.textContent !== text) el.textContent = text;
+      if (!el.hasAttribute("data-local")) {
+        el.setAttribute("data-local", "");
+        el.title = new Date(t).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+      }
+    });
+  }
+  times();
+  setInterval(times, 60000);
+
+  // 3a. Carousel: the buttons and arrow keys scroll by a page of slides.
+  each("[data-carousel]", null, function (car) {
+    var track = car.querySelector("[data-carousel-track]");
+    var prev = car.querySelector("[data-carousel-prev]");
+    var next = car.querySelector("[data-carousel-next]");
+    if (!track) return;
+    // Steps taken during a smooth scroll count from where it is going, not where it is.
+    var target = null, settle;
+    function step(dir) {
+      var slide = track.firstElementChild;
+      if (!slide) return;
+      var gap = parseFloat(getComputedStyle(track).columnGap) || 0;
+      var size = slide.getBoundingClientRect().width + gap;
+      var per = Math.max(1, Math.floor((track.clientWidth + gap) / size));
+      var from = target === null ? track.scrollLeft : target;
+      var max = track.scrollWidth - track.clientWidth;
+      target = Math.max(0, Math.min(max, Math.round(from / size + dir * per) * size));
+      clearTimeout(settle);
+      settle = setTimeout(function () { target = null; }, 800);
+      track.scrollTo({ left: target, behavior: reduce && reduce.matches ? "auto" : "smooth" });
+    }
+    var pending = false;
+    function update() {
+      pending = false;
+      var end = track.scrollWidth - track.clientWidth - 2;
+      if (prev) prev.setAttribute("aria-disabled", String(track.scrollLeft <= 2));
+      if (next) next.setAttribute("aria-disabled", String(track.scrollLeft >= end));
+    }
+    if (prev) prev.addEventListener("click", function () { step(-1); });
+    if (next) next.addEventListener("click", function () { step(1); });
+    track.addEventListener("scroll", function () {
+      if (!pending) { pending = true; w.requestAnimationFrame(update); }
+    }, { passive: true });
+    car.addEventListener("keydown", function (e) {
+      var keys = { ArrowLeft: -1, ArrowRight: 1 };
+      if (e.altKey || e.ctrlKey || e.metaKey || !keys[e.key]) return;
+      e.preventDefault();
+      step(keys[e.key]);
+    });
+    if (w.ResizeObserver) new ResizeObserver(update).observe(track);
+    update();
+  });
+
+  // 3b. Ticker: a second, inert copy of the cards makes the loop seamless; it only
+  // runs when the cards overflow the view. The button pauses and resumes it.
+  each("[data-ticker]", null, function (tk) {
+    var view = tk.querySelector("[data-ticker-view]");
+    var track = tk.querySelector("[data-ticker-track]");
+    var set = track && track.firstElementChild;
+    var button = tk.querySelector("[data-ticker-toggle]");
+    if (!view || !set) return;
+    var copy = set.cloneNode(true);
+    copy.setAttribute("data-clone", "");
+    copy.setAttribute("aria-hidden", "true");
+    copy.setAttribute("inert", "");
+    each("[data-post-id]", copy, function (el) { el.removeAttribute("data-post-id"); });
+    each("a, button, [tabindex]", copy, function (el) { el.setAttribute("tabindex", "-1"); });
+    track.appendChild(copy);
+    function fit() {
+      var width = set.getBoundingClientRect().width;
+      tk.classList.toggle("run", width > view.clientWidth + 1);
+      // About 40 px a second, however many cards there are.
+      track.style.setProperty("--tk-dur", Math.max(8, Math.round(width / 40)) + "s");
+    }
+    if (w.ResizeObserver) new ResizeObserver(fit).observe(view);
+    fit();
+    if (button) button.addEventListener("click", function () {
+      var paused = tk.classList.toggle("paused");
+      button.setAttribute("aria-label", paused ? "Play" : "Pause");
+    });
+  });
+})();

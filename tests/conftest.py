@@ -1,0 +1,56 @@
+"""Fixtures shared by the suite.
+
+The embedded MongoDB runs once per test session as its own process, on a free
+port with its own storage under a temporary directory; every test starts with
+empty collections and an empty response cache.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+from samembed import mongo
+from samembed.embed.cache import response_cache
+from samembed.embedded_db import EmbeddedDB, free_port
+from samembed.repositories import ensure_indexes
+
+
+@pytest.fixture(scope="session")
+def embedded_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedDB]:
+    db = EmbeddedDB(tmp_path_factory.mktemp("secantus"), free_port())
+    db.start()
+    settings.MONGODB_URI = db.uri
+    os.environ["MONGODB_URI"] = db.uri
+    mongo.close()
+    ensure_indexes()
+    yield db
+    mongo.close()
+    db.stop()
+
+
+@pytest.fixture(scope="session")
+def static_files() -> None:
+    # collectstatic hashes and compresses every file each time (about 12 s here):
+    # skip it when the manifest is newer than every source file.
+    manifest = Path(settings.STATIC_ROOT) / "staticfiles.json"
+    sources = [p for d in settings.STATICFILES_DIRS for p in Path(d).rglob("*") if p.is_file()]
+    if manifest.exists() and manifest.stat().st_mtime > max(p.stat().st_mtime for p in sources):
+        return
+    call_command("collectstatic", "--noinput", verbosity=0)
+
+
+@pytest.fixture
+def mongo_db(embedded_db: EmbeddedDB, static_files: None) -> Iterator[EmbeddedDB]:
+    """A clean database and a clean response cache for one test."""
+    database = mongo.database()
+    for name in ("stories", "posts"):
+        database[name].delete_many({})
+    response_cache().clear()
+    yield embedded_db
+    response_cache().clear()

@@ -1,0 +1,11 @@
+"""Settings for the test suite: production settings with test-only secrets."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key-that-is-long-enough-for-django-checks")
+os.environ.setdefault("STATIC_ROOT", "var/test-static")
+os.environ.setdefault("JINJA_BYTECODE_DIR", "var/test-jinja-cache")
+# Generous: a loaded CI machine must not turn slow reads into test failures.
+os.environ.setdefault("MONGODB_READ_TIMEOUT_MS", "5000")
+
+from samembed.settings import *  # noqa: E402,F403

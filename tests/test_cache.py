@@ -1,0 +1,189 @@
+"""The response cache: expiry, single flight, stale-if-error, bounds, ETags, codings."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+import time
+from collections.abc import Callable
+
+import brotli
+import pytest
+
+from samembed.embed.cache import Entry, ResponseCache, preferred_encoding
+from samembed.exceptions import DatabaseUnavailable
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def page(body: bytes = b"<p>" + b"x" * 2000 + b"</p>") -> Entry:
+    return Entry.build(200, [(b"content-type", b"text/html")], body)
+
+
+def counting(calls: list[int], body: bytes = b"x" * 600) -> Callable[[], Entry]:
+    def render() -> Entry:
+        calls.append(1)
+        return page(body)
+
+    return render
+
+
+def test_it_serves_a_fresh_entry_without_rendering_again() -> None:
+    clock = Clock()
+    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=100, clock=clock)
+    renders: list[int] = []
+    cache.get("k", counting(renders))
+    clock.now += 9.9
+    cache.get("k", counting(renders))
+    assert renders == [1]
+    assert cache.peek("k") is not None
+
+
+def test_it_renders_again_after_the_ttl() -> None:
+    clock = Clock()
+    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=100, clock=clock)
+    cache.get("k", lambda: page(b"old" * 300))
+    clock.now += 10
+    assert cache.peek("k") is None
+    assert cache.get("k", lambda: page(b"new" * 300)).body == b"new" * 300
+
+
+def test_concurrent_misses_of_one_key_render_once() -> None:
+    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=100)
+    calls: list[int] = []
+    gate = threading.Event()
+
+    def render() -> Entry:
+        calls.append(1)
+        gate.wait(2)
+        return page()
+
+    results: list[Entry] = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get("k", render)))
+               for _ in range(20)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    gate.set()
+    for t in threads:
+        t.join(5)
+    assert len(calls) == 1
+    assert len(results) == 20 and len({id(r) for r in results}) == 1
+
+
+def test_it_serves_the_last_good_copy_marked_stale_while_the_database_fails() -> None:
+    clock = Clock()
+    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=3600, clock=clock)
+    cache.get("k", lambda: page(b"good" * 300))
+    clock.now += 11
+
+    def failing() -> Entry:
+        raise DatabaseUnavailable("down")
+
+    entry = cache.get("k", failing)
+    assert entry.body == b"good" * 300 and entry.stale
+    status, headers, _ = entry.respond(b"", None, False)
+    assert (b"x-samembed-cache", b"stale") in headers and status == 200
+    # Served from memory for a second without asking the database again...
+    assert cache.peek("k") is entry
+    clock.now += 1.0
+    assert cache.peek("k") is None
+    # ...and replaced by a fresh copy once the database is back.
+    fresh = cache.get("k", lambda: page(b"back" * 300))
+    assert fresh.body == b"back" * 300 and not fresh.stale
+
+
+def test_it_gives_up_the_stale_copy_after_the_stale_window() -> None:
+    clock = Clock()
+    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=60, clock=clock)
+    cache.get("k", page)
+    clock.now += 61
+
+    def failing() -> Entry:
+        raise DatabaseUnavailable("down")
+
+    with pytest.raises(DatabaseUnavailable):
+        cache.get("k", failing)
+
+
+def test_it_raises_when_nothing_is_cached_and_the_database_fails() -> None:
+    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=60)
+
+    def failing() -> Entry:
+        raise DatabaseUnavailable("down")
+
+    with pytest.raises(DatabaseUnavailable):
+        cache.get("k", failing)
+    assert len(cache) == 0
+
+
+def test_it_drops_least_recently_used_entries_beyond_its_byte_bound() -> None:
+    cache = ResponseCache(ttl=10, max_bytes=20_000, stale_if_error=60)
+    for n in range(30):
+        cache.get(f"k{n}", counting([], bytes([65 + n % 26]) * 3000))
+        cache.peek("k0")  # keep k0 in use
+    assert cache.nbytes <= 20_000
+    assert cache.peek("k0") is not None
+    assert cache.peek("k1") is None
+    assert cache.peek("k29") is not None
+
+
+def test_ttl_zero_renders_every_time() -> None:
+    cache = ResponseCache(ttl=0, max_bytes=10**6, stale_if_error=60)
+    calls: list[int] = []
+    for _ in range(3):
+        cache.get("k", counting(calls))
+    assert len(calls) == 3 and len(cache) == 0
+
+
+def test_it_compresses_once_and_serves_by_accept_encoding() -> None:
+    entry = page()
+    _, headers, body = entry.respond(b"gzip, deflate, br", None, False)
+    assert dict(headers)[b"content-encoding"] == b"br"
+    assert brotli.decompress(body) == entry.body
+    _, headers, body = entry.respond(b"gzip", None, False)
+    assert dict(headers)[b"content-encoding"] == b"gzip" and gzip.decompress(body) == entry.body
+    _, headers, body = entry.respond(b"", None, False)
+    assert b"content-encoding" not in dict(headers) and body == entry.body
+    assert dict(headers)[b"vary"] == b"Accept-Encoding"
+    assert dict(headers)[b"content-length"] == str(len(entry.body)).encode()
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [(b"br;q=0, gzip", "gzip"), (b"*", "br"), (b"identity", ""), (b"gzip;q=0", ""),
+     (b"gzip;q=bogus, br;q=0.5", "br"), (b"\xff\xfe garbage", "")],
+)
+def test_it_honours_accept_encoding_preferences(header: bytes, expected: str) -> None:
+    assert preferred_encoding(header) == expected
+
+
+def test_it_answers_304_to_a_matching_etag_of_any_coding() -> None:
+    entry = page()
+    _, headers, _ = entry.respond(b"gzip", None, False)
+    gz_tag = dict(headers)[b"etag"]
+    assert gz_tag.endswith(b'-gz"')
+    tag = entry.etag or b""
+    for sent in (tag, gz_tag, b"W/" + tag, b'"other", ' + tag, b"*"):
+        status, headers, body = entry.respond(b"br", sent, False)
+        assert status == 304 and body == b"" and b"content-type" not in dict(headers)
+
+
+@pytest.mark.parametrize("garbage", [b'"nope"', b"garbage", b'""', b",,,", b"\xff" * 100])
+def test_it_serves_the_body_when_if_none_match_does_not_match(garbage: bytes) -> None:
+    entry = page()
+    status, _, body = entry.respond(b"", garbage, False)
+    assert status == 200 and body == entry.body
+
+
+def test_head_gets_headers_and_no_body() -> None:
+    entry = page()
+    status, headers, body = entry.respond(b"", None, True)
+    assert status == 200 and body == b""
+    assert dict(headers)[b"content-length"] == str(len(entry.body)).encode()

@@ -1,0 +1,168 @@
+"""Every public route through the server as shipped (gunicorn, uvicorn workers).
+
+Asserts status and headers over real HTTP, that a cache hit answered by the fast
+path looks exactly like the miss that filled the cache, and what happens when
+the database goes away and comes back.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from samembed import mongo
+from samembed.embedded_db import EmbeddedDB, free_port
+from samembed.repositories import ensure_indexes
+from tests.factories import make_story
+from tests.servers import Gunicorn
+
+EMBED_CACHE_CONTROL = "public, max-age=10, stale-while-revalidate=30, stale-if-error=86400"
+
+
+@pytest.fixture(scope="module")
+def server(embedded_db: EmbeddedDB, static_files: None) -> Iterator[Gunicorn]:
+    gunicorn = Gunicorn(embedded_db.uri)
+    gunicorn.start()
+    yield gunicorn
+    gunicorn.stop()
+
+
+def get(server: Gunicorn, path: str, method: str = "GET",
+        headers: dict[str, str] | None = None) -> tuple[int, http.client.HTTPMessage, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    conn.request(method, path, headers=headers or {})
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    return response.status, response.headers, body
+
+
+def without_date(headers: http.client.HTTPMessage) -> list[tuple[str, str]]:
+    return sorted((k.lower(), v) for k, v in headers.items() if k.lower() != "date")
+
+
+@pytest.mark.usefixtures("mongo_db")
+def test_a_hit_carries_the_same_headers_and_body_as_the_miss(server: Gunicorn) -> None:
+    make_story("same", posts=3)
+    miss = get(server, "/e/same", headers={"Accept-Encoding": "gzip"})
+    hit = get(server, "/e/same", headers={"Accept-Encoding": "gzip"})
+    assert miss[0] == hit[0] == 200
+    assert without_date(miss[1]) == without_date(hit[1])
+    assert miss[2] == hit[2]
+    headers = dict(without_date(hit[1]))
+    assert headers["cache-control"] == EMBED_CACHE_CONTROL
+    assert headers["content-encoding"] == "gzip" and headers["vary"] == "Accept-Encoding"
+    assert "set-cookie" not in headers and "x-frame-options" not in headers
+    assert "frame-ancestors *" in headers["content-security-policy"]
+
+
+@pytest.mark.usefixtures("mongo_db")
+def test_the_public_routes_send_their_headers(server: Gunicorn) -> None:
+    make_story("routes", posts=2)
+    status, headers, body = get(server, "/embed.js")
+    assert status == 200 and headers["Content-Type"] == "text/javascript; charset=utf-8"
+    assert headers["Cache-Control"].startswith("public, max-age=300")
+    assert b"samembed" in body and "Set-Cookie" not in headers
+
+    status, headers, body = get(server, "/s/routes?utm_source=newsletter")
+    assert status == 200 and headers["Content-Type"] == "text/html; charset=utf-8"
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+    assert b"Story routes" in body and "Set-Cookie" not in headers
+
+    status, headers, body = get(server, "/api/v1/stories/routes")
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    data = json.loads(body)
+    assert data["story"]["slug"] == "routes" and len(data["posts"]) == 2
+
+    status, headers, body = get(server, "/api/v1/stories/nope")
+    assert status == 404 and json.loads(body)["error"] == "not_found"
+
+    status, headers, body = get(server, "/")
+    assert status == 200 and b'class="samembed"' in body and b"/embed.js" in body
+
+    for path in ("/healthz", "/readyz"):
+        status, headers, body = get(server, path)
+        assert status == 200 and json.loads(body)["status"] == "ok"
+        assert headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.usefixtures("mongo_db")
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("//e/slashes", 200), ("/e//slashes//", 200), ("/e/%73lashes", 200),
+     ("/e/%ff%fe", 404), ("/e/" + "x" * 10_000, 404), ("/e/slashes?template=nope", 400),
+     ("/e/slashes?template=grid&template=list", 400)],
+)
+def test_odd_urls_resolve_or_get_a_clear_4xx(server: Gunicorn, path: str, status: int) -> None:
+    make_story("slashes", posts=1)
+    assert get(server, path)[0] == status
+
+
+@pytest.mark.usefixtures("mongo_db")
+def test_methods_other_than_get_and_head_are_refused(server: Gunicorn) -> None:
+    make_story("verbs", posts=1)
+    get(server, "/e/verbs")  # cached: the fast path must still refuse POST
+    status, headers, _ = get(server, "/e/verbs", method="POST")
+    assert status == 405 and headers["Allow"] == "GET, HEAD"
+    status, headers, body = get(server, "/e/verbs", method="HEAD")
+    assert status == 200 and body == b"" and int(headers["Content-Length"]) > 0
+
+
+@pytest.fixture
+def own_db(tmp_path: Path, embedded_db: EmbeddedDB) -> Iterator[EmbeddedDB]:
+    """A database of this test's own, which it may stop and start."""
+    db = EmbeddedDB(tmp_path / "db", free_port())
+    db.start()
+    yield db
+    db.stop()
+
+
+def test_the_last_good_copy_is_served_while_the_database_is_down(
+    own_db: EmbeddedDB, static_files: None
+) -> None:
+    from django.conf import settings
+
+    previous = settings.MONGODB_URI
+    settings.MONGODB_URI = own_db.uri
+    mongo.close()
+    try:
+        ensure_indexes()
+        make_story("sturdy", posts=2)
+        make_story("never-seen", posts=1)
+    finally:
+        settings.MONGODB_URI = previous
+        mongo.close()
+    server = Gunicorn(own_db.uri, EMBED_CACHE_TTL="0.3", MONGODB_READ_TIMEOUT_MS="300")
+    server.start()
+    try:
+        status, _, good = get(server, "/e/sturdy")
+        assert status == 200
+        own_db.stop()
+        time.sleep(0.5)  # past the TTL
+        status, headers, body = get(server, "/e/sturdy")
+        assert status == 200 and body == good
+        assert headers["X-Samembed-Cache"] == "stale"
+        status, headers, body = get(server, "/e/never-seen")
+        assert status == 503 and headers["Retry-After"] == "5"
+        assert b"unavailable" in body
+        assert get(server, "/readyz")[0] == 503
+        assert get(server, "/healthz")[0] == 200
+
+        own_db.start()
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            status, headers, _ = get(server, "/e/never-seen")
+            if status == 200:
+                break
+            time.sleep(0.3)
+        assert status == 200
+        status, headers, _ = get(server, "/e/sturdy")
+        assert status == 200 and "X-Samembed-Cache" not in headers
+    finally:
+        server.stop()
