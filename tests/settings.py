@@ -9,3 +9,7 @@ os.environ.setdefault("JINJA_BYTECODE_DIR", "var/test-jinja-cache")
 os.environ.setdefault("MONGODB_READ_TIMEOUT_MS", "5000")
 
 from samembed.settings import *  # noqa: E402,F403
+
+# WhiteNoise looks at STATIC_ROOT when the app is built; on a fresh clone the
+# session fixture has not run collectstatic yet.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
