@@ -19,8 +19,8 @@ keepalive = 75
 timeout = 30
 graceful_timeout = 10
 # Recycle workers now and then, staggered so they never restart together.
-max_requests = 50_000
-max_requests_jitter = 5_000
+max_requests = 1_000_000
+max_requests_jitter = 200_000
 # Each worker creates its own MongoClient lazily, after the fork.
 preload_app = False
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
@@ -28,3 +28,6 @@ accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 proc_name = "samembed"
+# gunicorn's control socket defaults to one path per user ($HOME/.gunicorn), which
+# two instances on one machine (make run beside the tests) would fight over.
+control_socket_disable = True

@@ -80,8 +80,9 @@ def main() -> None:
             db.stop()
 
     def on_signal(signum: int, _frame: object) -> None:
-        stop()
-        sys.exit(0)
+        # Only unwind here: the main thread may be inside web.wait(), and stopping
+        # from a signal handler would wait on the same process again.
+        raise SystemExit(0)
 
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
@@ -111,6 +112,8 @@ def main() -> None:
         )
         web.wait()
     finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop()
 
 

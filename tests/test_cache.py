@@ -187,3 +187,36 @@ def test_head_gets_headers_and_no_body() -> None:
     status, headers, body = entry.respond(b"", None, True)
     assert status == 200 and body == b""
     assert dict(headers)[b"content-length"] == str(len(entry.body)).encode()
+
+
+def test_an_expired_entry_is_served_from_memory_while_its_replacement_renders() -> None:
+    clock = Clock()
+    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=3600, clock=clock)
+    cache.get("k", lambda: page(b"old" * 300))
+    clock.now += 11
+    assert cache.peek("k") is None  # nobody is rendering: the caller must
+    rendering, release = threading.Event(), threading.Event()
+
+    def slow() -> Entry:
+        rendering.set()
+        release.wait(5)
+        return page(b"new" * 300)
+
+    leader = threading.Thread(target=cache.get, args=("k", slow))
+    leader.start()
+    rendering.wait(5)
+    during = cache.peek("k")
+    assert during is not None and during.body == b"old" * 300
+    assert cache.get("k", slow).body == b"old" * 300  # no second render, no queueing
+    release.set()
+    leader.join(5)
+    fresh = cache.peek("k")
+    assert fresh is not None and fresh.body == b"new" * 300
+
+
+def test_codings_are_made_once_on_first_demand() -> None:
+    entry = page()
+    assert entry.encoded == {}
+    first = entry.respond(b"br", None, False)[2]
+    assert set(entry.encoded) == {"br"}
+    assert entry.respond(b"br", None, False)[2] is first

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
+import socket
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -166,3 +168,25 @@ def test_the_last_good_copy_is_served_while_the_database_is_down(
         assert status == 200 and "X-Samembed-Cache" not in headers
     finally:
         server.stop()
+
+
+@pytest.mark.usefixtures("mongo_db")
+def test_raw_invalid_utf8_in_the_path_is_a_client_error(server: Gunicorn) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET /e/\xff\xfe\xfa HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Connection: close\r\n\r\n")
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    status = int(reply.split(b" ", 2)[1])
+    assert 400 <= status < 500
+
+
+def test_hashed_static_files_are_immutable_and_the_loader_is_not(server: Gunicorn) -> None:
+    _, _, page = get(server, "/")
+    css = re.search(rb'href="(/static/site/site\.[0-9a-f]{12}\.css)"', page)
+    assert css, "the demo page links a hashed stylesheet"
+    status, headers, _ = get(server, css.group(1).decode())
+    assert status == 200 and "immutable" in headers["Cache-Control"]
+    assert "max-age=315360000" in headers["Cache-Control"]
+    assert "immutable" not in get(server, "/embed.js")[1]["Cache-Control"]

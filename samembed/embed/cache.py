@@ -1,9 +1,10 @@
 """The response cache of the read path: the one place story content is cached.
 
 Per process, in memory, keyed by the canonical request (`/e/demo?template=grid`).
-An `Entry` is a whole response (status, headers, the body already compressed
-with gzip and brotli), so a hit is a dictionary lookup and a header pick, done
-by the ASGI fast path (`samembed.asgi`) without entering Django at all.
+An `Entry` is a whole response (status, headers, the body and its brotli and
+gzip codings, each made once on first demand), so a hit is a dictionary lookup
+and a header pick, done by the ASGI fast path (`samembed.asgi`) without
+entering Django at all.
 
 `ResponseCache.get()` is the cache-aside read:
 
@@ -107,24 +108,39 @@ class Entry:
         entry = cls(status, headers, body, story_id=story_id, version=version)
         if etag:
             entry.etag = b'"' + hashlib.blake2b(body, digest_size=12).hexdigest().encode() + b'"'
-        if len(body) >= COMPRESS_MIN_BYTES:
-            # Once per render, never per request; quality chosen so a miss stays cheap.
-            entry.encoded["br"] = brotli.compress(body, quality=5, lgwin=22)
-            entry.encoded["gzip"] = gzip.compress(body, compresslevel=6, mtime=0)
         return entry
 
     @property
+    def compressible(self) -> bool:
+        return len(self.body) >= COMPRESS_MIN_BYTES
+
+    def encoded_body(self, encoding: str) -> bytes:
+        """The body in `encoding`, compressed on first demand and kept: at most
+        once per coding per render, never per request."""
+        body = self.encoded.get(encoding)
+        if body is None:
+            if encoding == "br":
+                body = brotli.compress(self.body, quality=5, lgwin=22)
+            else:
+                body = gzip.compress(self.body, compresslevel=6, mtime=0)
+            self.encoded[encoding] = body
+        return body
+
+    @property
     def size(self) -> int:
-        return len(self.body) + sum(len(b) for b in self.encoded.values()) + 512
+        # Fixed when stored, with room for the two codings made later (brotli and
+        # gzip of HTML are each well under a quarter of it), so the cache's byte
+        # count stays consistent as they are added.
+        return len(self.body) * 3 // 2 + 512
 
     def respond(
         self, accept_encoding: bytes, if_none_match: bytes | None, head: bool
     ) -> tuple[int, list[Header], bytes]:
         """Status, headers and body for one request, chosen without copying bytes."""
-        encoding = preferred_encoding(accept_encoding) if self.encoded else ""
-        body = self.encoded[encoding] if encoding else self.body
+        compressible = self.compressible
+        encoding = preferred_encoding(accept_encoding) if compressible else ""
         headers = list(self.headers)
-        if self.encoded:
+        if compressible:
             headers.append((b"vary", b"Accept-Encoding"))
         if self.stale:
             headers.append((b"x-samembed-cache", b"stale"))
@@ -134,6 +150,7 @@ class Entry:
             headers.append((b"etag", tag[:-1] + suffix if suffix else tag))
             if if_none_match and self.status == 200 and _etag_matches(if_none_match, tag):
                 return 304, [h for h in headers if h[0] != b"content-type"], b""
+        body = self.encoded_body(encoding) if encoding else self.body
         if encoding:
             headers.append((b"content-encoding", encoding.encode()))
         headers.append((b"content-length", str(len(body)).encode()))
@@ -162,9 +179,17 @@ class ResponseCache:
         self._flights: dict[str, _Flight] = {}
 
     def peek(self, key: str) -> Entry | None:
-        """The entry for `key` if it may be served now without rendering."""
+        """The entry for `key` if it may be served now without rendering.
+
+        An expired entry still qualifies while another request is rendering its
+        replacement, so an expiry under load sends one request, not hundreds,
+        through the slow path.
+        """
         entry = self._entries.get(key)
-        if entry is None or self.clock() >= entry.expires:
+        if entry is None:
+            return None
+        now = self.clock()
+        if now >= entry.expires and not (key in self._flights and now < entry.stale_until):
             return None
         with self._lock:
             if key in self._entries:

@@ -13,6 +13,7 @@ import json
 import logging
 import unicodedata
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -113,6 +114,7 @@ def _check_query(request: HttpRequest, allowed: tuple[str, ...]) -> str | None:
 
 def _read_view(
     handler: Callable[[HttpRequest, str], HttpResponse],
+    not_found: Callable[[], Entry],
 ) -> Callable[[HttpRequest, str], HttpResponse]:
     """GET and HEAD only; a slug that cannot exist answers 404 without a lookup."""
 
@@ -124,7 +126,7 @@ def _read_view(
             return HttpResponseNotAllowed(["GET", "HEAD"])
         normal = normalise_slug(slug)
         if normal is None:
-            return _to_response(_not_found_entry(), request)
+            return _to_response(not_found(), request)
         try:
             return handler(request, normal)
         except DatabaseUnavailable as e:
@@ -150,9 +152,19 @@ def _not_found_entry() -> Entry:
     return Entry.build(404, _common_headers(b"text/html; charset=utf-8", csp), body)
 
 
-def _lookup(slug: str) -> Story | None:
+def _story_entry(
+    slug: str,
+    url: Callable[[str], str],
+    not_found: Callable[[], Entry],
+    build: Callable[[Story, list[Post]], Entry],
+) -> Entry:
+    """The cacheable answer for a story URL: 404, 301 to its current slug, or `build`."""
     story = stories_repo.get_by_slug(slug)
-    return story if story is not None and story.is_public else None
+    if story is None or not story.is_public:
+        return not_found()
+    if story.slug != slug:
+        return _redirect_entry(url(story.slug))
+    return build(story, posts_repo.list_published(story.id, EMBED_POST_LIMIT))
 
 
 def _cached(request: HttpRequest, key: str, render: Callable[[], Entry]) -> HttpResponse:
@@ -169,54 +181,45 @@ def _embed(request: HttpRequest, slug: str) -> HttpResponse:
         problem = f"Unknown template {template!r}; valid templates: {', '.join(TEMPLATES)}."
     if problem:
         return _error(400, problem)
-    key = f"/e/{slug}" + (f"?template={template}" if template else "")
+    suffix = f"?template={template}" if template else ""
 
-    def render() -> Entry:
-        story = _lookup(slug)
-        if story is None:
-            return _not_found_entry()
-        if story.slug != slug:
-            suffix = f"?template={template}" if template else ""
-            return _redirect_entry(f"/e/{story.slug}{suffix}")
-        posts = posts_repo.list_published(story.id, EMBED_POST_LIMIT)
+    def build(story: Story, posts: list[Post]) -> Entry:
         rendered = render_embed(story, posts, template or story.default_template)
         headers = _common_headers(b"text/html; charset=utf-8", rendered.csp.encode())
         return Entry.build(200, headers, rendered.body,
                            story_id=str(story.id), version=story.version)
 
-    return _cached(request, key, render)
+    return _cached(request, f"/e/{slug}{suffix}", lambda: _story_entry(
+        slug, lambda current: f"/e/{current}{suffix}", _not_found_entry, build))
 
 
-embed = _read_view(_embed)
+embed = _read_view(_embed, _not_found_entry)
 
 
 # ---- /s/<slug> ---------------------------------------------------------------
 
+STORY_PAGE_CSP = (
+    b"default-src 'none'; style-src 'self'; img-src 'self' https: data:; script-src 'self'; "
+    b"frame-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+
+
+def _build_story_page(story: Story, posts: list[Post]) -> Entry:
+    html = engines["jinja2"].get_template("story/page.html").render(
+        {"story": story, "posts": posts, "now": datetime.now(UTC)}
+    )
+    headers = _common_headers(b"text/html; charset=utf-8", STORY_PAGE_CSP)
+    return Entry.build(200, headers, html.encode(), story_id=str(story.id),
+                       version=story.version)
+
 
 def _story_page(request: HttpRequest, slug: str) -> HttpResponse:
     # Shared links carry tracking parameters; the page ignores them all.
-    key = f"/s/{slug}"
-
-    def render() -> Entry:
-        story = _lookup(slug)
-        if story is None:
-            return _not_found_entry()
-        if story.slug != slug:
-            return _redirect_entry(f"/s/{story.slug}")
-        posts = posts_repo.list_published(story.id, EMBED_POST_LIMIT)
-        html = engines["jinja2"].get_template("story/page.html").render(
-            {"story": story, "posts": posts, "now": datetime.now(UTC)}
-        )
-        csp = b"default-src 'none'; style-src 'self'; img-src 'self' https: data:; " \
-              b"script-src 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'"
-        headers = _common_headers(b"text/html; charset=utf-8", csp)
-        return Entry.build(200, headers, html.encode(), story_id=str(story.id),
-                           version=story.version)
-
-    return _cached(request, key, render)
+    return _cached(request, f"/s/{slug}", lambda: _story_entry(
+        slug, lambda current: f"/s/{current}", _not_found_entry, _build_story_page))
 
 
-story_page = _read_view(_story_page)
+story_page = _read_view(_story_page, _not_found_entry)
 
 
 # ---- /api/v1/stories/<slug> -----------------------------------------------------
@@ -236,8 +239,7 @@ def story_json(story: Story, posts: list[Post]) -> dict[str, Any]:
             "live": story.live,
             "version": story.version,
             "default_template": story.default_template,
-            "theme": {"accent": story.theme.accent, "background": story.theme.background,
-                      "font": story.theme.font, "mode": story.theme.mode},
+            "theme": asdict(story.theme),
             "url": f"/s/{story.slug}",
             "embed_url": f"/e/{story.slug}",
             "updated_at": _iso(story.updated_at),
@@ -247,15 +249,11 @@ def story_json(story: Story, posts: list[Post]) -> dict[str, Any]:
                 "id": str(p.id),
                 "source": p.source,
                 "external_id": p.external_id,
-                "author": {"name": p.author.name, "handle": p.author.handle,
-                           "avatar_url": p.author.avatar_url,
-                           "profile_url": p.author.profile_url},
+                "author": asdict(p.author),
                 "text": p.text,
                 "html": str(post_html(p)),
-                "entities": [{"kind": e.kind, "start": e.start, "end": e.end, "href": e.href}
-                             for e in p.entities],
-                "media": [{"type": m.type, "url": m.url, "width": m.width,
-                           "height": m.height, "alt": m.alt} for m in p.media],
+                "entities": [asdict(e) for e in p.entities],
+                "media": [asdict(m) for m in p.media],
                 "permalink": p.permalink,
                 "lang": p.lang,
                 "posted_at": _iso(p.posted_at),
@@ -274,20 +272,18 @@ def _json_entry(status: int, payload: dict[str, Any], **extra: Any) -> Entry:
     return Entry.build(status, headers, body, **extra)
 
 
+def _json_not_found() -> Entry:
+    return _json_entry(404, {"error": "not_found", "message": "No such story."})
+
+
+def _build_story_json(story: Story, posts: list[Post]) -> Entry:
+    return _json_entry(200, story_json(story, posts), story_id=str(story.id),
+                       version=story.version)
+
+
 def _story_api(request: HttpRequest, slug: str) -> HttpResponse:
-    key = f"/api/v1/stories/{slug}"
-
-    def render() -> Entry:
-        story = _lookup(slug)
-        if story is None:
-            return _json_entry(404, {"error": "not_found", "message": "No such story."})
-        if story.slug != slug:
-            return _redirect_entry(f"/api/v1/stories/{story.slug}")
-        posts = posts_repo.list_published(story.id, EMBED_POST_LIMIT)
-        return _json_entry(200, story_json(story, posts), story_id=str(story.id),
-                           version=story.version)
-
-    return _cached(request, key, render)
+    return _cached(request, f"/api/v1/stories/{slug}", lambda: _story_entry(
+        slug, lambda current: f"/api/v1/stories/{current}", _json_not_found, _build_story_json))
 
 
-story_api = _read_view(_story_api)
+story_api = _read_view(_story_api, _json_not_found)
