@@ -25,6 +25,7 @@ from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
 from samembed.embed.cache import ResponseCache, response_cache  # noqa: E402
 from samembed.embed.loader import loader_entry  # noqa: E402
+from samembed.embed.versions import start_watch  # noqa: E402
 
 Scope = dict[str, Any]
 
@@ -80,12 +81,17 @@ class FastPath:
 
     @staticmethod
     async def _lifespan(receive: Any, send: Any) -> None:
-        # Django has no lifespan support; answer it here so servers do not warn.
+        # Django has no lifespan support, so the process-wide start-up lives here:
+        # it runs in each worker after the fork.
+        watch = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                watch = start_watch()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
+                if watch is not None:
+                    watch.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -256,11 +256,11 @@ class ResponseCache:
                 _, dropped = self._entries.popitem(last=False)
                 self._bytes -= dropped.size
 
-    def invalidate(self, predicate: Callable[[Entry], bool]) -> int:
-        """Expire (not drop) matching entries: the next request renders, and the
-        old copy still serves if that render fails."""
+    def invalidate(self, predicate: Callable[[str, Entry], bool]) -> int:
+        """Expire (not drop) the entries `predicate(key, entry)` picks: the next
+        request renders, and the old copy still serves if that render fails."""
         with self._lock:
-            hits = [e for e in self._entries.values() if predicate(e)]
+            hits = [e for k, e in self._entries.items() if predicate(k, e)]
             for entry in hits:
                 entry.expires = 0.0
         return len(hits)

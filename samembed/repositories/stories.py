@@ -38,6 +38,8 @@ INDEXES = [
         partialFilterExpression={"previous_slugs": {"$type": "string"}},
     ),
     IndexModel([("status", ASCENDING), ("updated_at", ASCENDING)], name="status_updated"),
+    # The version watch of every web process asks for recent changes about once a second.
+    IndexModel([("updated_at", ASCENDING)], name="updated_at"),
 ]
 
 VALIDATOR: dict[str, Any] = {
@@ -99,6 +101,27 @@ class Story:
     def is_public(self) -> bool:
         # Archived stories stay readable where they were embedded; drafts do not.
         return self.status in ("published", "archived")
+
+
+@dataclass(frozen=True)
+class Change:
+    """A story's identity and version, as the version watch sees it."""
+
+    id: str
+    version: int
+    slug: str
+    previous_slugs: tuple[str, ...]
+
+
+def changed_since(since: datetime) -> list[Change]:
+    """Stories written at or after `since` (an indexed range, not a scan)."""
+    with reading():
+        cursor = collection(COLLECTION).find(
+            {"updated_at": {"$gte": since}},
+            {"_id": 1, "version": 1, "slug": 1, "previous_slugs": 1},
+        )
+        return [Change(str(d["_id"]), d["version"], d["slug"],
+                       tuple(d.get("previous_slugs", ()))) for d in cursor]
 
 
 def _to_story(doc: dict[str, Any]) -> Story:

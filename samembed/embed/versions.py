@@ -1,0 +1,94 @@
+"""The version watch: every process learns of a changed story within about a second.
+
+One daemon thread per process (started when the ASGI server starts, so after
+gunicorn's fork) asks MongoDB every WATCH_INTERVAL seconds for the stories
+changed since its last look (an indexed range on `updated_at`, so the cost does
+not grow with the number of stories) and expires the response-cache entries of
+any story whose version moved. The 10 s TTL stays the upper bound when the
+watch cannot reach the database.
+
+Writers stamp `updated_at` with their own clock; the look-back window
+(WATCH_OVERLAP) absorbs clock skew between instances and slow commits, and the
+versions already seen keep repeated sightings from expiring entries again.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+from samembed.embed.cache import Entry, ResponseCache, response_cache
+from samembed.exceptions import DatabaseUnavailable
+from samembed.repositories import stories
+
+logger = logging.getLogger(__name__)
+
+WATCH_INTERVAL = 0.5
+WATCH_OVERLAP = timedelta(seconds=5)
+
+
+def _outdated(key: str, entry: Entry, *, change: stories.Change) -> bool:
+    if entry.story_id is not None:
+        return entry.story_id == change.id and (entry.version or 0) < change.version
+    # 404s and redirects carry no story: match them by the slug in their URL, so a
+    # story just published or renamed is not hidden behind them for a whole TTL.
+    slug = key.partition("?")[0].rpartition("/")[2]
+    return slug == change.slug or slug in change.previous_slugs
+
+
+class VersionWatch:
+    def __init__(self, cache: ResponseCache, interval: float = WATCH_INTERVAL) -> None:
+        self.cache = cache
+        self.interval = interval
+        self.seen: dict[str, int] = {}
+        self._since = datetime.now(UTC) - WATCH_OVERLAP
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def poll(self) -> int:
+        """Look once; returns how many cache entries were expired."""
+        started = datetime.now(UTC)
+        changed = stories.changed_since(self._since - WATCH_OVERLAP)
+        self._since = started
+        expired = 0
+        for change in changed:
+            if self.seen.get(change.id, 0) >= change.version:
+                continue
+            self.seen[change.id] = change.version
+            expired += self.cache.invalidate(partial(_outdated, change=change))
+        # Forget versions that have left the look-back window: bounded memory.
+        if len(self.seen) > 10_000:
+            recent = {c.id for c in changed}
+            self.seen = {sid: v for sid, v in self.seen.items() if sid in recent}
+        return expired
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.poll()
+            except DatabaseUnavailable as e:
+                logger.warning("version watch: database unavailable: %s", e)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="version-watch", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+
+_watch: VersionWatch | None = None
+
+
+def start_watch() -> VersionWatch:
+    """Start this process's watch (idempotent)."""
+    global _watch
+    if _watch is None:
+        _watch = VersionWatch(response_cache())
+        _watch.start()
+    return _watch
