@@ -7,7 +7,8 @@ stories, then, one at a time on loopback ports:
 - peer:  the same gunicorn settings serving bench/peer (default middleware,
          cache_page with the local-memory cache, the same template) with a
          WSGI worker, as a typical Django project would;
-- cold:  ours with the cache disabled (EMBED_CACHE_TTL=0), every request renders.
+- cold:  ours with the cache disabled (EMBED_CACHE_TTL=0), every request renders;
+- edit:  20 story edits, each timed until both workers serve it.
 
 Each scenario is bounded by BENCH_SECONDS (default 30). Writes
 var/bench/summary.json and prints a table.
@@ -89,6 +90,31 @@ def wrk(url: str, connections: int, seconds: int = SECONDS,
     return result
 
 
+def propagation(base: str, trials: int = 20) -> dict[str, float]:
+    """Seconds from a story edit until both workers serve it (new connections)."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "samembed.settings")
+    django.setup()
+    from samembed.repositories import stories
+
+    delays = []
+    for n in range(trials):
+        story = stories.get_by_slug("demo")
+        if story is None:
+            raise SystemExit("bench: the demo story is missing")
+        marker = f"Harbour Lights (edit {n})"
+        stories.update(story, {"title": marker})
+        start, streak = time.monotonic(), 0
+        while streak < 10 and time.monotonic() - start < 15:
+            body = urllib.request.urlopen(base + "/e/demo", timeout=5).read()  # noqa: S310
+            streak = streak + 1 if marker.encode() in body else 0
+        delays.append(time.monotonic() - start)
+    delays.sort()
+    return {"trials": trials, "p50_s": round(delays[len(delays) // 2], 3),
+            "p95_s": round(delays[int(len(delays) * 0.95) - 1], 3), "max_s": round(delays[-1], 3)}
+
+
 def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("bench: wrk is not installed (make bench installs Debian's wrk)")
@@ -97,6 +123,7 @@ def main() -> None:
     db = EmbeddedDB(OUT / "db", free_port(), cache_size="512M")
     db.start()
     env = environment(MONGODB_URI=db.uri)
+    os.environ.update(MONGODB_URI=db.uri, SECRET_KEY=SECRET)
     results: dict[str, dict[str, float]] = {}
     try:
         for command in (["ensure_indexes"], ["load_demo"], ["collectstatic", "--noinput"]):
@@ -118,6 +145,8 @@ def main() -> None:
                     results["cold_c1"] = wrk(url, 1, min(SECONDS, 15))
                 else:
                     results[f"{name}_c50"] = wrk(url, 50)
+                    if name == "ours":
+                        results["edit_to_embed"] = propagation(f"http://127.0.0.1:{port}")
                     # What browsers send: the compressed body is a tenth of the size.
                     results[f"{name}_c50_br"] = wrk(url, 50, headers=("Accept-Encoding: br",))
             finally:
@@ -132,10 +161,14 @@ def main() -> None:
         "requests_per_month_one_instance": int(ours * 86400 * 30),
     }
     (OUT / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"{'scenario':<10} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
+    print(f"{'scenario':<12} {'req/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     for name, r in results.items():
-        print(f"{name:<10} {r['requests_per_s']:>10.0f} {r.get('p50_ms', 0):>8.2f} "
-              f"{r.get('p99_ms', 0):>8.2f} {r['errors']:>7.0f}")
+        if "requests_per_s" in r:
+            print(f"{name:<12} {r['requests_per_s']:>10.0f} {r.get('p50_ms', 0):>8.2f} "
+                  f"{r.get('p99_ms', 0):>8.2f} {r['errors']:>7.0f}")
+    edit = results["edit_to_embed"]
+    print(f"edit reaches both workers: p50 {edit['p50_s']} s, p95 {edit['p95_s']} s, "
+          f"max {edit['max_s']} s over {edit['trials']} edits")
     print(f"ours / peer: {summary['ratio_ours_to_peer']}x; written to var/bench/summary.json")
 
 
