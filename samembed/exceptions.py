@@ -3,8 +3,9 @@
     SamembedError                 base; `permanent` says whether retrying can help
     ├── DatabaseUnavailable       MongoDB unreachable or too slow (transient):
     │                             the read path serves its last good copy, or 503
-    └── Conflict                  a compare-and-set write lost to another writer
-                                  (permanent for that attempt: re-read, re-apply)
+    ├── Conflict                  a compare-and-set write lost to another writer
+    │                             (permanent for that attempt: re-read, re-apply)
+    └── SlugTaken                 a slug another story holds, now or in its history
 
 Third-party errors are translated at the boundary that sees them, with
 `raise ... from e`, so callers never catch pymongo's classes.
@@ -22,4 +23,10 @@ class DatabaseUnavailable(SamembedError):
 
 
 class Conflict(SamembedError):
+    permanent = True
+
+
+class SlugTaken(SamembedError):
+    """The slug is another story's, now or in its history."""
+
     permanent = True

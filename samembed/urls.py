@@ -7,7 +7,7 @@ build URLs by hand); the views decide what a slug means.
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from samembed import views
 from samembed.embed import views as embed
@@ -20,5 +20,6 @@ urlpatterns = [
     re_path(r"^/*api/+v1/+stories/+(?P<slug>[^/]+)/*$", embed.story_api, name="story-api"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("studio/", include("samembed.studio.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -40,12 +40,13 @@ def secret_key() -> str:
     return path.read_text().strip()
 
 
-def manage(*args: str) -> None:
+def manage(*args: str) -> str:
     result = subprocess.run([PYTHON, str(ROOT / "manage.py"), *args], cwd=ROOT,
                             capture_output=True, text=True)
     if result.returncode != 0:
         lines = (result.stderr or result.stdout).strip().splitlines()
         fail(f"manage.py {args[0]} failed: {lines[-1] if lines else result.returncode}")
+    return result.stdout
 
 
 def main() -> None:
@@ -90,6 +91,7 @@ def main() -> None:
         manage("ensure_indexes")
         manage("migrate", "--noinput")
         manage("load_demo")
+        editor = manage("create_dev_editor", str(VAR / "dev-editor-password")).split()
         manage("collectstatic", "--noinput")
         web = subprocess.Popen(
             [str(Path(PYTHON).parent / "gunicorn"), "-c", "deploy/gunicorn.conf.py"], cwd=ROOT
@@ -107,6 +109,8 @@ def main() -> None:
             f"  live demo on a big screen:  {base}/e/demo-live?template=screen\n"
             f"  story page:                 {base}/s/demo\n"
             f"  story JSON:                 {base}/api/v1/stories/demo\n"
+            f"  studio:                     {base}/studio/  "
+            f"(user {editor[0]}, password {editor[1]})\n"
             f"Ctrl-C stops the server and the database.\n",
             flush=True,
         )

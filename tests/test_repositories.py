@@ -8,6 +8,7 @@ import pytest
 from pymongo.errors import DuplicateKeyError, WriteError
 
 from samembed import mongo
+from samembed.exceptions import SlugTaken
 from samembed.repositories import ensure_indexes
 from samembed.repositories import posts as posts_repo
 from samembed.repositories import stories as stories_repo
@@ -25,7 +26,7 @@ def test_ensure_indexes_can_run_again() -> None:
 
 def test_a_slug_belongs_to_one_story() -> None:
     make_story("taken")
-    with pytest.raises(DuplicateKeyError):
+    with pytest.raises(SlugTaken):
         make_story("taken")
 
 

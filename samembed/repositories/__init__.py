@@ -13,10 +13,10 @@ from types import ModuleType
 from pymongo.errors import CollectionInvalid
 
 from samembed.mongo import database
-from samembed.repositories import posts, stories
+from samembed.repositories import audit, posts, stories
 from samembed.repositories.common import reading
 
-MODULES: tuple[ModuleType, ...] = (stories, posts)
+MODULES: tuple[ModuleType, ...] = (stories, posts, audit)
 
 
 def ensure_indexes() -> list[str]:

@@ -13,8 +13,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
-from pymongo import ASCENDING, IndexModel
+from bson.errors import InvalidId
+from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import DuplicateKeyError
 
+from samembed.exceptions import SlugTaken
 from samembed.repositories.common import collection, reading
 
 COLLECTION = "stories"
@@ -162,6 +165,21 @@ def get(story_id: ObjectId) -> Story | None:
     return _to_story(doc) if doc else None
 
 
+def get_by_key(key: str) -> Story | None:
+    """The story whose id is the hex string `key` (as in studio URLs), if any."""
+    try:
+        return get(ObjectId(key))
+    except (InvalidId, TypeError):
+        return None
+
+
+def list_recent(offset: int = 0, limit: int = 50) -> list[Story]:
+    """Stories for the studio, most recently changed first (indexed, paginated)."""
+    cursor = (collection(COLLECTION).find().sort("updated_at", DESCENDING)
+              .skip(offset).limit(limit))
+    return [_to_story(doc) for doc in cursor]
+
+
 def insert(
     *,
     slug: str,
@@ -190,9 +208,17 @@ def insert(
         "created_at": now,
         "updated_at": now,
     }
-    result = collection(COLLECTION, durable=True).insert_one(doc)
+    try:
+        result = collection(COLLECTION, durable=True).insert_one(doc)
+    except DuplicateKeyError as e:
+        raise SlugTaken(slug) from e
     doc["_id"] = result.inserted_id
     return _to_story(doc)
+
+
+def slug_owner(slug: str) -> Story | None:
+    """The story holding `slug` as its current or a previous slug."""
+    return get_by_slug(slug)
 
 
 def update(story: Story, changes: dict[str, Any]) -> bool:
@@ -211,9 +237,12 @@ def update(story: Story, changes: dict[str, Any]) -> bool:
         t = changes["theme"]
         update["$set"]["theme"] = {"accent": t.accent, "background": t.background,
                                    "font": t.font, "mode": t.mode}
-    result = collection(COLLECTION, durable=True).update_one(
-        {"_id": story.id, "version": story.version}, update
-    )
+    try:
+        result = collection(COLLECTION, durable=True).update_one(
+            {"_id": story.id, "version": story.version}, update
+        )
+    except DuplicateKeyError as e:
+        raise SlugTaken(changes.get("slug", "")) from e
     return result.modified_count == 1
 
 

@@ -1,0 +1,92 @@
+"""The `audit` collection: every editorial action, who, when, and before → after.
+
+Appended to, never changed. Conflicting saves are recorded too (outcome
+"conflict"), so the trail shows both editors' attempts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, DESCENDING, IndexModel
+
+from samembed.repositories.common import collection
+
+COLLECTION = "audit"
+OUTCOMES = ("applied", "conflict")
+
+INDEXES = [
+    IndexModel([("story_id", ASCENDING), ("at", DESCENDING)], name="story_at"),
+]
+
+VALIDATOR: dict[str, Any] = {
+    "$jsonSchema": {
+        "bsonType": "object",
+        "required": ["story_id", "actor", "action", "at", "outcome", "changes"],
+        "properties": {
+            "story_id": {"bsonType": "objectId"},
+            "actor": {"bsonType": "string"},
+            "action": {"bsonType": "string"},
+            "at": {"bsonType": "date"},
+            "outcome": {"enum": list(OUTCOMES)},
+            "base_version": {"bsonType": ["int", "long", "null"]},
+            "version": {"bsonType": ["int", "long", "null"]},
+            "changes": {"bsonType": "object"},
+        },
+    }
+}
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    story_id: ObjectId
+    actor: str
+    action: str
+    at: datetime
+    outcome: str
+    changes: dict[str, dict[str, Any]]
+    base_version: int | None = None
+    version: int | None = None
+
+
+def record(
+    story_id: ObjectId,
+    actor: str,
+    action: str,
+    changes: dict[str, tuple[Any, Any]],
+    *,
+    outcome: str = "applied",
+    base_version: int | None = None,
+    version: int | None = None,
+) -> None:
+    """Append one action; `changes` maps a field to (before, after)."""
+    collection(COLLECTION, durable=True).insert_one({
+        "story_id": story_id,
+        "actor": actor,
+        "action": action,
+        "at": datetime.now(UTC),
+        "outcome": outcome,
+        # Field names come from our forms; stored as a list of pairs they could
+        # hold dots or dollars safely, but as keys they stay readable.
+        "changes": {field: {"before": before, "after": after}
+                    for field, (before, after) in changes.items()},
+        "base_version": base_version,
+        "version": version,
+    })
+
+
+def for_story(story_id: ObjectId, limit: int = 200, since_version: int | None = None
+              ) -> list[AuditEntry]:
+    """Newest first; with `since_version`, only what was applied after that version."""
+    query: dict[str, Any] = {"story_id": story_id}
+    if since_version is not None:
+        query.update(outcome="applied", version={"$gt": since_version})
+    cursor = collection(COLLECTION).find(query).sort("at", DESCENDING).limit(limit)
+    return [
+        AuditEntry(d["story_id"], d["actor"], d["action"], d["at"], d["outcome"],
+                   d["changes"], d.get("base_version"), d.get("version"))
+        for d in cursor
+    ]

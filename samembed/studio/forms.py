@@ -1,0 +1,159 @@
+"""Studio forms: every field validated and bounded before it can reach a query.
+
+Form values are always plain strings, booleans or lists of strings built here,
+never dictionaries from the request, so an operator payload such as
+`{"$gt": ""}` can only ever be a (refused or stored-as-text) string.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django import forms
+from django.utils.text import slugify
+
+from samembed.repositories.stories import (
+    DESCRIPTION_MAX,
+    FONTS,
+    SLUG_MAX,
+    TEMPLATES,
+    THEME_MODES,
+    TITLE_MAX,
+    Story,
+    Theme,
+)
+
+COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+# A host name, optionally "*." in front and ":port" behind (what frame-ancestors takes).
+DOMAIN = re.compile(
+    r"^(\*\.)?(?=.{1,253}(:|$))([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
+    r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(:\d{1,5})?$"
+)
+MAX_DOMAINS = 50
+
+
+def make_slug(text: str) -> str:
+    """A readable slug; non-ASCII letters are kept ("fête-du-port")."""
+    return slugify(text, allow_unicode=True)[:SLUG_MAX].strip("-")
+
+
+def _colour(value: str, field: str) -> str:
+    if not COLOUR.match(value):
+        raise forms.ValidationError(f"{field} must be a colour like #1a2b3c.")
+    return value.lower()
+
+
+class StoryForm(forms.Form):
+    title = forms.CharField(max_length=TITLE_MAX, strip=True)
+    slug = forms.CharField(
+        max_length=SLUG_MAX, required=False,
+        help_text="Made from the title when left empty. Old slugs keep redirecting.",
+    )
+    description = forms.CharField(max_length=DESCRIPTION_MAX, required=False,
+                                  widget=forms.Textarea)
+    default_template = forms.ChoiceField(choices=[(t, t) for t in TEMPLATES])
+    accent = forms.CharField(max_length=7, initial=Theme.accent)
+    background = forms.CharField(max_length=7, required=False)
+    font = forms.ChoiceField(choices=[(f, f) for f in FONTS])
+    mode = forms.ChoiceField(choices=[(m, m) for m in THEME_MODES])
+    live = forms.BooleanField(required=False)
+    allowed_domains = forms.CharField(
+        required=False, max_length=5000, widget=forms.Textarea,
+        help_text="One host name per line (example.com, *.example.com). Empty: anywhere.",
+    )
+
+    def clean_slug(self) -> str:
+        raw = self.cleaned_data.get("slug", "").strip()
+        if not raw:
+            return ""
+        slug = make_slug(raw)
+        if not slug:
+            raise forms.ValidationError(
+                "A slug needs at least one letter or digit; punctuation alone cannot make one."
+            )
+        return slug
+
+    def clean_accent(self) -> str:
+        return _colour(self.cleaned_data["accent"].strip(), "The accent")
+
+    def clean_background(self) -> str | None:
+        value = self.cleaned_data.get("background", "").strip()
+        return _colour(value, "The background") if value else None
+
+    def clean_allowed_domains(self) -> list[str]:
+        lines = [line.strip().lower() for line in
+                 self.cleaned_data.get("allowed_domains", "").splitlines() if line.strip()]
+        if len(lines) > MAX_DOMAINS:
+            raise forms.ValidationError(f"At most {MAX_DOMAINS} domains.")
+        domains = []
+        for line in lines:
+            host = line.removeprefix("https://").removeprefix("http://").rstrip("/")
+            try:
+                host = host.encode("idna").decode("ascii") if not host.isascii() else host
+            except UnicodeError as e:
+                raise forms.ValidationError(f"{line!r} is not a valid domain.") from e
+            if not DOMAIN.match(host):
+                raise forms.ValidationError(
+                    f"{line!r} is not a valid domain (like example.com or *.example.com).")
+            domains.append(host)
+        return list(dict.fromkeys(domains))
+
+    def clean(self) -> dict[str, Any] | None:
+        data = super().clean() or {}
+        if not self.errors and not data.get("slug"):
+            data["slug"] = make_slug(data.get("title", ""))
+            if not data["slug"]:
+                self.add_error("slug", "The title has no letters or digits to make a slug "
+                                       "from; enter a slug.")
+        return data
+
+    def story_fields(self) -> dict[str, Any]:
+        """The repository's fields for the cleaned values."""
+        d = self.cleaned_data
+        return {
+            "title": d["title"],
+            "slug": d["slug"],
+            "description": d["description"],
+            "default_template": d["default_template"],
+            "theme": Theme(accent=d["accent"], background=d["background"], font=d["font"],
+                           mode=d["mode"]),
+            "live": d["live"],
+            "allowed_domains": tuple(d["allowed_domains"]),
+        }
+
+    @staticmethod
+    def initial_for(story: Story) -> dict[str, Any]:
+        return {
+            "title": story.title, "slug": story.slug, "description": story.description,
+            "default_template": story.default_template, "accent": story.theme.accent,
+            "background": story.theme.background or "", "font": story.theme.font,
+            "mode": story.theme.mode, "live": story.live,
+            "allowed_domains": "\n".join(story.allowed_domains),
+        }
+
+
+def story_values(story: Story) -> dict[str, Any]:
+    """A story's editable fields as the audit trail shows them."""
+    return {
+        "title": story.title, "slug": story.slug, "description": story.description,
+        "default_template": story.default_template, "theme_accent": story.theme.accent,
+        "theme_background": story.theme.background, "theme_font": story.theme.font,
+        "theme_mode": story.theme.mode, "live": story.live,
+        "allowed_domains": list(story.allowed_domains), "status": story.status,
+    }
+
+
+def fields_values(fields: dict[str, Any]) -> dict[str, Any]:
+    """The same view of the fields a form is about to save."""
+    theme: Theme = fields["theme"]
+    values = {k: v for k, v in fields.items() if k != "theme"}
+    values.update({"theme_accent": theme.accent, "theme_background": theme.background,
+                   "theme_font": theme.font, "theme_mode": theme.mode,
+                   "allowed_domains": list(fields["allowed_domains"])})
+    return values
+
+
+class LoginForm(forms.Form):
+    username = forms.CharField(max_length=150)
+    password = forms.CharField(max_length=500, widget=forms.PasswordInput, strip=False)

@@ -1,0 +1,17 @@
+"""The studio's URL map, mounted at /studio/."""
+
+from __future__ import annotations
+
+from django.urls import path
+
+from samembed.studio import views
+
+urlpatterns = [
+    path("", views.story_list, name="studio"),
+    path("login", views.login_view, name="studio-login"),
+    path("logout", views.logout_view, name="studio-logout"),
+    path("stories/new", views.story_new, name="studio-story-new"),
+    path("stories/<str:story_id>/", views.story_edit, name="studio-story"),
+    path("stories/<str:story_id>/status", views.story_status, name="studio-story-status"),
+    path("stories/<str:story_id>/audit", views.story_audit, name="studio-story-audit"),
+]

@@ -1,0 +1,277 @@
+"""The editors' studio (write path): sign-in, stories, publishing, conflicts, audit.
+
+Every story write is a compare-and-set on the version the editor's page was
+based on. A lost race is never overwritten: the editor gets a 409 page listing
+what was changed meanwhile (from the audit trail) with their own values ready
+to apply again on top. Each write is recorded in the audit trail, conflicts
+included, and reaches the embeds through the version watch within a second.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import wraps
+from typing import Any, Callable
+
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from samembed.exceptions import SlugTaken
+from samembed.models import LoginFailure
+from samembed.repositories import audit
+from samembed.repositories import stories as stories_repo
+from samembed.repositories.stories import STATUSES, Story
+from samembed.studio.forms import LoginForm, StoryForm, fields_values, story_values
+
+EDITORS_GROUP = "editors"
+LOGIN_FAILURES_ALLOWED = 5
+LOGIN_WINDOW = timedelta(minutes=15)
+STUDIO_CSP = (
+    "default-src 'self'; img-src 'self' https: data:; frame-src 'self'; object-src 'none'; "
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+)
+PAGE_SIZE = 50
+
+
+def is_editor(user: AbstractBaseUser | AnonymousUser) -> bool:
+    return bool(user.is_authenticated and (
+        getattr(user, "is_superuser", False)
+        or user.groups.filter(name=EDITORS_GROUP).exists()  # type: ignore[union-attr,attr-defined]
+    ))
+
+
+def studio_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Signed-in editors only; never framed; never cached by anyone."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return HttpResponseRedirect(f"/studio/login?next={request.path}")
+        if not is_editor(request.user):
+            response = render(request, "studio/denied.html", status=403)
+        else:
+            response = view(request, *args, **kwargs)
+        return protect(response)
+
+    return wrapper
+
+
+def protect(response: HttpResponse) -> HttpResponse:
+    response["Content-Security-Policy"] = STUDIO_CSP
+    response["X-Frame-Options"] = "DENY"
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+def _actor(request: HttpRequest) -> str:
+    return request.user.get_username()
+
+
+def _story_or_404(story_id: str) -> Story:
+    story = stories_repo.get_by_key(story_id)
+    if story is None:
+        raise Http404("no such story")
+    return story
+
+
+def _client_address(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR") or "0.0.0.0"  # noqa: S104 - a key, not a bind
+
+
+# ---- sign-in ----------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def login_view(request: HttpRequest) -> HttpResponse:
+    form = LoginForm(request.POST or None)
+    next_url = request.GET.get("next", "/studio/")
+    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
+        next_url = "/studio/"
+    status, message = 200, ""
+    if request.method == "POST" and form.is_valid():
+        username = form.cleaned_data["username"].strip().lower()
+        address = _client_address(request)
+        since = timezone.now() - LOGIN_WINDOW
+        failures = LoginFailure.objects.filter(username=username, address=address, at__gte=since)
+        if failures.count() >= LOGIN_FAILURES_ALLOWED:
+            oldest = failures.order_by("at").first()
+            until = (oldest.at if oldest else timezone.now()) + LOGIN_WINDOW
+            wait = max(1, int((until - timezone.now()).total_seconds()))
+            response = render(request, "studio/login.html", {
+                "form": form, "next": next_url,
+                "message": (f"Too many failed sign-ins for this account from your address. "
+                            f"Try again in {wait // 60 + 1} minutes."),
+            }, status=429)
+            response["Retry-After"] = str(wait)
+            return protect(response)
+        user = authenticate(request, username=username,
+                            password=form.cleaned_data["password"])
+        if user is None:
+            LoginFailure.objects.filter(at__lt=since).delete()
+            LoginFailure.objects.create(username=username, address=address, at=timezone.now())
+            status, message = 401, "Wrong username or password."
+        elif not is_editor(user):
+            status, message = 403, "This account has no access to the studio."
+        else:
+            login(request, user)
+            LoginFailure.objects.filter(username=username, address=address).delete()
+            return HttpResponseRedirect(next_url)
+    elif request.method == "POST":
+        status, message = 400, "Enter a username and a password."
+    return protect(render(request, "studio/login.html",
+                          {"form": form, "next": next_url, "message": message}, status=status))
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    return protect(HttpResponseRedirect("/studio/login"))
+
+
+# ---- stories ------------------------------------------------------------------------
+
+
+@studio_page
+def story_list(request: HttpRequest) -> HttpResponse:
+    try:
+        page = max(1, min(int(request.GET.get("page", "1")), 10_000))
+    except ValueError:
+        page = 1
+    stories = stories_repo.list_recent((page - 1) * PAGE_SIZE, PAGE_SIZE + 1)
+    return render(request, "studio/stories.html", {
+        "stories": stories[:PAGE_SIZE], "page": page, "more": len(stories) > PAGE_SIZE,
+    })
+
+
+def _slug_problem(slug: str, story: Story | None) -> str | None:
+    owner = stories_repo.slug_owner(slug)
+    if owner is None or (story is not None and owner.id == story.id):
+        return None
+    where = "its current slug" if owner.slug == slug else "one of its earlier slugs"
+    return f"The slug {slug!r} belongs to the story “{owner.title}” ({where})."
+
+
+@studio_page
+@require_http_methods(["GET", "HEAD", "POST"])
+def story_new(request: HttpRequest) -> HttpResponse:
+    form = StoryForm(request.POST or None, initial={"default_template": "grid", "font": "system",
+                                                     "mode": "auto", "accent": "#2563eb"})
+    if request.method == "POST" and form.is_valid():
+        fields = form.story_fields()
+        problem = _slug_problem(fields["slug"], None)
+        if problem is None:
+            try:
+                story = stories_repo.insert(status="draft", **fields)
+            except SlugTaken:
+                problem = f"The slug {fields['slug']!r} was just taken by another story."
+            else:
+                values = fields_values(fields)
+                audit.record(story.id, _actor(request), "story.create",
+                             {k: (None, v) for k, v in values.items()}, version=story.version)
+                return HttpResponseRedirect(f"/studio/stories/{story.id}/")
+        form.add_error("slug", problem)
+    status = 400 if request.method == "POST" else 200
+    return render(request, "studio/story_form.html", {"form": form, "story": None},
+                  status=status)
+
+
+def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
+    return {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}
+
+
+def _conflict(request: HttpRequest, story: Story, base_version: int,
+              attempted: dict[str, tuple[Any, Any]], form: StoryForm | None) -> HttpResponse:
+    audit.record(story.id, _actor(request), "story.update", attempted, outcome="conflict",
+                 base_version=base_version)
+    meanwhile = audit.for_story(story.id, since_version=base_version)
+    return render(request, "studio/conflict.html", {
+        "story": story, "meanwhile": meanwhile, "attempted": attempted, "form": form,
+    }, status=409)
+
+
+def _base_version(request: HttpRequest) -> int | None:
+    try:
+        version = int(request.POST.get("version", ""))
+    except ValueError:
+        return None
+    return version if 0 < version < 2**62 else None
+
+
+@studio_page
+@require_http_methods(["GET", "HEAD", "POST"])
+def story_edit(request: HttpRequest, story_id: str) -> HttpResponse:
+    story = _story_or_404(story_id)
+    if request.method != "POST":
+        form = StoryForm(initial=StoryForm.initial_for(story))
+        return _edit_page(request, story, form)
+    form = StoryForm(request.POST)
+    base_version = _base_version(request)
+    if base_version is None:
+        return _edit_page(request, story, form, "This form has no valid version; reload the "
+                                               "story and make your changes again.", 400)
+    if not form.is_valid():
+        return _edit_page(request, story, form, status=400)
+    fields = form.story_fields()
+    attempted = _changes(story_values(story), fields_values(fields))
+    if base_version != story.version:
+        return _conflict(request, story, base_version, attempted, form)
+    if not attempted:
+        return HttpResponseRedirect(f"/studio/stories/{story.id}/")
+    problem = _slug_problem(fields["slug"], story) if "slug" in attempted else None
+    if problem:
+        form.add_error("slug", problem)
+        return _edit_page(request, story, form, status=400)
+    try:
+        saved = stories_repo.update(story, fields)
+    except SlugTaken:
+        form.add_error("slug", f"The slug {fields['slug']!r} was just taken by another story.")
+        return _edit_page(request, story, form, status=400)
+    if not saved:
+        return _conflict(request, _story_or_404(story_id), base_version, attempted, form)
+    audit.record(story.id, _actor(request), "story.update", attempted,
+                 base_version=base_version, version=story.version + 1)
+    return HttpResponseRedirect(f"/studio/stories/{story.id}/?saved=1")
+
+
+def _edit_page(request: HttpRequest, story: Story, form: StoryForm, message: str = "",
+               status: int = 200) -> HttpResponse:
+    origin = request.build_absolute_uri("/").rstrip("/")
+    return render(request, "studio/story_form.html", {
+        "form": form, "story": story, "message": message, "origin": origin,
+        "saved": request.GET.get("saved") == "1", "statuses": STATUSES,
+        "templates": stories_repo.TEMPLATES,
+    }, status=status)
+
+
+@studio_page
+@require_POST
+def story_status(request: HttpRequest, story_id: str) -> HttpResponse:
+    story = _story_or_404(story_id)
+    status = request.POST.get("status", "")
+    base_version = _base_version(request)
+    if status not in STATUSES or base_version is None:
+        form = StoryForm(initial=StoryForm.initial_for(story))
+        return _edit_page(request, story, form,
+                          f"Unknown status or version; choose one of {', '.join(STATUSES)}.", 400)
+    attempted = {"status": (story.status, status)}
+    if base_version != story.version:
+        return _conflict(request, story, base_version, attempted, None)
+    if status != story.status:
+        if not stories_repo.update(story, {"status": status}):
+            return _conflict(request, _story_or_404(story_id), base_version, attempted, None)
+        audit.record(story.id, _actor(request), f"story.{status}", attempted,
+                     base_version=base_version, version=story.version + 1)
+    return HttpResponseRedirect(f"/studio/stories/{story.id}/?saved=1")
+
+
+@studio_page
+def story_audit(request: HttpRequest, story_id: str) -> HttpResponse:
+    story = _story_or_404(story_id)
+    return render(request, "studio/audit.html",
+                  {"story": story, "entries": audit.for_story(story.id)})
+
