@@ -34,6 +34,7 @@ VALIDATOR: dict[str, Any] = {
             "outcome": {"enum": list(OUTCOMES)},
             "base_version": {"bsonType": ["int", "long", "null"]},
             "version": {"bsonType": ["int", "long", "null"]},
+            "post_id": {"bsonType": ["objectId", "null"]},
             "changes": {"bsonType": "object"},
         },
     }
@@ -50,6 +51,7 @@ class AuditEntry:
     changes: dict[str, dict[str, Any]]
     base_version: int | None = None
     version: int | None = None
+    post_id: ObjectId | None = None
 
 
 def record(
@@ -61,6 +63,7 @@ def record(
     outcome: str = "applied",
     base_version: int | None = None,
     version: int | None = None,
+    post_id: ObjectId | None = None,
 ) -> None:
     """Append one action; `changes` maps a field to (before, after)."""
     collection(COLLECTION, durable=True).insert_one({
@@ -75,18 +78,22 @@ def record(
                     for field, (before, after) in changes.items()},
         "base_version": base_version,
         "version": version,
+        "post_id": post_id,
     })
 
 
-def for_story(story_id: ObjectId, limit: int = 200, since_version: int | None = None
-              ) -> list[AuditEntry]:
-    """Newest first; with `since_version`, only what was applied after that version."""
+def for_story(story_id: ObjectId, limit: int = 200, since_version: int | None = None,
+              post_id: ObjectId | None = None) -> list[AuditEntry]:
+    """Newest first; with `since_version`, only story changes applied after that
+    version; with `post_id`, only that post's."""
     query: dict[str, Any] = {"story_id": story_id}
     if since_version is not None:
         query.update(outcome="applied", version={"$gt": since_version})
+    if post_id is not None:
+        query["post_id"] = post_id
     cursor = collection(COLLECTION).find(query).sort("at", DESCENDING).limit(limit)
     return [
         AuditEntry(d["story_id"], d["actor"], d["action"], d["at"], d["outcome"],
-                   d["changes"], d.get("base_version"), d.get("version"))
+                   d["changes"], d.get("base_version"), d.get("version"), d.get("post_id"))
         for d in cursor
     ]

@@ -11,11 +11,12 @@ updates it instead of duplicating it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
+from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
 from samembed.repositories.common import collection, reading
@@ -88,6 +89,12 @@ VALIDATOR: dict[str, Any] = {
             "pinned": {"bsonType": "bool"},
             "highlighted": {"bsonType": "bool"},
             "rank": {"bsonType": "double"},
+            # An editor's caption and alt texts, shown instead of the source's,
+            # which stay in `text`, `entities` and `media` (ingestion refreshes those).
+            "caption": {"bsonType": ["string", "null"], "maxLength": TEXT_MAX},
+            "caption_entities": {"bsonType": ["array", "null"]},
+            "alt_overrides": {"bsonType": ["array", "null"],
+                              "items": {"bsonType": ["string", "null"]}},
             "version": {"bsonType": ["int", "long"], "minimum": 1},
         },
     }
@@ -140,14 +147,30 @@ class Post:
     collected_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     version: int = 1
     id: ObjectId | None = None
+    # Set only when an editor changed what is shown: the source's own words.
+    original_text: str | None = None
+    original_alts: tuple[str, ...] = ()
 
     @property
     def sort_rank(self) -> float:
         return self.rank if self.rank is not None else -self.posted_at.timestamp()
 
 
+def _entities(raw: list[dict[str, Any]]) -> tuple[Entity, ...]:
+    return tuple(Entity(e["kind"], e["start"], e["end"], e["href"]) for e in raw)
+
+
 def _to_post(doc: dict[str, Any]) -> Post:
+    """The post as shown: an editor's caption and alt texts replace the source's."""
     author = doc["author"]
+    caption = doc.get("caption")
+    overrides = doc.get("alt_overrides") or []
+    media = tuple(
+        Media(m["type"], m["url"], m.get("width"), m.get("height"),
+              (overrides[i] if i < len(overrides) and overrides[i] is not None
+               else m.get("alt", "")))
+        for i, m in enumerate(doc.get("media", ()))
+    )
     return Post(
         id=doc["_id"],
         story_id=doc["story_id"],
@@ -156,11 +179,13 @@ def _to_post(doc: dict[str, Any]) -> Post:
         author=Author(name=author["name"], handle=author.get("handle"),
                       avatar_url=author.get("avatar_url"),
                       profile_url=author.get("profile_url")),
-        text=doc["text"],
-        entities=tuple(Entity(e["kind"], e["start"], e["end"], e["href"])
-                       for e in doc.get("entities", ())),
-        media=tuple(Media(m["type"], m["url"], m.get("width"), m.get("height"),
-                          m.get("alt", "")) for m in doc.get("media", ())),
+        text=caption if caption is not None else doc["text"],
+        entities=_entities((doc.get("caption_entities") or []) if caption is not None
+                           else doc.get("entities", [])),
+        media=media,
+        original_text=doc["text"] if caption is not None else None,
+        original_alts=(tuple(m.get("alt", "") for m in doc.get("media", ()))
+                       if any(o is not None for o in overrides) else ()),
         permalink=doc.get("permalink"),
         lang=doc.get("lang"),
         posted_at=doc["posted_at"],
@@ -228,3 +253,83 @@ def upsert(post: Post) -> bool:
         upsert=True,
     )
     return result.upserted_id is not None
+
+
+# ---- studio ----------------------------------------------------------------------
+
+
+def list_for_studio(story_id: ObjectId, state: str, offset: int, limit: int) -> list[Post]:
+    """One page of a story's posts in one state, in embed order (the same index)."""
+    cursor = (
+        collection(COLLECTION)
+        .find({"story_id": story_id, "state": state})
+        .sort([("pinned", DESCENDING), ("rank", ASCENDING)])
+        .skip(offset)
+        .limit(limit)
+    )
+    return [_to_post(doc) for doc in cursor]
+
+
+def count_by_state(story_id: ObjectId) -> dict[str, int]:
+    """Posts per state (an aggregation on the story's index range, not a full count)."""
+    counts = {state: 0 for state in STATES}
+    for row in collection(COLLECTION).aggregate([
+        {"$match": {"story_id": story_id}},
+        {"$group": {"_id": "$state", "n": {"$sum": 1}}},
+    ]):
+        counts[row["_id"]] = row["n"]
+    return counts
+
+
+def get_by_key(key: str) -> Post | None:
+    """The post whose id is the hex string `key`, if any."""
+    try:
+        doc = collection(COLLECTION).find_one({"_id": ObjectId(key)})
+    except (InvalidId, TypeError):
+        return None
+    return _to_post(doc) if doc else None
+
+
+def update(post: Post, changes: dict[str, Any]) -> bool:
+    """Apply `changes` if `post.version` is still current; False means a conflict."""
+    result = collection(COLLECTION, durable=True).update_one(
+        {"_id": post.id, "version": post.version},
+        {"$set": changes, "$inc": {"version": 1}},
+    )
+    return result.modified_count == 1
+
+
+def set_caption(post: Post, caption: str | None, entities: list[Entity],
+                alts: list[str | None]) -> bool:
+    """Show `caption` and `alts` instead of the source's (None: back to the source's)."""
+    return update(post, {
+        "caption": caption,
+        "caption_entities": [asdict(e) for e in entities] if caption is not None else None,
+        "alt_overrides": alts if any(a is not None for a in alts) else None,
+    })
+
+
+def neighbours_rank(story_id: ObjectId, before: Post | None, after: Post | None) -> float:
+    """A rank between two posts (either may be None: the start or the end)."""
+    if before is not None and after is not None:
+        return (before.sort_rank + after.sort_rank) / 2
+    if before is not None:
+        return before.sort_rank + 1.0
+    if after is not None:
+        return after.sort_rank - 1.0
+    return 0.0
+
+
+def insert(post: Post) -> Post:
+    """Store a new post (a manual one); its external id must be new for its source."""
+    doc = _to_doc(post)
+    doc["version"] = 1
+    result = collection(COLLECTION, durable=True).insert_one(doc)
+    return _to_post({**doc, "_id": result.inserted_id})
+
+
+def delete(post: Post) -> bool:
+    """Remove a post if it is still at the version the editor saw."""
+    result = collection(COLLECTION, durable=True).delete_one(
+        {"_id": post.id, "version": post.version})
+    return result.deleted_count == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from samembed.studio import views
+from samembed.studio import curation, views
 
 urlpatterns = [
     path("", views.story_list, name="studio"),
@@ -14,4 +14,10 @@ urlpatterns = [
     path("stories/<str:story_id>/", views.story_edit, name="studio-story"),
     path("stories/<str:story_id>/status", views.story_status, name="studio-story-status"),
     path("stories/<str:story_id>/audit", views.story_audit, name="studio-story-audit"),
+    path("stories/<str:story_id>/posts", curation.queue, name="studio-posts"),
+    path("stories/<str:story_id>/posts/bulk", curation.bulk, name="studio-posts-bulk"),
+    path("stories/<str:story_id>/posts/new", curation.manual_post, name="studio-post-new"),
+    path("posts/<str:post_id>/action", curation.post_action, name="studio-post-action"),
+    path("posts/<str:post_id>/move", curation.move, name="studio-post-move"),
+    path("posts/<str:post_id>/caption", curation.edit_caption, name="studio-post-caption"),
 ]
