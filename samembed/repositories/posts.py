@@ -309,6 +309,20 @@ def set_caption(post: Post, caption: str | None, entities: list[Entity],
     })
 
 
+def neighbours(post: Post, direction: str, count: int = 2) -> list[Post]:
+    """Up to `count` posts next to `post` in embed order, nearest first, within its
+    state and pin group ("up": towards the top, "down": towards the bottom)."""
+    up = direction == "up"
+    cursor = (
+        collection(COLLECTION)
+        .find({"story_id": post.story_id, "state": post.state, "pinned": post.pinned,
+               "rank": {"$lt" if up else "$gt": post.sort_rank}})
+        .sort("rank", DESCENDING if up else ASCENDING)
+        .limit(count)
+    )
+    return [_to_post(doc) for doc in cursor]
+
+
 def neighbours_rank(story_id: ObjectId, before: Post | None, after: Post | None) -> float:
     """A rank between two posts (either may be None: the start or the end)."""
     if before is not None and after is not None:

@@ -161,16 +161,13 @@ def move(request: HttpRequest, post_id: str) -> HttpResponse:
         return _post_conflict(request, post_id, "move")
     direction = request.POST.get("direction")
     if direction in ("up", "down"):
-        page = posts_repo.list_for_studio(post.story_id, post.state, 0, 10_000)
-        ids = [p.id for p in page]
-        i = ids.index(post.id) if post.id in ids else -1
-        if direction == "up":
-            before, after = (page[i - 2] if i >= 2 else None), (page[i - 1] if i >= 1 else None)
-        else:
-            before = page[i + 1] if i + 1 < len(page) else None
-            after = page[i + 2] if i + 2 < len(page) else None
-        if (direction == "up" and after is None) or (direction == "down" and before is None):
-            return HttpResponseRedirect(_back(request, post))
+        near = posts_repo.neighbours(post, direction)
+        if not near:
+            return HttpResponseRedirect(_back(request, post))  # already at that end
+        # Up: between the second and the first post above; down: between the first
+        # and the second below.
+        second = near[1] if len(near) > 1 else None
+        before, after = (second, near[0]) if direction == "up" else (near[0], second)
     else:
         before = posts_repo.get_by_key(request.POST.get("before", ""))
         after = posts_repo.get_by_key(request.POST.get("after", ""))

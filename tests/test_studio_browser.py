@@ -1,0 +1,163 @@
+"""The whole editorial flow in Chromium, against gunicorn with two workers.
+
+Sign in, create a story, add posts, order them by dragging, pin one, publish;
+a third-party page on another origin embeds it in that order; an edit made in
+the studio is served by both workers within 1.5 s; a rename keeps the old
+embed URL working.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from samembed.embedded_db import EmbeddedDB
+from tests.servers import ROOT, Gunicorn, PublisherSite
+from tests.test_loader_browser import browser, publish, publisher  # noqa: F401 - fixtures
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
+
+
+@pytest.fixture(scope="module")
+def studio_server(embedded_db: EmbeddedDB, static_files: None,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gunicorn, str]]:
+    home = tmp_path_factory.mktemp("studio")
+    env = {"DATABASE_URL": f"sqlite:///{home}/accounts.sqlite3"}
+    server = Gunicorn(embedded_db.uri, workers=2, **env)
+    for command in (["migrate", "--noinput"], ["create_dev_editor", str(home / "password")]):
+        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, check=True,
+                       env=server.env, capture_output=True)
+    server.start()
+    yield server, (home / "password").read_text().strip()
+    server.stop()
+
+
+def sign_in(page: Page, server: Gunicorn, password: str) -> None:
+    page.goto(server.url + "/studio/")
+    page.fill("input[name=username]", "editor")
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Stories")
+
+
+def embed_body(server: Gunicorn, path: str) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    conn.request("GET", path)
+    response = conn.getresponse()
+    body = response.read()
+    conn.close()
+    return response.status, body
+
+
+def test_an_editor_curates_publishes_and_a_third_party_page_shows_it(
+    browser: Browser, studio_server: tuple[Gunicorn, str],  # noqa: F811
+    publisher: PublisherSite,  # noqa: F811
+) -> None:
+    server, password = studio_server
+    context = browser.new_context()
+    page = context.new_page()
+    sign_in(page, server, password)
+
+    page.click("text=New story")
+    page.fill("input[name=title]", "Quay Night Market")
+    page.select_option("select[name=default_template]", "list")
+    page.click("text=Create story")
+    expect(page.locator("h1")).to_have_text("Quay Night Market")
+    story_url = page.url
+
+    page.click("text=Posts")
+    for name in ("First", "Second", "Third"):
+        page.click("text=Add a post")
+        page.fill("textarea[name=text]", f"{name} stall is open #market")
+        page.fill("input[name=author_name]", f"{name} vendor")
+        page.click("text=Add post")
+    rows = page.locator("table.posts tbody tr")
+    expect(rows).to_have_count(3)
+    # Newest first: Third, Second, First. Drag "First" onto "Third" (goes before it).
+    rows.filter(has_text="First stall").drag_to(rows.filter(has_text="Third stall"))
+    expect(rows.first).to_contain_text("First stall")
+    # Pin "Second" with the keyboard: focus its row and press p.
+    rows.filter(has_text="Second stall").focus()
+    page.keyboard.press("p")
+    expect(rows.first).to_contain_text("Second stall")
+
+    page.goto(story_url)
+    page.click("button[value=published]")
+    expect(page.locator(".status.published")).to_be_visible()
+
+    slug = "quay-night-market"
+    site = publish(publisher, "/market", (
+        f'<blockquote class="samembed" data-story="{slug}">'
+        f'<a href="{server.url}/s/{slug}">Market</a></blockquote>'
+        f'<script async src="{server.url}/embed.js"></script>'))
+    third_party = context.new_page()
+    third_party.goto(site)
+    frame = third_party.frame_locator("iframe")
+    frame.locator("article.post").first.wait_for()
+    texts = frame.locator("article.post .text").all_inner_texts()
+    assert [t.split()[0] for t in texts] == ["Second", "First", "Third"]
+
+    # An edit in the studio reaches both workers within 1.5 s.
+    page.fill("input[name=title]", "Quay Night Market, last night")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("h1")).to_have_text("Quay Night Market, last night")
+    deadline, streak = time.monotonic() + 1.5, 0
+    while time.monotonic() < deadline and streak < 20:
+        fresh = b"last night" in embed_body(server, f"/e/{slug}")[1]
+        streak = streak + 1 if fresh else 0
+    assert streak >= 20
+
+    # Rename: the old embed URL redirects and the publisher's page still works.
+    page.fill("input[name=slug]", "night-market")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("#snippet")).to_contain_text('data-story="night-market"')
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and embed_body(server, f"/e/{slug}")[0] != 301:
+        time.sleep(0.1)
+    assert embed_body(server, f"/e/{slug}")[0] == 301
+    third_party.reload()
+    third_party.frame_locator("iframe").locator("article.post").first.wait_for()
+    assert third_party.frame_locator("iframe").locator("article.post").count() == 3
+    context.close()
+
+
+def test_two_editors_in_two_browsers_one_save_wins(
+    browser: Browser, studio_server: tuple[Gunicorn, str],  # noqa: F811
+) -> None:
+    server, password = studio_server
+    pages = []
+    for _ in range(2):
+        page = browser.new_context().new_page()
+        sign_in(page, server, password)
+        pages.append(page)
+    pages[0].click("text=New story")
+    pages[0].fill("input[name=title]", "Contested story")
+    pages[0].click("text=Create story")
+    pages[1].goto(pages[0].url)
+    pages[0].fill("input[name=title]", "Title from tab one")
+    pages[1].fill("input[name=title]", "Title from tab two")
+    pages[0].get_by_role("button", name="Save", exact=True).click()
+    expect(pages[0].locator(".ok")).to_be_visible()
+    pages[1].get_by_role("button", name="Save", exact=True).click()
+    expect(pages[1].locator("h1")).to_contain_text("changed while you were editing")
+    expect(pages[1].locator("table.list").first).to_contain_text("Title from tab one")
+    pages[1].click("text=Apply my changes to the current version")
+    expect(pages[1].locator("h1")).to_have_text("Title from tab two")
+    for page in pages:
+        page.context.close()
+
+
+def test_the_database_url_setting_points_accounts_elsewhere(tmp_path: Path) -> None:
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path}/other.sqlite3",
+           "SECRET_KEY": "x" * 50}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput"], cwd=ROOT, env=env,
+                   check=True, capture_output=True)
+    assert (tmp_path / "other.sqlite3").stat().st_size > 0
