@@ -7,7 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from samembed.embed.loader import loader_entry
-from samembed.embed.views import _to_response
+from samembed.embed.views import entry_response
 from samembed.exceptions import DatabaseUnavailable
 from samembed.repositories import ping
 from samembed.repositories.stories import TEMPLATES
@@ -23,7 +23,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_safe
 def loader(request: HttpRequest) -> HttpResponse:
     # Normally answered by the fast path; this keeps /embed.js working without it.
-    return _to_response(loader_entry(), request)
+    return entry_response(loader_entry(), request)
 
 
 @require_safe

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
+from django.contrib.auth.models import Group, User
 from django.core.management import call_command
+from django.test import Client
 
 from samembed import mongo
 from samembed.embed.cache import response_cache
@@ -54,3 +56,19 @@ def mongo_db(embedded_db: EmbeddedDB, static_files: None) -> Iterator[EmbeddedDB
     response_cache().clear()
     yield embedded_db
     response_cache().clear()
+
+
+@pytest.fixture
+def editor(db: None) -> User:
+    """Ada, a member of the editors group."""
+    user = User.objects.create_user("ada", password="correct horse battery")
+    user.groups.add(Group.objects.get(name="editors"))
+    return user
+
+
+@pytest.fixture
+def ada(editor: User) -> Client:
+    """A client signed in as Ada."""
+    client = Client()
+    client.force_login(editor)
+    return client

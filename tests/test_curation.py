@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.test import Client
 
 from samembed.embed.cache import response_cache
@@ -14,15 +13,6 @@ from samembed.repositories.stories import Story
 from tests.factories import make_post, make_story
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
-
-
-@pytest.fixture
-def ada() -> Client:
-    user = User.objects.create_user("ada", password="correct horse battery")
-    user.groups.add(Group.objects.get(name="editors"))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

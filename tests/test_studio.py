@@ -20,20 +20,6 @@ FORM = {"title": "Harbour night", "slug": "", "description": "", "default_templa
 
 
 @pytest.fixture
-def editor() -> User:
-    user = User.objects.create_user("ada", password="correct horse battery")
-    user.groups.add(Group.objects.get(name="editors"))
-    return user
-
-
-@pytest.fixture
-def ada(editor: User) -> Client:
-    client = Client()
-    client.force_login(editor)
-    return client
-
-
-@pytest.fixture
 def grace() -> Client:
     user = User.objects.create_user("grace", password="another long password")
     user.groups.add(Group.objects.get(name="editors"))

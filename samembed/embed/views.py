@@ -66,7 +66,7 @@ def _common_headers(content_type: bytes, csp: bytes | None = None) -> list[Heade
     return headers
 
 
-def _to_response(entry: Entry, request: HttpRequest) -> HttpResponse:
+def entry_response(entry: Entry, request: HttpRequest) -> HttpResponse:
     status, headers, body = entry.respond(
         request.META.get("HTTP_ACCEPT_ENCODING", "").encode("latin-1"),
         request.META.get("HTTP_IF_NONE_MATCH", "").encode("latin-1") or None,
@@ -126,12 +126,12 @@ def _read_view(
             return HttpResponseNotAllowed(["GET", "HEAD"])
         normal = normalise_slug(slug)
         if normal is None:
-            return _to_response(not_found(), request)
+            return entry_response(not_found(), request)
         try:
             return handler(request, normal)
         except DatabaseUnavailable as e:
             logger.warning("database unavailable: %s", e)
-        return _unavailable()
+            return _unavailable()
 
     return view
 
@@ -168,7 +168,7 @@ def _story_entry(
 
 
 def _cached(request: HttpRequest, key: str, render: Callable[[], Entry]) -> HttpResponse:
-    return _to_response(response_cache().get(key, render), request)
+    return entry_response(response_cache().get(key, render), request)
 
 
 # ---- /e/<slug> ---------------------------------------------------------------

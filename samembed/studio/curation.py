@@ -20,7 +20,8 @@ from samembed.repositories import audit
 from samembed.repositories import posts as posts_repo
 from samembed.repositories import stories as stories_repo
 from samembed.repositories.posts import STATES, TEXT_MAX, Author, Post
-from samembed.studio.views import _actor, _story_or_404, studio_page
+from samembed.studio.forms import parse_page, parse_version
+from samembed.studio.views import actor, story_or_404, studio_page
 from samembed.text import find_entities
 
 PAGE_SIZE = 50
@@ -43,17 +44,9 @@ def _post_or_404(post_id: str) -> Post:
     return post
 
 
-def _version(raw: str | None) -> int | None:
-    try:
-        version = int(raw or "")
-    except ValueError:
-        return None
-    return version if 0 < version < 2**62 else None
-
-
 def _changed(request: HttpRequest, post: Post, action: str,
              changes: dict[str, tuple[Any, Any]]) -> None:
-    audit.record(post.story_id, _actor(request), f"post.{action}", changes, post_id=post.id)
+    audit.record(post.story_id, actor(request), f"post.{action}", changes, post_id=post.id)
     stories_repo.bump_version(post.story_id)
 
 
@@ -61,7 +54,7 @@ def _post_conflict(request: HttpRequest, post_id: str, attempted: str) -> HttpRe
     current = posts_repo.get_by_key(post_id)
     if current is None:
         return render(request, "studio/post_gone.html", status=409)
-    audit.record(current.story_id, _actor(request), f"post.{attempted}", {},
+    audit.record(current.story_id, actor(request), f"post.{attempted}", {},
                  outcome="conflict", post_id=current.id)
     return render(request, "studio/post_conflict.html", {
         "post": current, "attempted": attempted,
@@ -78,14 +71,11 @@ def _back(request: HttpRequest, post: Post) -> str:
 
 @studio_page
 def queue(request: HttpRequest, story_id: str) -> HttpResponse:
-    story = _story_or_404(story_id)
+    story = story_or_404(story_id)
     state = request.GET.get("state", "pending")
     if state not in STATES:
         state = "pending"
-    try:
-        page = max(1, min(int(request.GET.get("page", "1")), 10_000))
-    except ValueError:
-        page = 1
+    page = parse_page(request.GET.get("page"))
     posts = posts_repo.list_for_studio(story.id, state, (page - 1) * PAGE_SIZE, PAGE_SIZE + 1)
     return render(request, "studio/posts.html", {
         "story": story, "state": state, "states": STATES, "posts": posts[:PAGE_SIZE],
@@ -99,7 +89,7 @@ def queue(request: HttpRequest, story_id: str) -> HttpResponse:
 def post_action(request: HttpRequest, post_id: str) -> HttpResponse:
     post = _post_or_404(post_id)
     action = request.POST.get("action", "")
-    version = _version(request.POST.get("version"))
+    version = parse_version(request.POST.get("version"))
     if version is None or (action not in ACTIONS and action != "remove"):
         return HttpResponse(f"Unknown action {action!r} or missing version; valid actions: "
                             f"{', '.join([*ACTIONS, 'remove'])}.", status=400,
@@ -122,7 +112,7 @@ def post_action(request: HttpRequest, post_id: str) -> HttpResponse:
 @studio_page
 @require_POST
 def bulk(request: HttpRequest, story_id: str) -> HttpResponse:
-    story = _story_or_404(story_id)
+    story = story_or_404(story_id)
     action = request.POST.get("action", "")
     refs = request.POST.getlist("post")
     if action not in ("approve", "reject", "hold") or not refs or len(refs) > BULK_MAX:
@@ -132,7 +122,7 @@ def bulk(request: HttpRequest, story_id: str) -> HttpResponse:
     for ref in refs:
         key, _, raw_version = ref.partition(":")
         post = posts_repo.get_by_key(key)
-        version = _version(raw_version)
+        version = parse_version(raw_version)
         if post is None or post.story_id != story.id or version is None:
             conflicts += 1
             continue
@@ -140,7 +130,7 @@ def bulk(request: HttpRequest, story_id: str) -> HttpResponse:
         if version != post.version or not posts_repo.update(post, changes):
             conflicts += 1
             continue
-        audit.record(story.id, _actor(request), f"post.{action}",
+        audit.record(story.id, actor(request), f"post.{action}",
                      {"state": (post.state, changes["state"])}, post_id=post.id)
         done += 1
     if done:
@@ -157,7 +147,7 @@ def bulk(request: HttpRequest, story_id: str) -> HttpResponse:
 def move(request: HttpRequest, post_id: str) -> HttpResponse:
     """Put a post between two others (drag and drop), or one step up or down."""
     post = _post_or_404(post_id)
-    if _version(request.POST.get("version")) != post.version:
+    if parse_version(request.POST.get("version")) != post.version:
         return _post_conflict(request, post_id, "move")
     direction = request.POST.get("direction")
     if direction in ("up", "down"):
@@ -194,7 +184,7 @@ def edit_caption(request: HttpRequest, post_id: str) -> HttpResponse:
     post = _post_or_404(post_id)
     source_alts = post.original_alts or tuple(m.alt for m in post.media)
     if request.method == "POST":
-        version = _version(request.POST.get("version"))
+        version = parse_version(request.POST.get("version"))
         form = CaptionForm(request.POST)
         alts = [request.POST.get(f"alt{i}", "")[:1500] for i in range(len(post.media))]
         if version is None or not form.is_valid():
@@ -235,7 +225,7 @@ class ManualPostForm(forms.Form):
 @studio_page
 @require_http_methods(["GET", "HEAD", "POST"])
 def manual_post(request: HttpRequest, story_id: str) -> HttpResponse:
-    story = _story_or_404(story_id)
+    story = story_or_404(story_id)
     form = ManualPostForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data

@@ -33,6 +33,23 @@ DOMAIN = re.compile(
 MAX_DOMAINS = 50
 
 
+def parse_version(raw: str | None) -> int | None:
+    """The version a form was based on, or None when it is missing or not a number."""
+    try:
+        version = int(raw or "")
+    except ValueError:
+        return None
+    return version if 0 < version < 2**62 else None
+
+
+def parse_page(raw: str | None) -> int:
+    """A 1-based page number; anything odd is page 1 (pages past 10,000 are clamped)."""
+    try:
+        return max(1, min(int(raw or "1"), 10_000))
+    except ValueError:
+        return 1
+
+
 def make_slug(text: str) -> str:
     """A readable slug; non-ASCII letters are kept ("fête-du-port")."""
     return slugify(text, allow_unicode=True)[:SLUG_MAX].strip("-")

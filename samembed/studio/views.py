@@ -26,7 +26,14 @@ from samembed.models import LoginFailure
 from samembed.repositories import audit
 from samembed.repositories import stories as stories_repo
 from samembed.repositories.stories import STATUSES, Story
-from samembed.studio.forms import LoginForm, StoryForm, fields_values, story_values
+from samembed.studio.forms import (
+    LoginForm,
+    StoryForm,
+    fields_values,
+    parse_page,
+    parse_version,
+    story_values,
+)
 
 EDITORS_GROUP = "editors"
 LOGIN_FAILURES_ALLOWED = 5
@@ -68,11 +75,11 @@ def protect(response: HttpResponse) -> HttpResponse:
     return response
 
 
-def _actor(request: HttpRequest) -> str:
+def actor(request: HttpRequest) -> str:
     return request.user.get_username()
 
 
-def _story_or_404(story_id: str) -> Story:
+def story_or_404(story_id: str) -> Story:
     story = stories_repo.get_by_key(story_id)
     if story is None:
         raise Http404("no such story")
@@ -138,10 +145,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 
 @studio_page
 def story_list(request: HttpRequest) -> HttpResponse:
-    try:
-        page = max(1, min(int(request.GET.get("page", "1")), 10_000))
-    except ValueError:
-        page = 1
+    page = parse_page(request.GET.get("page"))
     stories = stories_repo.list_recent((page - 1) * PAGE_SIZE, PAGE_SIZE + 1)
     return render(request, "studio/stories.html", {
         "stories": stories[:PAGE_SIZE], "page": page, "more": len(stories) > PAGE_SIZE,
@@ -171,7 +175,7 @@ def story_new(request: HttpRequest) -> HttpResponse:
                 problem = f"The slug {fields['slug']!r} was just taken by another story."
             else:
                 values = fields_values(fields)
-                audit.record(story.id, _actor(request), "story.create",
+                audit.record(story.id, actor(request), "story.create",
                              {k: (None, v) for k, v in values.items()}, version=story.version)
                 return HttpResponseRedirect(f"/studio/stories/{story.id}/")
         form.add_error("slug", problem)
@@ -186,7 +190,7 @@ def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[A
 
 def _conflict(request: HttpRequest, story: Story, base_version: int,
               attempted: dict[str, tuple[Any, Any]], form: StoryForm | None) -> HttpResponse:
-    audit.record(story.id, _actor(request), "story.update", attempted, outcome="conflict",
+    audit.record(story.id, actor(request), "story.update", attempted, outcome="conflict",
                  base_version=base_version)
     meanwhile = audit.for_story(story.id, since_version=base_version)
     return render(request, "studio/conflict.html", {
@@ -194,23 +198,15 @@ def _conflict(request: HttpRequest, story: Story, base_version: int,
     }, status=409)
 
 
-def _base_version(request: HttpRequest) -> int | None:
-    try:
-        version = int(request.POST.get("version", ""))
-    except ValueError:
-        return None
-    return version if 0 < version < 2**62 else None
-
-
 @studio_page
 @require_http_methods(["GET", "HEAD", "POST"])
 def story_edit(request: HttpRequest, story_id: str) -> HttpResponse:
-    story = _story_or_404(story_id)
+    story = story_or_404(story_id)
     if request.method != "POST":
         form = StoryForm(initial=StoryForm.initial_for(story))
         return _edit_page(request, story, form)
     form = StoryForm(request.POST)
-    base_version = _base_version(request)
+    base_version = parse_version(request.POST.get("version"))
     if base_version is None:
         return _edit_page(request, story, form, "This form has no valid version; reload the "
                                                "story and make your changes again.", 400)
@@ -232,8 +228,8 @@ def story_edit(request: HttpRequest, story_id: str) -> HttpResponse:
         form.add_error("slug", f"The slug {fields['slug']!r} was just taken by another story.")
         return _edit_page(request, story, form, status=400)
     if not saved:
-        return _conflict(request, _story_or_404(story_id), base_version, attempted, form)
-    audit.record(story.id, _actor(request), "story.update", attempted,
+        return _conflict(request, story_or_404(story_id), base_version, attempted, form)
+    audit.record(story.id, actor(request), "story.update", attempted,
                  base_version=base_version, version=story.version + 1)
     return HttpResponseRedirect(f"/studio/stories/{story.id}/?saved=1")
 
@@ -251,9 +247,9 @@ def _edit_page(request: HttpRequest, story: Story, form: StoryForm, message: str
 @studio_page
 @require_POST
 def story_status(request: HttpRequest, story_id: str) -> HttpResponse:
-    story = _story_or_404(story_id)
+    story = story_or_404(story_id)
     status = request.POST.get("status", "")
-    base_version = _base_version(request)
+    base_version = parse_version(request.POST.get("version"))
     if status not in STATUSES or base_version is None:
         form = StoryForm(initial=StoryForm.initial_for(story))
         return _edit_page(request, story, form,
@@ -263,15 +259,15 @@ def story_status(request: HttpRequest, story_id: str) -> HttpResponse:
         return _conflict(request, story, base_version, attempted, None)
     if status != story.status:
         if not stories_repo.update(story, {"status": status}):
-            return _conflict(request, _story_or_404(story_id), base_version, attempted, None)
-        audit.record(story.id, _actor(request), f"story.{status}", attempted,
+            return _conflict(request, story_or_404(story_id), base_version, attempted, None)
+        audit.record(story.id, actor(request), f"story.{status}", attempted,
                      base_version=base_version, version=story.version + 1)
     return HttpResponseRedirect(f"/studio/stories/{story.id}/?saved=1")
 
 
 @studio_page
 def story_audit(request: HttpRequest, story_id: str) -> HttpResponse:
-    story = _story_or_404(story_id)
+    story = story_or_404(story_id)
     return render(request, "studio/audit.html",
                   {"story": story, "entries": audit.for_story(story.id)})
 
