@@ -212,3 +212,17 @@ def test_sign_in_never_redirects_off_site(editor: User) -> None:
     response = Client().post("/studio/login?next=https://evil.example/",
                              {"username": "ada", "password": "correct horse battery"})
     assert response.status_code == 302 and response["Location"] == "/studio/"
+
+
+def test_a_draft_can_be_previewed_in_the_studio_only(ada: Client) -> None:
+    story = create(ada, title="Secret draft", slug="secret-draft")
+    page = ada.get(f"/studio/stories/{story.id}/").content.decode()
+    assert f"/studio/stories/{story.id}/preview?template=grid" in page
+    preview = ada.get(f"/studio/stories/{story.id}/preview?template=list")
+    assert preview.status_code == 200 and b"Secret draft" in preview.content
+    assert "frame-ancestors 'self'" in preview["Content-Security-Policy"]
+    assert preview["X-Frame-Options"] == "SAMEORIGIN"
+    assert preview["Cache-Control"] == "private, no-store"
+    assert Client().get(f"/studio/stories/{story.id}/preview").status_code == 302
+    assert Client().get("/e/secret-draft").status_code == 404
+    assert ada.get(f"/studio/stories/{story.id}/preview?template=x").status_code == 404

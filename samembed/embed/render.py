@@ -73,7 +73,10 @@ def frame_ancestors(story: Story) -> str:
     return " ".join(f"https://{d} http://{d}" for d in story.allowed_domains)
 
 
-def render_embed(story: Story, posts: list[Post], template: str) -> Rendered:
+def render_embed(story: Story, posts: list[Post], template: str,
+                 ancestors: str | None = None) -> Rendered:
+    """The embed document; `ancestors` overrides who may frame it (the studio's
+    preview allows only itself)."""
     if template not in TEMPLATES:
         raise ValueError(f"unknown template {template!r}")
     style, script = _assets(template)
@@ -99,7 +102,7 @@ def render_embed(story: Story, posts: list[Post], template: str) -> Rendered:
             "connect-src 'self'",
             "base-uri 'none'",
             "form-action 'none'",
-            f"frame-ancestors {frame_ancestors(story)}",
+            f"frame-ancestors {ancestors or frame_ancestors(story)}",
         ]
     )
     return Rendered(html.encode("utf-8"), csp)

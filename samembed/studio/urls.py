@@ -14,6 +14,7 @@ urlpatterns = [
     path("stories/<str:story_id>/", views.story_edit, name="studio-story"),
     path("stories/<str:story_id>/status", views.story_status, name="studio-story-status"),
     path("stories/<str:story_id>/audit", views.story_audit, name="studio-story-audit"),
+    path("stories/<str:story_id>/preview", views.story_preview, name="studio-story-preview"),
     path("stories/<str:story_id>/posts", curation.queue, name="studio-posts"),
     path("stories/<str:story_id>/posts/bulk", curation.bulk, name="studio-posts-bulk"),
     path("stories/<str:story_id>/posts/new", curation.manual_post, name="studio-post-new"),

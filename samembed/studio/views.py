@@ -21,9 +21,11 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from samembed.embed.render import EMBED_POST_LIMIT, render_embed
 from samembed.exceptions import SlugTaken
 from samembed.models import LoginFailure
 from samembed.repositories import audit
+from samembed.repositories import posts as posts_repo
 from samembed.repositories import stories as stories_repo
 from samembed.repositories.stories import STATUSES, Story
 from samembed.studio.forms import (
@@ -69,8 +71,9 @@ def studio_page(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
 
 
 def protect(response: HttpResponse) -> HttpResponse:
-    response["Content-Security-Policy"] = STUDIO_CSP
-    response["X-Frame-Options"] = "DENY"
+    # setdefault: the preview sets its own (framable by the studio only).
+    response.headers.setdefault("Content-Security-Policy", STUDIO_CSP)
+    response.headers.setdefault("X-Frame-Options", "DENY")
     response["Cache-Control"] = "private, no-store"
     return response
 
@@ -271,3 +274,19 @@ def story_audit(request: HttpRequest, story_id: str) -> HttpResponse:
     return render(request, "studio/audit.html",
                   {"story": story, "entries": audit.for_story(story.id)})
 
+
+
+@studio_page
+def story_preview(request: HttpRequest, story_id: str) -> HttpResponse:
+    """The real embed of a story in any status, for the studio's own frames only."""
+    story = story_or_404(story_id)
+    template = request.GET.get("template", story.default_template)
+    if template not in stories_repo.TEMPLATES:
+        raise Http404("no such template")
+    posts = posts_repo.list_published(story.id, EMBED_POST_LIMIT)
+    rendered = render_embed(story, posts, template, ancestors="'self'")
+    response = HttpResponse(rendered.body, content_type="text/html; charset=utf-8")
+    response["Content-Security-Policy"] = rendered.csp
+    response["Cache-Control"] = "private, no-store"
+    response["X-Frame-Options"] = "SAMEORIGIN"
+    return response
