@@ -10,6 +10,12 @@
     });
   });
 
+  // Destructive buttons ask first (no inline handlers: the CSP forbids them).
+  document.addEventListener('click', function (e) {
+    var b = e.target.closest('button[data-confirm]');
+    if (b && !window.confirm(b.dataset.confirm)) e.preventDefault();
+  });
+
   var rows = function () { return Array.prototype.slice.call(document.querySelectorAll('table.posts tbody tr[data-post-id]')); };
 
   document.addEventListener('keydown', function (e) {
