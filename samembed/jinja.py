@@ -15,6 +15,7 @@ from django.conf import settings
 from django.templatetags.static import static
 from jinja2 import Environment, FileSystemBytecodeCache
 
+from samembed.media.signing import media_src, media_srcset
 from samembed.text import exact_time, iso_time, post_html, relative_time
 
 
@@ -30,5 +31,7 @@ def environment(**options: Any) -> Environment:
         relative_time=relative_time,
         exact_time=exact_time,
         iso_time=iso_time,
+        media_src=media_src,
+        media_srcset=media_srcset,
     )
     return env

@@ -27,6 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 from samembed.embed.cache import Entry, Header, response_cache
 from samembed.embed.render import EMBED_POST_LIMIT, csp_hash, render_embed
 from samembed.exceptions import DatabaseUnavailable
+from samembed.media.signing import media_src
 from samembed.repositories import posts as posts_repo
 from samembed.repositories import stories as stories_repo
 from samembed.repositories.posts import Post
@@ -253,7 +254,7 @@ def story_json(story: Story, posts: list[Post]) -> dict[str, Any]:
                 "text": p.text,
                 "html": str(post_html(p)),
                 "entities": [asdict(e) for e in p.entities],
-                "media": [asdict(m) for m in p.media],
+                "media": [{**asdict(m), "url": media_src(m.url, "large")} for m in p.media],
                 "permalink": p.permalink,
                 "lang": p.lang,
                 "posted_at": _iso(p.posted_at),

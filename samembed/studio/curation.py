@@ -16,10 +16,13 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from samembed.media.images import MAX_BYTES, ImageRefused, Normalised, normalise
+from samembed.media.signing import STORED_PREFIX
 from samembed.repositories import audit
+from samembed.repositories import media as media_repo
 from samembed.repositories import posts as posts_repo
 from samembed.repositories import stories as stories_repo
-from samembed.repositories.posts import STATES, TEXT_MAX, Author, Post
+from samembed.repositories.posts import STATES, TEXT_MAX, Author, Media, Post
 from samembed.studio.forms import parse_page, parse_version
 from samembed.studio.views import actor, story_or_404, studio_page
 from samembed.text import find_entities
@@ -214,6 +217,9 @@ class ManualPostForm(forms.Form):
     author_name = forms.CharField(max_length=200)
     author_handle = forms.CharField(max_length=200, required=False)
     link = forms.URLField(max_length=2000, required=False, assume_scheme="https")
+    image = forms.FileField(required=False)
+    alt = forms.CharField(max_length=1500, required=False,
+                          help_text="Describe the image for people who cannot see it.")
 
     def clean_link(self) -> str:
         link = self.cleaned_data.get("link", "")
@@ -221,18 +227,39 @@ class ManualPostForm(forms.Form):
             raise forms.ValidationError("Only http and https links.")
         return link
 
+    def clean_image(self) -> Normalised | None:
+        upload = self.cleaned_data.get("image")
+        if upload is None:
+            return None
+        if upload.size > MAX_BYTES:
+            raise forms.ValidationError(
+                f"The image is larger than {MAX_BYTES // (1024 * 1024)} MB.")
+        try:
+            return normalise(upload.read())
+        except ImageRefused as e:
+            raise forms.ValidationError(str(e)) from e
+
+    def stored_media(self) -> tuple[Media, ...]:
+        """The uploaded image, stored (re-encoded, metadata-free) in the media store."""
+        image: Normalised | None = self.cleaned_data.get("image")
+        if image is None:
+            return ()
+        key = media_repo.put(image.data, image.content_type)
+        return (Media("image", f"{STORED_PREFIX}{key}", image.width, image.height,
+                      self.cleaned_data.get("alt", "")),)
+
 
 @studio_page
 @require_http_methods(["GET", "HEAD", "POST"])
 def manual_post(request: HttpRequest, story_id: str) -> HttpResponse:
     story = story_or_404(story_id)
-    form = ManualPostForm(request.POST or None)
+    form = ManualPostForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         post = posts_repo.insert(Post(
             story_id=story.id, source="manual", external_id=uuid.uuid4().hex,
             author=Author(d["author_name"], d["author_handle"] or None),
-            text=d["text"], entities=tuple(find_entities(d["text"])),
+            text=d["text"], entities=tuple(find_entities(d["text"])), media=form.stored_media(),
             permalink=d["link"] or None, posted_at=datetime.now(UTC), state="approved",
         ))
         _changed(request, post, "add", {"text": (None, post.text[:200])})

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from PIL import Image
 
 from samembed.management.base import DatabaseCommand
-from samembed.repositories import posts, stories
+from samembed.media.images import normalise
+from samembed.media.signing import STORED_PREFIX
+from samembed.repositories import media, posts, stories
 from samembed.repositories.posts import Author, Media, Post
 from samembed.repositories.stories import Theme
 from samembed.text import find_entities
@@ -38,10 +40,17 @@ def _link_formats(source: str, profile_url: str | None) -> dict[str, str]:
     return {}
 
 
+@cache
+def _stored(file: str) -> tuple[str, int, int]:
+    """The demo image in the media store, as every collected image is: re-encoded,
+    served through /img/ at standard sizes."""
+    image = normalise((DEMO_MEDIA / file).read_bytes())
+    return STORED_PREFIX + media.put(image.data, image.content_type), image.width, image.height
+
+
 def _media(file: str, alt: str) -> Media:
-    with Image.open(DEMO_MEDIA / file) as image:
-        width, height = image.size
-    return Media("image", f"{settings.STATIC_URL}demo/{file}", width, height, alt)
+    url, width, height = _stored(file)
+    return Media("image", url, width, height, alt)
 
 
 class Command(DatabaseCommand):
@@ -59,7 +68,7 @@ class Command(DatabaseCommand):
             created = 0
             for p in spec["posts"]:
                 a = p["author"]
-                avatar = f"{settings.STATIC_URL}demo/{a['avatar']}" if a.get("avatar") else None
+                avatar = _stored(a["avatar"])[0] if a.get("avatar") else None
                 post = Post(
                     story_id=story.id,
                     source=p["source"],

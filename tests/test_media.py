@@ -1,0 +1,172 @@
+"""Stored media: uploads normalised into GridFS, served signed at standard sizes only."""
+
+from __future__ import annotations
+
+import io
+import os
+import struct
+import time
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client, override_settings
+from PIL import Image
+
+from samembed.media import signing
+from samembed.media.images import MAX_PIXELS, PRESETS, ImageRefused, normalise
+from samembed.media.views import sweep
+from samembed.repositories import media as media_repo
+from samembed.repositories import posts as posts_repo
+from tests.factories import make_story
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
+
+
+def jpeg_with_gps(width: int = 1600, height: int = 1000) -> bytes:
+    image = Image.new("RGB", (width, height), (200, 80, 40))
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0), 3: "W", 4: (0.0, 7.0, 0.0)}  # GPS IFD
+    exif[0x010F] = "Spy Camera Co"  # Make
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A few-hundred-byte PNG that claims to be width × height (a decompression bomb)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 1000)) + chunk(b"IEND", b""))
+
+
+_client = Client()  # one: each new Client loads the middleware, WhiteNoise's file scan too
+
+
+def fetch(url: str) -> int:
+    """GET `url`; the status, with any file response read and closed."""
+    response = _client.get(url)
+    if response.streaming:
+        b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    response.close()
+    return response.status_code
+
+
+@pytest.fixture(autouse=True)
+def media_cache(tmp_path: Path) -> Iterator[Path]:
+    with override_settings(MEDIA_CACHE_DIR=tmp_path / "derived"):
+        yield tmp_path / "derived"
+
+
+def upload(client: Client, story_id: object, data: bytes, name: str = "photo.jpg",
+           content_type: str = "image/jpeg") -> object:
+    return client.post(f"/studio/stories/{story_id}/posts/new", {
+        "text": "With a picture", "author_name": "Desk", "alt": "A red square",
+        "image": SimpleUploadedFile(name, data, content_type=content_type)})
+
+
+def test_an_uploaded_image_is_stored_without_metadata_and_served_at_presets(
+    ada: Client, media_cache: Path
+) -> None:
+    story = make_story("pictures")
+    assert upload(ada, story.id, jpeg_with_gps()).status_code == 302  # type: ignore[attr-defined]
+    post = posts_repo.list_published(story.id, 10)[0]
+    media = post.media[0]
+    assert media.url.startswith("media:") and (media.width, media.height) == (1600, 1000)
+    stored = media_repo.get(media.url[len("media:"):])
+    assert stored is not None and not Image.open(io.BytesIO(stored.data)).getexif()
+
+    body = Client().get("/e/pictures").content.decode()
+    assert "/img/" in body and "srcset=" in body and 'alt="A red square"' in body
+    url = signing.signed_url(media.url[len("media:"):], "medium", "webp")
+    response = Client().get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/webp"
+    assert response["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Content-Security-Policy"] == "default-src 'none'"
+    served = Image.open(io.BytesIO(b"".join(response.streaming_content)))  # type: ignore[attr-defined]
+    response.close()
+    assert served.size == (640, 400) and not served.getexif()
+    assert len(list(media_cache.rglob("*.webp"))) == 1
+    # The original is gone from nowhere: served again from the disk cache.
+    assert fetch(url) == 200
+
+
+def test_a_flipped_signature_byte_is_403_and_unknown_sizes_are_404(ada: Client) -> None:
+    key = media_repo.put(normalise(jpeg_with_gps(300, 200)).data, "image/jpeg")
+    url = signing.signed_url(key, "thumb", "jpg")
+    signature = url.split("/")[2]
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+    assert fetch(url.replace(signature, flipped)) == 403
+    # A correctly signed URL of a size that is not a preset is still refused.
+    forged = signing._sign(signing._keys()[0], f"w500/{key}.jpg")
+    assert fetch(f"/img/{forged}/w500/{key}.jpg") == 404
+    assert fetch(url) == 200
+
+
+def test_a_thousand_widths_leave_only_presets_in_the_cache(media_cache: Path) -> None:
+    key = media_repo.put(normalise(jpeg_with_gps(800, 600)).data, "image/jpeg")
+    for width in range(1, 1001):
+        assert fetch(f"/img/x/w{width}/{key}.webp") == 404
+    for preset in PRESETS:
+        assert fetch(signing.signed_url(key, preset)) == 200
+    cached = {p.parent.parent.name for p in media_cache.rglob("*.webp")}
+    assert cached == set(PRESETS)
+
+
+def test_old_signing_keys_keep_working_after_rotation() -> None:
+    key = media_repo.put(normalise(jpeg_with_gps(300, 200)).data, "image/jpeg")
+    old_url = signing.signed_url(key, "thumb")
+    signing._keys.cache_clear()
+    try:
+        with override_settings(MEDIA_SIGNING_KEY="a-new-key",
+                               MEDIA_SIGNING_OLD_KEYS=[signing.hmac.new(
+                                   settings.SECRET_KEY.encode(), b"samembed media signing",
+                                   signing.hashlib.sha256).hexdigest()]):
+            assert signing.signed_url(key, "thumb") != old_url
+            assert fetch(old_url) == 200
+    finally:
+        signing._keys.cache_clear()
+
+
+def test_a_huge_png_of_a_few_bytes_is_refused_before_decoding() -> None:
+    bomb = png_header_only(20_000, 20_000)
+    assert len(bomb) < 2000
+    started = time.perf_counter()
+    with pytest.raises(ImageRefused, match="megapixels"):
+        normalise(bomb)
+    assert time.perf_counter() - started < 0.1
+    assert 20_000 * 20_000 > MAX_PIXELS
+
+
+@pytest.mark.parametrize(
+    ("data", "name", "message"),
+    [(b"<html><script>alert(1)</script></html>", "x.png", "not a JPEG, PNG, GIF or WebP"),
+     (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "x.svg",
+      "not a JPEG, PNG, GIF or WebP"),
+     (png_header_only(20_000, 20_000), "bomb.png", "megapixels"),
+     (b"\xff\xd8\xff" + b"\x00" * (10 * 1024 * 1024), "big.jpg", "larger than 10 MB")],
+)
+def test_uploads_that_are_not_acceptable_images_are_refused(
+    ada: Client, data: bytes, name: str, message: str
+) -> None:
+    story = make_story("refusals")
+    response = upload(ada, story.id, data, name, "image/png")
+    assert response.status_code == 400  # type: ignore[attr-defined]
+    assert message in response.content.decode().replace("&#39;", "'")  # type: ignore[attr-defined]
+    assert posts_repo.list_published(story.id, 10) == []
+
+
+def test_the_disk_cache_drops_the_oldest_files_beyond_its_bound(tmp_path: Path) -> None:
+    for n in range(10):
+        path = tmp_path / f"{n}.webp"
+        path.write_bytes(b"x" * 1000)
+        os.utime(path, (1000 + n, 1000 + n))
+    assert sweep(tmp_path, 5000) == 5
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{n}.webp" for n in range(5, 10)]
