@@ -81,7 +81,7 @@ def test_everything_else_goes_to_django(
 
 
 def test_an_expired_entry_goes_to_django(cache: ResponseCache) -> None:
-    cache.invalidate(lambda key, entry: True)
+    cache.invalidate(lambda entry: True)
     django = Downstream()
     call(FastPath(django, cache), "/e/demo")
     assert django.paths == ["/e/demo"]

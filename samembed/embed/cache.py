@@ -89,6 +89,9 @@ class Entry:
     etag: bytes | None = None
     story_id: str | None = None
     version: int | None = None
+    # The slug of the URL this entry answers, so a story's 404 or redirect can be
+    # expired when that slug comes to belong to a story.
+    slug: str | None = None
     encoded: dict[str, bytes] = field(default_factory=dict)
     expires: float = 0.0
     stale_until: float = 0.0
@@ -256,11 +259,11 @@ class ResponseCache:
                 _, dropped = self._entries.popitem(last=False)
                 self._bytes -= dropped.size
 
-    def invalidate(self, predicate: Callable[[str, Entry], bool]) -> int:
-        """Expire (not drop) the entries `predicate(key, entry)` picks: the next
-        request renders, and the old copy still serves if that render fails."""
+    def invalidate(self, predicate: Callable[[Entry], bool]) -> int:
+        """Expire (not drop) matching entries: the next request renders, and the
+        old copy still serves if that render fails."""
         with self._lock:
-            hits = [e for k, e in self._entries.items() if predicate(k, e)]
+            hits = [e for e in self._entries.values() if predicate(e)]
             for entry in hits:
                 entry.expires = 0.0
         return len(hits)

@@ -29,13 +29,13 @@ WATCH_INTERVAL = 0.5
 WATCH_OVERLAP = timedelta(seconds=5)
 
 
-def _outdated(key: str, entry: Entry, *, change: stories.Change) -> bool:
+def _outdated(entry: Entry, *, change: stories.Change) -> bool:
     if entry.story_id is not None:
         return entry.story_id == change.id and (entry.version or 0) < change.version
-    # 404s and redirects carry no story: match them by the slug in their URL, so a
-    # story just published or renamed is not hidden behind them for a whole TTL.
-    slug = key.partition("?")[0].rpartition("/")[2]
-    return slug == change.slug or slug in change.previous_slugs
+    # 404s and redirects carry no story: match them by their slug, so a story just
+    # published or renamed is not hidden behind them for a whole TTL.
+    return entry.slug is not None and (
+        entry.slug == change.slug or entry.slug in change.previous_slugs)
 
 
 class VersionWatch:

@@ -153,23 +153,29 @@ def _not_found_entry() -> Entry:
     return Entry.build(404, _common_headers(b"text/html; charset=utf-8", csp), body)
 
 
-def _story_entry(
+def _serve(
+    request: HttpRequest,
     slug: str,
-    url: Callable[[str], str],
+    prefix: str,
     not_found: Callable[[], Entry],
     build: Callable[[Story, list[Post]], Entry],
-) -> Entry:
-    """The cacheable answer for a story URL: 404, 301 to its current slug, or `build`."""
-    story = stories_repo.get_by_slug(slug)
-    if story is None or not story.is_public:
-        return not_found()
-    if story.slug != slug:
-        return _redirect_entry(url(story.slug))
-    return build(story, posts_repo.list_published(story.id, EMBED_POST_LIMIT))
+    suffix: str = "",
+) -> HttpResponse:
+    """The cached answer for `<prefix><slug><suffix>`: 404, 301 to the story's
+    current slug, or `build`; rendered at most once at a time per process."""
 
+    def render() -> Entry:
+        story = stories_repo.get_by_slug(slug)
+        if story is None or not story.is_public:
+            entry = not_found()
+        elif story.slug != slug:
+            entry = _redirect_entry(f"{prefix}{story.slug}{suffix}")
+        else:
+            entry = build(story, posts_repo.list_published(story.id, EMBED_POST_LIMIT))
+        entry.slug = slug
+        return entry
 
-def _cached(request: HttpRequest, key: str, render: Callable[[], Entry]) -> HttpResponse:
-    return entry_response(response_cache().get(key, render), request)
+    return entry_response(response_cache().get(f"{prefix}{slug}{suffix}", render), request)
 
 
 # ---- /e/<slug> ---------------------------------------------------------------
@@ -190,8 +196,7 @@ def _embed(request: HttpRequest, slug: str) -> HttpResponse:
         return Entry.build(200, headers, rendered.body,
                            story_id=str(story.id), version=story.version)
 
-    return _cached(request, f"/e/{slug}{suffix}", lambda: _story_entry(
-        slug, lambda current: f"/e/{current}{suffix}", _not_found_entry, build))
+    return _serve(request, slug, "/e/", _not_found_entry, build, suffix)
 
 
 embed = _read_view(_embed, _not_found_entry)
@@ -216,8 +221,7 @@ def _build_story_page(story: Story, posts: list[Post]) -> Entry:
 
 def _story_page(request: HttpRequest, slug: str) -> HttpResponse:
     # Shared links carry tracking parameters; the page ignores them all.
-    return _cached(request, f"/s/{slug}", lambda: _story_entry(
-        slug, lambda current: f"/s/{current}", _not_found_entry, _build_story_page))
+    return _serve(request, slug, "/s/", _not_found_entry, _build_story_page)
 
 
 story_page = _read_view(_story_page, _not_found_entry)
@@ -283,8 +287,7 @@ def _build_story_json(story: Story, posts: list[Post]) -> Entry:
 
 
 def _story_api(request: HttpRequest, slug: str) -> HttpResponse:
-    return _cached(request, f"/api/v1/stories/{slug}", lambda: _story_entry(
-        slug, lambda current: f"/api/v1/stories/{current}", _json_not_found, _build_story_json))
+    return _serve(request, slug, "/api/v1/stories/", _json_not_found, _build_story_json)
 
 
 story_api = _read_view(_story_api, _json_not_found)
