@@ -323,7 +323,7 @@ def neighbours(post: Post, direction: str, count: int = 2) -> list[Post]:
     return [_to_post(doc) for doc in cursor]
 
 
-def neighbours_rank(story_id: ObjectId, before: Post | None, after: Post | None) -> float:
+def rank_between(before: Post | None, after: Post | None) -> float:
     """A rank between two posts (either may be None: the start or the end)."""
     if before is not None and after is not None:
         return (before.sort_rank + after.sort_rank) / 2

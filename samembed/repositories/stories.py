@@ -8,7 +8,7 @@ first). Every change bumps `version`, which is what caches key their freshness o
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -200,8 +200,7 @@ def insert(
         "description": description,
         "status": status,
         "default_template": default_template,
-        "theme": {"accent": theme.accent, "background": theme.background,
-                  "font": theme.font, "mode": theme.mode},
+        "theme": asdict(theme),
         "live": live,
         "allowed_domains": list(allowed_domains),
         "version": 1,
@@ -216,11 +215,6 @@ def insert(
     return _to_story(doc)
 
 
-def slug_owner(slug: str) -> Story | None:
-    """The story holding `slug` as its current or a previous slug."""
-    return get_by_slug(slug)
-
-
 def update(story: Story, changes: dict[str, Any]) -> bool:
     """Apply `changes` if `story.version` is still current; False means a conflict.
 
@@ -233,10 +227,8 @@ def update(story: Story, changes: dict[str, Any]) -> bool:
     }
     if "slug" in changes and changes["slug"] != story.slug:
         update["$addToSet"] = {"previous_slugs": story.slug}
-    if "theme" in changes and isinstance(changes["theme"], Theme):
-        t = changes["theme"]
-        update["$set"]["theme"] = {"accent": t.accent, "background": t.background,
-                                   "font": t.font, "mode": t.mode}
+    if isinstance(changes.get("theme"), Theme):
+        update["$set"]["theme"] = asdict(changes["theme"])
     try:
         result = collection(COLLECTION, durable=True).update_one(
             {"_id": story.id, "version": story.version}, update

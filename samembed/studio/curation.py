@@ -167,7 +167,7 @@ def move(request: HttpRequest, post_id: str) -> HttpResponse:
         if before is None and after is None:
             return HttpResponse("Give the post before and/or after the new place.", status=400,
                                 content_type="text/plain; charset=utf-8")
-    rank = posts_repo.neighbours_rank(post.story_id, before, after)
+    rank = posts_repo.rank_between(before, after)
     if not posts_repo.update(post, {"rank": float(rank)}):
         return _post_conflict(request, post_id, "move")
     _changed(request, post, "move", {"rank": (post.sort_rank, rank)})

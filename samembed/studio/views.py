@@ -156,7 +156,8 @@ def story_list(request: HttpRequest) -> HttpResponse:
 
 
 def _slug_problem(slug: str, story: Story | None) -> str | None:
-    owner = stories_repo.slug_owner(slug)
+    # get_by_slug looks at current and previous slugs alike: both are taken.
+    owner = stories_repo.get_by_slug(slug)
     if owner is None or (story is not None and owner.id == story.id):
         return None
     where = "its current slug" if owner.slug == slug else "one of its earlier slugs"
