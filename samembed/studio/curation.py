@@ -8,6 +8,7 @@ the story's version so every open embed shows it within about a second.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -51,6 +52,17 @@ def _changed(request: HttpRequest, post: Post, action: str,
              changes: dict[str, tuple[Any, Any]]) -> None:
     audit.record(post.story_id, actor(request), f"post.{action}", changes, post_id=post.id)
     stories_repo.bump_version(post.story_id)
+
+
+def _write(request: HttpRequest, post: Post, base_version: int | None, action: str,
+           write: Callable[[], bool], changes: dict[str, tuple[Any, Any]]
+           ) -> HttpResponse | None:
+    """One post write as a compare-and-set on the version the editor's page showed:
+    None when applied (audited, the story's version bumped), else the conflict page."""
+    if base_version != post.version or not write():
+        return _post_conflict(request, str(post.id), action)
+    _changed(request, post, action, changes)
+    return None
 
 
 def _post_conflict(request: HttpRequest, post_id: str, attempted: str) -> HttpResponse:
@@ -97,19 +109,15 @@ def post_action(request: HttpRequest, post_id: str) -> HttpResponse:
         return HttpResponse(f"Unknown action {action!r} or missing version; valid actions: "
                             f"{', '.join([*ACTIONS, 'remove'])}.", status=400,
                             content_type="text/plain; charset=utf-8")
-    if version != post.version:
-        return _post_conflict(request, post_id, action)
     if action == "remove":
-        if not posts_repo.delete(post):
-            return _post_conflict(request, post_id, action)
-        _changed(request, post, "remove", {"text": (post.text[:200], None)})
+        conflict = _write(request, post, version, action, lambda: posts_repo.delete(post),
+                          {"text": (post.text[:200], None)})
     else:
         changes = ACTIONS[action]
-        if not posts_repo.update(post, changes):
-            return _post_conflict(request, post_id, action)
-        _changed(request, post, action,
-                 {k: (getattr(post, k), v) for k, v in changes.items()})
-    return HttpResponseRedirect(_back(request, post))
+        conflict = _write(request, post, version, action,
+                          lambda: posts_repo.update(post, changes),
+                          {k: (getattr(post, k), v) for k, v in changes.items()})
+    return conflict or HttpResponseRedirect(_back(request, post))
 
 
 @studio_page
@@ -150,8 +158,6 @@ def bulk(request: HttpRequest, story_id: str) -> HttpResponse:
 def move(request: HttpRequest, post_id: str) -> HttpResponse:
     """Put a post between two others (drag and drop), or one step up or down."""
     post = _post_or_404(post_id)
-    if parse_version(request.POST.get("version")) != post.version:
-        return _post_conflict(request, post_id, "move")
     direction = request.POST.get("direction")
     if direction in ("up", "down"):
         near = posts_repo.neighbours(post, direction)
@@ -168,9 +174,11 @@ def move(request: HttpRequest, post_id: str) -> HttpResponse:
             return HttpResponse("Give the post before and/or after the new place.", status=400,
                                 content_type="text/plain; charset=utf-8")
     rank = posts_repo.rank_between(before, after)
-    if not posts_repo.update(post, {"rank": float(rank)}):
-        return _post_conflict(request, post_id, "move")
-    _changed(request, post, "move", {"rank": (post.sort_rank, rank)})
+    conflict = _write(request, post, parse_version(request.POST.get("version")), "move",
+                      lambda: posts_repo.update(post, {"rank": float(rank)}),
+                      {"rank": (post.sort_rank, rank)})
+    if conflict:
+        return conflict
     if request.headers.get("Accept") == "application/json":
         return JsonResponse({"ok": True, "version": post.version + 1})
     return HttpResponseRedirect(_back(request, post))
@@ -194,8 +202,6 @@ def edit_caption(request: HttpRequest, post_id: str) -> HttpResponse:
             return render(request, "studio/caption.html",
                           {"post": post, "form": form, "source_alts": source_alts,
                            "message": "Check the fields below."}, status=400)
-        if version != post.version:
-            return _post_conflict(request, post_id, "caption")
         original = post.original_text if post.original_text is not None else post.text
         caption = form.cleaned_data["caption"].strip()
         shown = None if caption in ("", original) else caption
@@ -203,10 +209,11 @@ def edit_caption(request: HttpRequest, post_id: str) -> HttpResponse:
             None if alt.strip() == source_alts[i] else alt.strip() for i, alt in enumerate(alts)
         ]
         entities = find_entities(shown or "")
-        if not posts_repo.set_caption(post, shown, entities, overrides):
-            return _post_conflict(request, post_id, "caption")
-        _changed(request, post, "caption", {"caption": (post.text, shown or original)})
-        return HttpResponseRedirect(f"/studio/stories/{post.story_id}/posts?state={post.state}")
+        conflict = _write(request, post, version, "caption",
+                          lambda: posts_repo.set_caption(post, shown, entities, overrides),
+                          {"caption": (post.text, shown or original)})
+        return conflict or HttpResponseRedirect(
+            f"/studio/stories/{post.story_id}/posts?state={post.state}")
     form = CaptionForm(initial={"caption": post.text})
     return render(request, "studio/caption.html",
                   {"post": post, "form": form, "source_alts": source_alts})

@@ -8,6 +8,7 @@ never dictionaries from the request, so an operator payload such as
 from __future__ import annotations
 
 import re
+from dataclasses import asdict
 from typing import Any
 
 from django import forms
@@ -150,25 +151,22 @@ class StoryForm(forms.Form):
         }
 
 
-def story_values(story: Story) -> dict[str, Any]:
-    """A story's editable fields as the audit trail shows them."""
-    return {
-        "title": story.title, "slug": story.slug, "description": story.description,
-        "default_template": story.default_template, "theme_accent": story.theme.accent,
-        "theme_background": story.theme.background, "theme_font": story.theme.font,
-        "theme_mode": story.theme.mode, "live": story.live,
-        "allowed_domains": list(story.allowed_domains), "status": story.status,
-    }
+# The fields the audit trail compares, theme fields flattened to theme_<name>.
+AUDITED = ("title", "slug", "description", "default_template", "live", "allowed_domains")
 
 
 def fields_values(fields: dict[str, Any]) -> dict[str, Any]:
-    """The same view of the fields a form is about to save."""
-    theme: Theme = fields["theme"]
-    values = {k: v for k, v in fields.items() if k != "theme"}
-    values.update({"theme_accent": theme.accent, "theme_background": theme.background,
-                   "theme_font": theme.font, "theme_mode": theme.mode,
-                   "allowed_domains": list(fields["allowed_domains"])})
+    """The fields a form is about to save, as the audit trail shows them."""
+    values = {k: fields[k] for k in AUDITED}
+    values["allowed_domains"] = list(values["allowed_domains"])
+    values.update({f"theme_{k}": v for k, v in asdict(fields["theme"]).items()})
     return values
+
+
+def story_values(story: Story) -> dict[str, Any]:
+    """A story's editable fields in the same view, with its status."""
+    return {**fields_values({k: getattr(story, k) for k in (*AUDITED, "theme")}),
+            "status": story.status}
 
 
 class LoginForm(forms.Form):

@@ -202,6 +202,18 @@ def _conflict(request: HttpRequest, story: Story, base_version: int,
     }, status=409)
 
 
+def _save(request: HttpRequest, story: Story, base_version: int, changes: dict[str, Any],
+          attempted: dict[str, tuple[Any, Any]], action: str,
+          form: StoryForm | None) -> HttpResponse:
+    """The compare-and-set write of a story: audited and confirmed, or, when another
+    save came first, the conflict page against the story as it now is."""
+    if not stories_repo.update(story, changes):
+        return _conflict(request, story_or_404(str(story.id)), base_version, attempted, form)
+    audit.record(story.id, actor(request), action, attempted,
+                 base_version=base_version, version=story.version + 1)
+    return HttpResponseRedirect(f"/studio/stories/{story.id}/?saved=1")
+
+
 @studio_page
 @require_http_methods(["GET", "HEAD", "POST"])
 def story_edit(request: HttpRequest, story_id: str) -> HttpResponse:
@@ -227,15 +239,10 @@ def story_edit(request: HttpRequest, story_id: str) -> HttpResponse:
         form.add_error("slug", problem)
         return _edit_page(request, story, form, status=400)
     try:
-        saved = stories_repo.update(story, fields)
+        return _save(request, story, base_version, fields, attempted, "story.update", form)
     except SlugTaken:
         form.add_error("slug", f"The slug {fields['slug']!r} was just taken by another story.")
         return _edit_page(request, story, form, status=400)
-    if not saved:
-        return _conflict(request, story_or_404(story_id), base_version, attempted, form)
-    audit.record(story.id, actor(request), "story.update", attempted,
-                 base_version=base_version, version=story.version + 1)
-    return HttpResponseRedirect(f"/studio/stories/{story.id}/?saved=1")
 
 
 def _edit_page(request: HttpRequest, story: Story, form: StoryForm, message: str = "",
@@ -261,12 +268,10 @@ def story_status(request: HttpRequest, story_id: str) -> HttpResponse:
     attempted = {"status": (story.status, status)}
     if base_version != story.version:
         return _conflict(request, story, base_version, attempted, None)
-    if status != story.status:
-        if not stories_repo.update(story, {"status": status}):
-            return _conflict(request, story_or_404(story_id), base_version, attempted, None)
-        audit.record(story.id, actor(request), f"story.{status}", attempted,
-                     base_version=base_version, version=story.version + 1)
-    return HttpResponseRedirect(f"/studio/stories/{story.id}/?saved=1")
+    if status == story.status:
+        return HttpResponseRedirect(f"/studio/stories/{story.id}/?saved=1")
+    return _save(request, story, base_version, {"status": status}, attempted,
+                 f"story.{status}", None)
 
 
 @studio_page
