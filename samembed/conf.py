@@ -47,6 +47,20 @@ def parse_positive_int(raw: str) -> int:
     return value
 
 
+def parse_pins(raw: str) -> dict[tuple[str, int], tuple[str, int]]:
+    """OUTBOUND_RESOLVE: "host:port=address:port,…" (IPv6 addresses in brackets)."""
+    pins = {}
+    for item in parse_list(raw):
+        try:
+            name, target = item.split("=", 1)
+            host, port = name.rsplit(":", 1)
+            address, target_port = target.rsplit(":", 1)
+            pins[(host.lower(), int(port))] = (address.strip("[]"), int(target_port))
+        except ValueError as e:
+            raise ValueError(f"{item!r} is not host:port=address:port") from e
+    return pins
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -95,6 +109,10 @@ DECLARED: dict[str, Setting] = {
            "Local directory of derived images (resized, re-encoded)."),
         _s("MEDIA_CACHE_MAX_BYTES", "1073741824", parse_positive_int,
            "Bound of the derived-image directory; the oldest files are removed first."),
+        _s("OUTBOUND_RESOLVE", "", parse_pins,
+           "Pins host names to addresses for outbound fetches, like curl's --resolve: "
+           "`host:port=address:port`, comma-separated. Pinned names skip the public-address "
+           "check; for split-horizon DNS and for tests reaching fake upstreams."),
         _s("STATIC_ROOT", "var/static", str,
            "Where `collectstatic` puts hashed, compressed static files."),
         _s("JINJA_BYTECODE_DIR", "var/jinja-cache", str,
