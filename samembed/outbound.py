@@ -255,3 +255,10 @@ def _retry_after(headers: httpx.Headers) -> float | None:
 def fetcher() -> Fetcher:
     """This process's client, made on first use (after a fork, never before)."""
     return Fetcher(pins=settings.OUTBOUND_RESOLVE)
+
+
+def reset() -> None:
+    """Close this process's client; the next `fetcher()` makes a new one (settings changed)."""
+    if fetcher.cache_info().currsize:
+        fetcher().close()
+    fetcher.cache_clear()

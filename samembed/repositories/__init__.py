@@ -13,10 +13,10 @@ from types import ModuleType
 from pymongo.errors import CollectionInvalid
 
 from samembed.mongo import database
-from samembed.repositories import audit, posts, stories
+from samembed.repositories import audit, posts, sources, stories
 from samembed.repositories.common import reading
 
-MODULES: tuple[ModuleType, ...] = (stories, posts, audit)
+MODULES: tuple[ModuleType, ...] = (stories, posts, audit, sources)
 
 
 def ensure_indexes() -> list[str]:
@@ -29,6 +29,9 @@ def ensure_indexes() -> list[str]:
             db.create_collection(name, validator=module.VALIDATOR, validationLevel="strict")
         except CollectionInvalid:
             db.command("collMod", name, validator=module.VALIDATOR, validationLevel="strict")
+        for obsolete in getattr(module, "OBSOLETE_INDEXES", ()):
+            if obsolete in db[name].index_information():
+                db[name].drop_index(obsolete)
         for index in module.INDEXES:
             done.append(f"{name}.{db[name].create_indexes([index])[0]}")
     return done

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pymongo
+from bson import ObjectId
 from django.conf import settings
 from pymongo import WriteConcern
 from pymongo.collection import Collection
@@ -13,6 +14,9 @@ from pymongo.errors import ConnectionFailure, ExecutionTimeout
 
 from samembed.exceptions import DatabaseUnavailable
 from samembed.mongo import database
+
+# Document ids, for code outside this package that passes them around.
+Id = ObjectId
 
 # Editorial writes must survive a crash of the database server.
 DURABLE = WriteConcern("majority", j=True)

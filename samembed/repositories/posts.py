@@ -5,13 +5,15 @@ defaults to minus its posting time, so without manual ordering the newest comes
 first; editors reorder by giving a post a rank between its new neighbours. One
 compound index serves the embed's query, so a cold render costs one index scan.
 
-Identity is (source, external_id), unique: collecting the same post twice
-updates it instead of duplicating it.
+Identity is (story, source, external_id), unique: collecting the same post
+twice updates it instead of duplicating it, and one post can be in several
+stories. `fingerprint` is a digest of what the source said, so a repeat that
+changed nothing costs no write.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,14 +32,23 @@ MEDIA_TYPES = ("image", "video")
 TEXT_MAX = 10_000
 
 INDEXES = [
-    IndexModel([("source", ASCENDING), ("external_id", ASCENDING)],
-               name="source_external_id_unique", unique=True),
+    IndexModel([("story_id", ASCENDING), ("source", ASCENDING), ("external_id", ASCENDING)],
+               name="story_source_external_id_unique", unique=True),
     IndexModel(
         [("story_id", ASCENDING), ("state", ASCENDING), ("pinned", DESCENDING),
          ("rank", ASCENDING)],
         name="story_state_order",
     ),
+    # A source's recent posts: its daily cap and the ids it rechecks for edits/deletions.
+    IndexModel([("source_id", ASCENDING), ("collected_at", DESCENDING)],
+               name="source_collected",
+               partialFilterExpression={"source_id": {"$type": "objectId"}}),
+    # The ingest loop's work list of pushed and imported posts whose media are not copied yet.
+    IndexModel([("media_pending", ASCENDING)], name="media_pending",
+               partialFilterExpression={"media_pending": True}),
 ]
+# Dropped by ensure_indexes: one post could not be in two stories.
+OBSOLETE_INDEXES = ["source_external_id_unique"]
 
 _STRING = {"bsonType": "string"}
 _OPT_STRING = {"bsonType": ["string", "null"]}
@@ -56,7 +67,8 @@ VALIDATOR: dict[str, Any] = {
                 "bsonType": "object",
                 "required": ["name"],
                 "properties": {"name": _STRING, "handle": _OPT_STRING,
-                               "avatar_url": _OPT_STRING, "profile_url": _OPT_STRING},
+                               "avatar_url": _OPT_STRING, "avatar_source": _OPT_STRING,
+                               "profile_url": _OPT_STRING},
             },
             "text": {"bsonType": "string", "maxLength": TEXT_MAX},
             "entities": {
@@ -78,7 +90,7 @@ VALIDATOR: dict[str, Any] = {
                     "properties": {"type": {"enum": list(MEDIA_TYPES)}, "url": _STRING,
                                    "width": {"bsonType": ["int", "null"]},
                                    "height": {"bsonType": ["int", "null"]},
-                                   "alt": _STRING},
+                                   "alt": _STRING, "source_url": _OPT_STRING},
                 },
             },
             "permalink": _OPT_STRING,
@@ -95,6 +107,10 @@ VALIDATOR: dict[str, Any] = {
             "caption_entities": {"bsonType": ["array", "null"]},
             "alt_overrides": {"bsonType": ["array", "null"],
                               "items": {"bsonType": ["string", "null"]}},
+            "source_id": {"bsonType": ["objectId", "null"]},
+            "reason": _OPT_STRING,
+            "fingerprint": _OPT_STRING,
+            "media_pending": {"bsonType": "bool"},
             "version": {"bsonType": ["int", "long"], "minimum": 1},
         },
     }
@@ -107,6 +123,8 @@ class Author:
     handle: str | None = None
     avatar_url: str | None = None
     profile_url: str | None = None
+    # Where a stored avatar ("media:<key>") was copied from.
+    avatar_source: str | None = None
 
 
 @dataclass(frozen=True)
@@ -126,6 +144,8 @@ class Media:
     width: int | None = None
     height: int | None = None
     alt: str = ""
+    # Where a stored image ("media:<key>") was copied from; the URL to copy when pending.
+    source_url: str | None = None
 
 
 @dataclass(frozen=True)
@@ -150,6 +170,12 @@ class Post:
     # Set only when an editor changed what is shown: the source's own words.
     original_text: str | None = None
     original_alts: tuple[str, ...] = ()
+    # Ingestion: the source document it came from, why moderation put it in its
+    # state, a digest of the source's content, media still to copy.
+    source_id: ObjectId | None = None
+    reason: str | None = None
+    fingerprint: str | None = None
+    media_pending: bool = False
 
     @property
     def sort_rank(self) -> float:
@@ -168,7 +194,7 @@ def _to_post(doc: dict[str, Any]) -> Post:
     media = tuple(
         Media(m["type"], m["url"], m.get("width"), m.get("height"),
               (overrides[i] if i < len(overrides) and overrides[i] is not None
-               else m.get("alt", "")))
+               else m.get("alt", "")), m.get("source_url"))
         for i, m in enumerate(doc.get("media", ()))
     )
     return Post(
@@ -178,7 +204,8 @@ def _to_post(doc: dict[str, Any]) -> Post:
         external_id=doc["external_id"],
         author=Author(name=author["name"], handle=author.get("handle"),
                       avatar_url=author.get("avatar_url"),
-                      profile_url=author.get("profile_url")),
+                      profile_url=author.get("profile_url"),
+                      avatar_source=author.get("avatar_source")),
         text=caption if caption is not None else doc["text"],
         entities=_entities((doc.get("caption_entities") or []) if caption is not None
                            else doc.get("entities", [])),
@@ -195,6 +222,10 @@ def _to_post(doc: dict[str, Any]) -> Post:
         highlighted=doc["highlighted"],
         rank=doc["rank"],
         version=doc["version"],
+        source_id=doc.get("source_id"),
+        reason=doc.get("reason"),
+        fingerprint=doc.get("fingerprint"),
+        media_pending=doc.get("media_pending", False),
     )
 
 
@@ -205,12 +236,13 @@ def _to_doc(post: Post) -> dict[str, Any]:
         "external_id": post.external_id,
         "author": {"name": post.author.name, "handle": post.author.handle,
                    "avatar_url": post.author.avatar_url,
+                   "avatar_source": post.author.avatar_source,
                    "profile_url": post.author.profile_url},
         "text": post.text,
         "entities": [{"kind": e.kind, "start": e.start, "end": e.end, "href": e.href}
                      for e in post.entities],
         "media": [{"type": m.type, "url": m.url, "width": m.width, "height": m.height,
-                   "alt": m.alt} for m in post.media],
+                   "alt": m.alt, "source_url": m.source_url} for m in post.media],
         "permalink": post.permalink,
         "lang": post.lang,
         "posted_at": post.posted_at,
@@ -219,7 +251,18 @@ def _to_doc(post: Post) -> dict[str, Any]:
         "pinned": post.pinned,
         "highlighted": post.highlighted,
         "rank": float(post.sort_rank),
+        "source_id": post.source_id,
+        "reason": post.reason,
+        "fingerprint": post.fingerprint,
+        "media_pending": post.media_pending,
     }
+
+
+def _copied_media_only(post: Post) -> Post:
+    # Media still waiting for the ingest loop's copy has no URL we can serve yet.
+    if all(m.url for m in post.media):
+        return post
+    return replace(post, media=tuple(m for m in post.media if m.url))
 
 
 def list_published(story_id: ObjectId, limit: int) -> list[Post]:
@@ -231,20 +274,23 @@ def list_published(story_id: ObjectId, limit: int) -> list[Post]:
             .sort([("pinned", DESCENDING), ("rank", ASCENDING)])
             .limit(limit)
         )
-        return [_to_post(doc) for doc in cursor]
+        return [_copied_media_only(_to_post(doc)) for doc in cursor]
 
 
-def upsert(post: Post) -> bool:
-    """Store a collected post by (source, external_id); True if it was new.
+EDITORIAL = ("state", "pinned", "highlighted", "rank", "reason")
 
-    On a repeat, the content is refreshed but the editorial fields (state, pin,
-    highlight, rank) an editor may have changed are kept.
+
+def upsert(post: Post, keep: tuple[str, ...] = EDITORIAL) -> bool:
+    """Store a collected post by (story, source, external_id); True if it was new.
+
+    On a repeat, the content is refreshed but the fields in `keep` (by default
+    the editorial ones an editor may have changed) are kept.
     """
     doc = _to_doc(post)
-    editorial = {k: doc.pop(k) for k in ("state", "pinned", "highlighted", "rank")}
+    editorial = {k: doc.pop(k) for k in keep}
     doc.pop("collected_at")
     result = collection(COLLECTION, durable=True).update_one(
-        {"source": post.source, "external_id": post.external_id},
+        {"story_id": post.story_id, "source": post.source, "external_id": post.external_id},
         {
             "$set": doc,
             "$setOnInsert": {**editorial, "collected_at": post.collected_at},
@@ -253,6 +299,54 @@ def upsert(post: Post) -> bool:
         upsert=True,
     )
     return result.upserted_id is not None
+
+
+def by_external_ids(story_id: ObjectId, source: str, external_ids: list[str]) -> dict[str, Post]:
+    """The story's posts from `source` among `external_ids`, in one query."""
+    cursor = collection(COLLECTION).find(
+        {"story_id": story_id, "source": source, "external_id": {"$in": external_ids}})
+    return {doc["external_id"]: _to_post(doc) for doc in cursor}
+
+
+def recent_external_ids(source_id: ObjectId, since: datetime, limit: int) -> list[str]:
+    """External ids of a source's posts collected since `since`, newest first."""
+    cursor = (collection(COLLECTION)
+              .find({"source_id": source_id,
+                     "collected_at": {"$gte": since}, "reason": {"$ne": DELETED_REASON}},
+                    {"external_id": 1})
+              .sort("collected_at", DESCENDING).limit(limit))
+    return [doc["external_id"] for doc in cursor]
+
+
+DELETED_REASON = "Deleted at the source."
+
+
+def mark_deleted(story_id: ObjectId, source: str, external_ids: list[str]) -> list[str]:
+    """Take posts deleted upstream out of the story; returns the states they had."""
+    if not external_ids:
+        return []
+    query = {"story_id": story_id, "source": source, "external_id": {"$in": external_ids},
+             "reason": {"$ne": DELETED_REASON}}
+    coll = collection(COLLECTION, durable=True)
+    states = [doc["state"] for doc in coll.find(query, {"state": 1})]
+    coll.update_many(query, {"$set": {"state": "rejected", "reason": DELETED_REASON},
+                             "$inc": {"version": 1}})
+    return states
+
+
+def with_pending_media(limit: int) -> list[Post]:
+    """Pushed or imported posts whose images are still to be copied."""
+    return [_to_post(doc) for doc in
+            collection(COLLECTION).find({"media_pending": True}).limit(limit)]
+
+
+def count_collected_since(source_id: ObjectId, since: datetime) -> int:
+    """Posts a source added since `since` (its daily cap), counted on a bounded range."""
+    rows = list(collection(COLLECTION).aggregate([
+        {"$match": {"source_id": source_id, "collected_at": {"$gte": since}}},
+        {"$count": "n"},
+    ]))
+    return int(rows[0]["n"]) if rows else 0
 
 
 # ---- studio ----------------------------------------------------------------------

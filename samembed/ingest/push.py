@@ -1,0 +1,181 @@
+"""The push API's and the studio import's format: JSON (or CSV) posts -> Collected.
+
+    POST /api/v1/stories/<slug>/posts
+    Authorization: Bearer <the story's push token>
+    Content-Type: application/json
+
+    {"posts": [{"id": "42", "text": "Hello", "created_at": "2026-11-30T12:00:00Z",
+                "author": {"name": "Ada", "handle": "ada", "url": "https://…",
+                           "avatar_url": "https://…"},
+                "url": "https://…", "lang": "en",
+                "media": [{"url": "https://…/a.jpg", "alt": "A red kite"}],
+                "sensitive": false, "content_warning": "", "reply": false,
+                "repost": false}]}
+
+Strict on purpose: unknown fields, wrong types and `$`-prefixed keys are
+refused with the item's index and field, so a client's bug is found on its
+first request rather than stored as nonsense. A batch with any bad item stores
+nothing; the same id sent again updates the post (idempotent).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import datetime
+from typing import Any
+
+from samembed.ingest.model import Collected, CollectedMedia
+from samembed.ingest.pipeline import check
+from samembed.repositories.posts import TEXT_MAX
+from samembed.text import find_entities
+
+MAX_BODY = 1024 * 1024
+MAX_POSTS = 100
+MAX_MEDIA = 4
+IMPORT_MAX_BYTES = 5 * 1024 * 1024
+IMPORT_MAX_POSTS = 5000
+CSV_COLUMNS = ("id", "text", "created_at", "author_name", "author_handle", "author_url",
+               "avatar_url", "url", "lang", "image_url", "image_alt", "sensitive",
+               "content_warning")
+
+_FIELDS: dict[str, type] = {
+    "id": str, "text": str, "created_at": str, "author": dict, "url": str, "lang": str,
+    "media": list, "sensitive": bool, "content_warning": str, "reply": bool, "repost": bool}
+_AUTHOR: dict[str, type] = {"name": str, "handle": str, "url": str, "avatar_url": str}
+_MEDIA: dict[str, type] = {"url": str, "alt": str, "type": str}
+_LIMITS = {"id": 500, "text": TEXT_MAX, "url": 2000, "lang": 35, "content_warning": 500,
+           "name": 200, "handle": 200, "avatar_url": 2000, "alt": 1500, "type": 10}
+_TYPE_NAMES = {str: "a string", bool: "true or false", dict: "an object", list: "a list"}
+
+
+class BadBatch(ValueError):
+    """The batch is refused; `errors` says where, one entry per problem."""
+
+    def __init__(self, message: str, errors: list[dict[str, Any]] | None = None) -> None:
+        super().__init__(message)
+        self.errors = errors or []
+
+
+def _fields(value: Any, spec: dict[str, type], where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError(f"{where or 'each post'} must be an object")
+    for key, item in value.items():
+        if key.startswith("$") or "." in key:
+            raise ValueError(f"{where}{key}: field names may not start with $ or contain "
+                             "a dot (query operators are not accepted)")
+        if key not in spec:
+            raise ValueError(f"{where}{key}: unknown field; known: {', '.join(spec)}")
+        if item is not None and not isinstance(item, spec[key]):
+            raise ValueError(f"{where}{key}: must be {_TYPE_NAMES[spec[key]]}")
+        if isinstance(item, str) and len(item) > _LIMITS.get(key, 2000):
+            raise ValueError(f"{where}{key}: longer than {_LIMITS.get(key, 2000)} characters")
+    return {k: v for k, v in value.items() if v is not None}
+
+
+def _date(raw: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError as e:
+        raise ValueError(f"created_at: {raw[:40]!r} is not an ISO 8601 date") from e
+    if value.tzinfo is None:
+        raise ValueError("created_at: must include a time zone (Z or +hh:mm)")
+    return value
+
+
+def parse_post(raw: Any) -> Collected:
+    """One pushed post; ValueError naming the field."""
+    item = _fields(raw, _FIELDS, "")
+    for required in ("id", "text", "created_at"):
+        if not item.get(required):
+            raise ValueError(f"{required}: required")
+    author = _fields(item.get("author", {}), _AUTHOR, "author.")
+    if not author.get("name", "").strip():
+        raise ValueError("author.name: required")
+    media = item.get("media", [])
+    if len(media) > MAX_MEDIA:
+        raise ValueError(f"media: at most {MAX_MEDIA} items")
+    images = []
+    for n, entry in enumerate(media):
+        m = _fields(entry, _MEDIA, f"media[{n}].")
+        if not m.get("url"):
+            raise ValueError(f"media[{n}].url: required")
+        if m.get("type", "image") not in ("image", "video"):
+            raise ValueError(f"media[{n}].type: image or video")
+        images.append(CollectedMedia(m["url"], m.get("alt", ""), m.get("type", "image")))
+    text = item["text"]
+    return check(Collected(
+        external_id=item["id"], author_name=author["name"], text=text,
+        posted_at=_date(item["created_at"]), entities=tuple(find_entities(text)),
+        media=tuple(images), author_handle=author.get("handle"), author_url=author.get("url"),
+        avatar_url=author.get("avatar_url"), permalink=item.get("url"), lang=item.get("lang"),
+        is_reply=item.get("reply", False), is_repost=item.get("repost", False),
+        sensitive=item.get("sensitive", False),
+        content_warning=item.get("content_warning", "")))
+
+
+def parse_batch(items: Any, max_posts: int = MAX_POSTS) -> list[Collected]:
+    """Every post of a batch, or BadBatch listing each bad one (nothing is half-taken)."""
+    if isinstance(items, dict):
+        try:
+            items = _fields(items, {"posts": list}, "").get("posts")
+        except ValueError as e:
+            raise BadBatch(str(e)) from e
+    if not isinstance(items, list) or not items:
+        raise BadBatch('expected {"posts": [ … ]} with at least one post')
+    if len(items) > max_posts:
+        raise BadBatch(f"{len(items)} posts in one batch; at most {max_posts} are accepted")
+    parsed, errors = [], []
+    for index, raw in enumerate(items):
+        try:
+            parsed.append(parse_post(raw))
+        except ValueError as e:
+            ident = raw.get("id") if isinstance(raw, dict) else None
+            errors.append({"index": index, "id": ident if isinstance(ident, str) else None,
+                           "error": str(e)})
+    if errors:
+        raise BadBatch(f"{len(errors)} of {len(items)} posts are invalid; nothing was stored",
+                       errors)
+    return parsed
+
+
+def parse_json(body: bytes, max_posts: int = MAX_POSTS) -> list[Collected]:
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise BadBatch("the body is not UTF-8") from e
+    except json.JSONDecodeError as e:
+        raise BadBatch(f"the body is not valid JSON: {e.msg} at line {e.lineno} "
+                       f"column {e.colno}") from e
+    return parse_batch(data, max_posts)
+
+
+def parse_csv(body: bytes) -> list[Collected]:
+    """An import file: a header row naming some of CSV_COLUMNS, then one post per row."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise BadBatch("the file is not UTF-8 (save it as CSV UTF-8)") from e
+    reader = csv.DictReader(io.StringIO(text))
+    unknown = [c for c in reader.fieldnames or () if c not in CSV_COLUMNS]
+    if not reader.fieldnames or unknown:
+        raise BadBatch(f"unknown columns {', '.join(unknown) or '(no header)'}; "
+                       f"known: {', '.join(CSV_COLUMNS)}")
+    items = []
+    try:
+        for row in reader:
+            item: dict[str, Any] = {k: row.get(k) for k in ("id", "text", "created_at", "url",
+                                                            "lang", "content_warning")
+                                    if row.get(k)}
+            item["author"] = {k.removeprefix("author_"): row[k] for k in
+                              ("author_name", "author_handle", "author_url", "avatar_url")
+                              if row.get(k)}
+            if row.get("image_url"):
+                item["media"] = [{"url": row["image_url"], "alt": row.get("image_alt") or ""}]
+            if row.get("sensitive"):
+                item["sensitive"] = row["sensitive"].strip().lower() in ("true", "1", "yes")
+            items.append(item)
+    except csv.Error as e:
+        raise BadBatch(f"the CSV is malformed: {e}") from e
+    return parse_batch(items, IMPORT_MAX_POSTS)
