@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from samembed.studio import curation, views
+from samembed.studio import curation, sources, views
 
 urlpatterns = [
     path("", views.story_list, name="studio"),
@@ -18,6 +18,13 @@ urlpatterns = [
     path("stories/<str:story_id>/posts", curation.queue, name="studio-posts"),
     path("stories/<str:story_id>/posts/bulk", curation.bulk, name="studio-posts-bulk"),
     path("stories/<str:story_id>/posts/new", curation.manual_post, name="studio-post-new"),
+    path("stories/<str:story_id>/sources", sources.sources_page, name="studio-sources"),
+    path("stories/<str:story_id>/sources/new", sources.source_add, name="studio-source-add"),
+    path("stories/<str:story_id>/sources/<str:source_id>", sources.source_action,
+         name="studio-source-action"),
+    path("stories/<str:story_id>/rules", sources.rules_save, name="studio-rules"),
+    path("stories/<str:story_id>/push-token", sources.push_token, name="studio-push-token"),
+    path("stories/<str:story_id>/import", sources.import_posts, name="studio-import"),
     path("posts/<str:post_id>/action", curation.post_action, name="studio-post-action"),
     path("posts/<str:post_id>/move", curation.move, name="studio-post-move"),
     path("posts/<str:post_id>/caption", curation.edit_caption, name="studio-post-caption"),

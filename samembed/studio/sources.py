@@ -1,0 +1,210 @@
+"""Studio: a story's sources, moderation rules, push token and imports.
+
+Editors add polled sources (each kind's module validates its own settings),
+see each source's health (last run, what it brought, failures, paused since
+when and why) and retry a paused one. Rules and sources are compare-and-set
+writes like every other studio write. Imports run the ingest pipeline in the
+request, with media copies left to the ingest loop.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+from urllib.parse import quote
+
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from samembed.ingest import pipeline, push, runner
+from samembed.ingest.sources import REGISTRY
+from samembed.repositories import audit, sources
+from samembed.repositories.sources import Rules, Source
+from samembed.repositories.stories import Story
+from samembed.studio.forms import parse_version
+from samembed.studio.views import actor, story_or_404, studio_page
+
+INTERVALS = {"60": "every minute", "120": "every 2 minutes", "300": "every 5 minutes",
+             "900": "every 15 minutes", "3600": "every hour"}
+LIST_MAX = 500
+WORD_MAX = 200
+RULE_FLAGS = ("auto_approve", "skip_replies", "skip_reposts", "hold_sensitive")
+RULE_LISTS = ("blocked_words", "blocked_accounts", "allowed_accounts", "languages")
+SETTING_FIELDS = ("instance", "mode", "tag", "account", "token", "actor", "query",
+                  "identifier", "app_password", "url")
+
+
+def _page(request: HttpRequest, story: Story, status: int = 200, **context: Any) -> HttpResponse:
+    return render(request, "studio/sources.html", {
+        "story": story,
+        "sources": sources.for_story(story.id),
+        "kinds": {kind: module.label for kind, module in REGISTRY.items()},
+        "intervals": INTERVALS,
+        "rules": sources.rules(story.id),
+        "push": sources.push_source(story.id),
+        "import_max_posts": push.IMPORT_MAX_POSTS,
+        "values": {},
+        **context,
+    }, status=status)
+
+
+@studio_page
+@require_http_methods(["GET", "HEAD"])
+def sources_page(request: HttpRequest, story_id: str) -> HttpResponse:
+    return _page(request, story_or_404(story_id), message=request.GET.get("done", "")[:200])
+
+
+def _back(story: Story, message: str) -> HttpResponseRedirect:
+    return HttpResponseRedirect(f"/studio/stories/{story.id}/sources?done={quote(message)}")
+
+
+@studio_page
+@require_POST
+def source_add(request: HttpRequest, story_id: str) -> HttpResponse:
+    story = story_or_404(story_id)
+    kind = request.POST.get("kind", "")
+    module = REGISTRY.get(kind)
+    values = {k: request.POST.get(k, "").strip()[:2000] for k in SETTING_FIELDS}
+    interval = request.POST.get("interval", "120")
+    error = None
+    if module is None:
+        error = f"Choose a kind of source ({', '.join(REGISTRY)})."
+    elif interval not in INTERVALS:
+        error = "Choose how often to collect."
+    if module is None or error:
+        return _page(request, story, 400, error=error, values=values)
+    try:
+        settings = module.clean_settings(values)
+    except ValueError as e:
+        return _page(request, story, 400, error=str(e), values={**values, "kind": kind})
+    label = describe(kind, settings)
+    source = sources.add(Source(story_id=story.id, kind=kind, settings=settings, label=label,
+                                interval=float(interval)))
+    audit.record(story.id, actor(request), "source.add", {"source": (None, label)})
+    return _back(story, f"Added {module.label}: {source.label}. Posts arrive within a minute.")
+
+
+def describe(kind: str, settings: dict[str, Any]) -> str:
+    """A source's one-line name in the studio, from its cleaned settings."""
+    what = ("#" + str(settings["tag"]) if settings.get("tag") else next(
+        (str(settings[k]) for k in ("account", "actor", "query", "url") if settings.get(k)),
+        kind))
+    where = settings.get("instance")
+    return (f"{what} on {where}" if where else what)[:300]
+
+
+def _source_or_404(story: Story, source_id: str) -> Source:
+    source = sources.get(source_id)
+    if source is None or source.story_id != story.id:
+        raise Http404("no such source")
+    return source
+
+
+@studio_page
+@require_POST
+def source_action(request: HttpRequest, story_id: str, source_id: str) -> HttpResponse:
+    story = story_or_404(story_id)
+    source = _source_or_404(story, source_id)
+    action = request.POST.get("action", "")
+    if parse_version(request.POST.get("version")) != source.version:
+        return _page(request, story, 409, error=(
+            f"Not done: {source.label} changed since this page was loaded (it may just have "
+            "run). Here it is as it is now."))
+    if action == "retry":
+        done = runner.retry(source)
+        message = f"{source.label} will run again within a minute."
+    elif action in ("enable", "disable"):
+        done = sources.save(source, enabled=action == "enable")
+        message = f"{source.label} {'enabled' if action == 'enable' else 'disabled'}."
+    elif action == "remove":
+        done = source if sources.remove(source) else None
+        message = f"Removed {source.label}; the posts it brought stay."
+    else:
+        return _page(request, story, 400, error="Unknown action.")
+    if done is None:
+        return _page(request, story, 409, error=f"Not done: {source.label} changed meanwhile.")
+    audit.record(story.id, actor(request), f"source.{action}", {"source": (source.label, None)})
+    return _back(story, message)
+
+
+def _rules_from(request: HttpRequest) -> Rules:
+    def lines(name: str) -> tuple[str, ...]:
+        items = [line.strip()[:WORD_MAX] for line in request.POST.get(name, "").splitlines()]
+        found = tuple(dict.fromkeys(i for i in items if i))
+        if len(found) > LIST_MAX:
+            raise ValueError(f"At most {LIST_MAX} entries per list.")
+        return found
+    raw_cap = request.POST.get("daily_cap", "0").strip() or "0"
+    if not raw_cap.isdigit() or int(raw_cap) > 1_000_000:
+        raise ValueError("The daily cap must be a whole number (0: no cap).")
+    languages = tuple(code.lower() for code in lines("languages"))
+    if any(not (2 <= len(code) <= 8 and code.replace("-", "").isalpha()) for code in languages):
+        raise ValueError("Languages are codes such as en, pt or pt-BR, one per line.")
+    return Rules(**{flag: request.POST.get(flag) == "on" for flag in RULE_FLAGS},
+                 blocked_words=lines("blocked_words"),
+                 blocked_accounts=lines("blocked_accounts"),
+                 allowed_accounts=lines("allowed_accounts"), languages=languages,
+                 daily_cap=int(raw_cap))
+
+
+@studio_page
+@require_POST
+def rules_save(request: HttpRequest, story_id: str) -> HttpResponse:
+    story = story_or_404(story_id)
+    seen = request.POST.get("version", "")
+    if not seen.isdigit() or len(seen) > 15:
+        return _page(request, story, 400, error="The form is missing its version; reload it.")
+    try:
+        new = _rules_from(request)
+    except ValueError as e:
+        return _page(request, story, 400, error=str(e))
+    before = sources.rules(story.id)
+    if not sources.save_rules(story.id, new, int(seen)):
+        return _page(request, story, 409, error=(
+            "Not saved: someone changed these rules while you were editing. "
+            "These are the current rules; apply your change again."))
+    changes = {k: (getattr(before, k), getattr(new, k)) for k in Rules.__dataclass_fields__
+               if k != "version" and getattr(before, k) != getattr(new, k)}
+    audit.record(story.id, actor(request), "rules.save", changes)
+    return _back(story, "Moderation rules saved; they apply to posts collected from now on.")
+
+
+@studio_page
+@require_POST
+def push_token(request: HttpRequest, story_id: str) -> HttpResponse:
+    story = story_or_404(story_id)
+    if request.POST.get("action") == "revoke":
+        sources.revoke_push_token(story.id)
+        audit.record(story.id, actor(request), "push.revoke", {})
+        return _back(story, "Push token revoked; pushes are refused until a new one is made.")
+    token = secrets.token_urlsafe(32)
+    sources.set_push_token(story.id, token)
+    audit.record(story.id, actor(request), "push.token", {})
+    return _page(request, story, new_token=token)
+
+
+@studio_page
+@require_POST
+def import_posts(request: HttpRequest, story_id: str) -> HttpResponse:
+    story = story_or_404(story_id)
+    upload = request.FILES.get("file")
+    if upload is None:
+        return _page(request, story, 400, error="Choose a CSV or JSON file to import.")
+    if upload.size is None or upload.size > push.IMPORT_MAX_BYTES:
+        return _page(request, story, 400, error=(
+            f"The file is larger than {push.IMPORT_MAX_BYTES // (1024 * 1024)} MB."))
+    name = (upload.name or "").lower()
+    try:
+        data = upload.read()
+        batch = (push.parse_csv(data) if name.endswith(".csv")
+                 else push.parse_json(data, push.IMPORT_MAX_POSTS))
+    except push.BadBatch as e:
+        return _page(request, story, 400, error=f"Nothing imported: {e}.",
+                     import_errors=e.errors[:50])
+    report = pipeline.store(story.id, "import", batch, copy_now=False)
+    audit.record(story.id, actor(request), "import", {"file": (None, upload.name)})
+    counts = report.counts()
+    return _back(story, f"Imported {len(batch)} posts: {counts['new']} new, "
+                        f"{counts['updated']} updated, {counts['held']} held for review, "
+                        f"{counts['approved']} approved, {counts['rejected']} rejected.")
