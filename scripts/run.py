@@ -2,8 +2,10 @@
 
 Starts SecantusDB under var/db (unless MONGODB_URI is set), creates indexes,
 loads the demo stories, collects static files, then serves with gunicorn and
-deploy/gunicorn.conf.py on 127.0.0.1:$PORT. Ctrl-C or SIGTERM stops everything
-it started. Problems are reported in one line, not a traceback.
+deploy/gunicorn.conf.py on 127.0.0.1:$PORT, with `manage.py ingest --loop`
+collecting the stories' sources beside it (its own process, as in
+production). Ctrl-C or SIGTERM stops everything it started. Problems are
+reported in one line, not a traceback.
 
     python scripts/run.py [VAR_DIR]    # VAR_DIR defaults to ./var (tests use their own)
 """
@@ -69,14 +71,19 @@ def main() -> None:
         print(f"Embedded MongoDB (SecantusDB) on 127.0.0.1:{db.port}, data in var/db/")
 
     web: subprocess.Popen[bytes] | None = None
+    ingest: subprocess.Popen[bytes] | None = None
 
     def stop(*_: object) -> None:
-        if web is not None and web.poll() is None:
-            web.terminate()
+        for process in (ingest, web):
+            if process is not None and process.poll() is None:
+                process.terminate()
+        for process in (ingest, web):
+            if process is None:
+                continue
             try:
-                web.wait(15)
+                process.wait(15)
             except subprocess.TimeoutExpired:
-                web.kill()
+                process.kill()
         if db is not None:
             db.stop()
 
@@ -101,6 +108,8 @@ def main() -> None:
             if web.poll() is not None or time.monotonic() > deadline:
                 fail("gunicorn did not start; see the messages above")
             time.sleep(0.1)
+        ingest = subprocess.Popen([PYTHON, str(ROOT / "manage.py"), "ingest", "--loop"],
+                                  cwd=ROOT)
         base = f"http://127.0.0.1:{port}"
         print(
             f"\nsamembed is running.\n"
@@ -111,7 +120,8 @@ def main() -> None:
             f"  story JSON:                 {base}/api/v1/stories/demo\n"
             f"  studio:                     {base}/studio/  "
             f"(user {editor[0]}, password {editor[1]})\n"
-            f"Ctrl-C stops the server and the database.\n",
+            f"Sources added in the studio are collected by the ingest loop.\n"
+            f"Ctrl-C stops the server, the ingest loop and the database.\n",
             flush=True,
         )
         web.wait()

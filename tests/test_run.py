@@ -52,12 +52,25 @@ def test_it_starts_the_database_and_serves_the_demo_then_stops_everything(
         with urllib.request.urlopen(base + "/e/demo?template=list", timeout=10) as response:
             assert response.read().count(b'<article class="post') >= 50
         assert (tmp_path / "var" / "db" / "data").is_dir()
+        children = children_commands(process.pid)
+        assert any("ingest --loop" in c for c in children.values()), children
+        ingest_pid = next(pid for pid, c in children.items() if "ingest --loop" in c)
     finally:
         process.send_signal(signal.SIGTERM)
         process.wait(30)
         process.stdout.close()
     assert process.returncode == 0
     assert not port_open(int(env["PORT"])) and not port_open(int(env["EMBEDDED_DB_PORT"]))
+    assert not Path(f"/proc/{ingest_pid}").exists()
+
+
+def children_commands(pid: int) -> dict[int, str]:
+    """The command lines of a process's direct children (Linux /proc)."""
+    found = {}
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ")
+        found[int(child)] = cmdline.decode(errors="replace")
+    return found
 
 
 def test_an_unreachable_database_is_one_clear_line(tmp_path: Path) -> None:
