@@ -109,6 +109,9 @@ DECLARED: dict[str, Setting] = {
            "Local directory of derived images (resized, re-encoded)."),
         _s("MEDIA_CACHE_MAX_BYTES", "1073741824", parse_positive_int,
            "Bound of the derived-image directory; the oldest files are removed first."),
+        _s("MEDIA_ACCEL_REDIRECT", "", str,
+           "When nginx is in front: the internal location prefix (e.g. `/_derived/`) under "
+           "which nginx serves MEDIA_CACHE_DIR; /img/ then answers with X-Accel-Redirect."),
         _s("OUTBOUND_RESOLVE", "", parse_pins,
            "Pins host names to addresses for outbound fetches, like curl's --resolve: "
            "`host:port=address:port`, comma-separated. Pinned names skip the public-address "

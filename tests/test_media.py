@@ -167,3 +167,15 @@ def test_the_disk_cache_drops_the_oldest_files_beyond_its_bound(tmp_path: Path) 
         os.utime(path, (1000 + n, 1000 + n))
     assert sweep(tmp_path, 5000) == 5
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"{n}.webp" for n in range(5, 10)]
+
+
+def test_behind_nginx_the_file_is_handed_over_with_x_accel_redirect(ada: Client) -> None:
+    story = make_story("accel")
+    upload(ada, story.id, jpeg_with_gps())
+    key = posts_repo.list_published(story.id, 1)[0].media[0].url.removeprefix("media:")
+    with override_settings(MEDIA_ACCEL_REDIRECT="/_derived/"):
+        response = _client.get(signing.signed_url(key, "thumb", "webp"))
+    assert response.status_code == 200 and response.content == b""
+    assert response["X-Accel-Redirect"] == f"/_derived/thumb/{key[:2]}/{key}.webp"
+    assert response["Content-Type"] == "image/webp"
+    assert response["Cache-Control"] == "public, max-age=31536000, immutable"

@@ -3,7 +3,9 @@
 A preset that is not in the list is 404 whatever the signature; a wrong
 signature is 403. Derived images are made once per instance and kept on local
 disk (bounded: the oldest files go first), then served as files with a year of
-immutable caching. Failures are cached for a minute at most.
+immutable caching. Failures are cached for a minute at most. Behind nginx,
+MEDIA_ACCEL_REDIRECT hands the file to nginx (`X-Accel-Redirect`), so the
+worker only checks the signature and never streams image bytes.
 """
 
 from __future__ import annotations
@@ -89,5 +91,9 @@ def image(request: HttpRequest, signature: str, preset: str, key: str,
             _store(path, derive(original.data, preset, fmt))
         except ImageRefused:
             return _refuse(404, "The image cannot be shown.")
-    response = FileResponse(path.open("rb"), content_type=OUTPUT_FORMATS[fmt])
-    return _headers(response, 31_536_000)
+    if settings.MEDIA_ACCEL_REDIRECT:
+        handover = HttpResponse(content_type=OUTPUT_FORMATS[fmt])
+        handover["X-Accel-Redirect"] = (
+            f"{settings.MEDIA_ACCEL_REDIRECT}{path.relative_to(settings.MEDIA_CACHE_DIR)}")
+        return _headers(handover, 31_536_000)
+    return _headers(FileResponse(path.open("rb"), content_type=OUTPUT_FORMATS[fmt]), 31_536_000)
