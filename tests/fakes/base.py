@@ -6,6 +6,7 @@ and answers in its network's real format. The controls every fake has:
 - `requests`: every request seen (method, path, query, headers, body), to count
   and inspect them;
 - `fail_next(n, status=500)`: the next n requests answer that status;
+- `reply_next(reply, n=1)`: the next n requests get that exact reply;
 - `rate_limit(...)` on the networks that send rate-limit headers.
 
 Servers bind 127.0.0.1 on a free port and are stopped by the fixture that
@@ -51,7 +52,7 @@ class FakeServer:
         self.requests: list[Seen] = []
         self.stopping = threading.Event()
         self._lock = threading.Lock()
-        self._failures: list[int] = []
+        self._failures: list[Reply] = []
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -87,7 +88,13 @@ class FakeServer:
 
     def fail_next(self, times: int, status: int = 500) -> None:
         with self._lock:
-            self._failures.extend([status] * times)
+            self._failures.extend([Reply(status, b'{"error": "Internal Server Error"}',
+                                         {"Content-Type": "application/json"})] * times)
+
+    def reply_next(self, reply: Reply, times: int = 1) -> None:
+        """Answer the next requests with `reply` (malformed bodies, odd statuses)."""
+        with self._lock:
+            self._failures.extend([reply] * times)
 
     def paths(self) -> list[str]:
         return [seen.path for seen in self.requests]
@@ -109,7 +116,7 @@ class FakeServer:
             self.requests.append(seen)
             failure = self._failures.pop(0) if self._failures else None
         if failure is not None:
-            reply = json_reply({"error": "Internal Server Error"}, failure)
+            reply = failure
         else:
             try:
                 if self.stream(seen, handler):

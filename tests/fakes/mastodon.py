@@ -42,6 +42,8 @@ class FakeMastodon(FakeServer):
         self.remaining: int | None = None
         self.reset_at: datetime | None = None
         self.retry_after: str | None = None
+        # When set, Link headers point at this host (a hostile or confused instance).
+        self.link_host: str | None = None
         self.add_account("ada", "Ada Lovelace")
 
     # Controls --------------------------------------------------------------
@@ -178,7 +180,7 @@ class FakeMastodon(FakeServer):
             page = newest_first[:limit]
         headers = {}
         if page:
-            here = f"http://{seen.headers.get('host', HOST)}{seen.path}"
+            here = f"http://{self.link_host or seen.headers.get('host', HOST)}{seen.path}"
             older = urlencode({"limit": limit, "max_id": page[-1]["id"]})
             newer = urlencode({"limit": limit, "min_id": page[0]["id"]})
             headers["Link"] = f'<{here}?{older}>; rel="next", <{here}?{newer}>; rel="prev"'
