@@ -149,7 +149,7 @@ def rss_item(guid: str | None, title: str, *, description: str = "",
     """One RSS 2.0 <item>; `description` is HTML (escaped into the XML here)."""
     parts = [f"<title>{escape(title)}</title>"]
     if link == "":
-        link = f"https://blog.test/posts/{guid}"
+        link = guid if guid and guid.startswith("https://") else f"https://blog.test/posts/{guid}"
     if link:
         parts.append(f"<link>{escape(link)}</link>")
     if guid is not None:

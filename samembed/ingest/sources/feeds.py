@@ -30,6 +30,7 @@ External ids are the guid or Atom id when it is globally unique (a URL, `urn:`,
 from __future__ import annotations
 
 import codecs
+from copy import deepcopy as copy_element
 import hashlib
 import re
 import xml.etree.ElementTree as ET  # noqa: S405 - types and serialising only; parsing is defusedxml's
@@ -53,6 +54,7 @@ CONTENT = "{http://purl.org/rss/1.0/modules/content/}"
 DC = "{http://purl.org/dc/elements/1.1/}"
 MEDIA = "{http://search.yahoo.com/mrss/}"
 YT = "{http://www.youtube.com/xml/schemas/2015}"
+XHTML = "{http://www.w3.org/1999/xhtml}"
 
 ACCEPT = ("application/atom+xml, application/rss+xml, application/xml;q=0.9, "
           "text/xml;q=0.8, */*;q=0.1")
@@ -298,8 +300,13 @@ def _atom_text(element: ET.Element | None, base: str) -> tuple[str, list[Entity]
         return "", []
     kind = element.get("type", "text")
     if kind == "xhtml":
-        # The content is an XHTML <div>: serialise its children back to markup.
-        markup = "".join(ET.tostring(child, encoding="unicode") for child in element)
+        # The content is an XHTML <div>: serialise its children back to markup, without
+        # the namespace (as `html:a` the sanitiser would not know a link).
+        copy = copy_element(element)
+        for node in copy.iter():
+            if isinstance(node.tag, str):
+                node.tag = node.tag.removeprefix(XHTML)
+        markup = "".join(ET.tostring(child, encoding="unicode") for child in copy)
         return sanitise.html_to_text((element.text or "") + markup, base_url=base)
     if kind in ("html", "text/html"):
         return sanitise.html_to_text(element.text or "", base_url=base)
