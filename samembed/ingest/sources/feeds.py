@@ -30,10 +30,10 @@ External ids are the guid or Atom id when it is globally unique (a URL, `urn:`,
 from __future__ import annotations
 
 import codecs
-from copy import deepcopy as copy_element
 import hashlib
 import re
 import xml.etree.ElementTree as ET  # noqa: S405 - types and serialising only; parsing is defusedxml's
+from copy import deepcopy as copy_element
 from typing import Any
 from urllib.parse import urlsplit
 
