@@ -296,3 +296,11 @@ def test_text_is_plain_and_controls_are_removed(fake_bluesky: FakeBluesky) -> No
     # Bluesky text is plain: kept as text (the embed escapes it), never read as markup.
     assert post.text == "<script>alert(1)</script>  hi"
     assert post.entities == ()
+
+
+def test_an_appview_that_wants_a_session_is_reported_plainly(fake_bluesky: FakeBluesky) -> None:
+    fake_bluesky.reply_next(Reply(401, b'{"error": "AuthMissing", "message": "Authentication '
+                                       b'Required"}', {"Content-Type": "application/json"}))
+    with pytest.raises(SourceError, match=r"Bluesky asked for a signed-in account \(Authentication "
+                                          r"Required\)"):
+        SOURCE.fetch(author_settings(fake_bluesky), {}, [])

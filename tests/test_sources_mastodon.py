@@ -121,6 +121,14 @@ def test_it_names_an_unknown_account(fake_mastodon: FakeMastodon) -> None:
         SOURCE.fetch(settings, {}, [])
 
 
+def test_a_missing_hashtag_timeline_is_named(fake_mastodon: FakeMastodon) -> None:
+    fake_mastodon.reply_next(Reply(404, b'{"error": "Record not found"}',
+                                   {"Content-Type": "application/json"}))
+    with pytest.raises(SourceError, match=r"^The instance mastodon.test answered 404 for #tea: "
+                                          r"no such hashtag timeline\.$"):
+        SOURCE.fetch(tag_settings(fake_mastodon), {}, [])
+
+
 def test_it_does_not_deliver_a_post_twice_and_picks_up_new_ones(
         fake_mastodon: FakeMastodon) -> None:
     first = fake_mastodon.post("<p>one</p>", tags=["tea"])

@@ -111,6 +111,10 @@ class BlueskySource:
             self._recheck(call, recheck, batch)
         except _RateLimited as limit:
             return common.hold(batch, limit.wait)
+        except _SessionExpired as e:
+            # Only the search signs in; anywhere else this means the host wants an account.
+            raise SourceError(f"Bluesky asked for a signed-in account ({e or 'no reason given'})"
+                              "; check the AppView address.") from e
         if call.wait is not None:
             common.hold(batch, call.wait)
         return batch
