@@ -22,6 +22,8 @@ from samembed.embed.cache import response_cache
 from samembed.embedded_db import EmbeddedDB, free_port
 from samembed.repositories import ensure_indexes
 
+pytest_plugins = ["tests.fakes.plugin"]
+
 
 @pytest.fixture(scope="session")
 def embedded_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedDB]:

@@ -55,6 +55,9 @@ class Batch:
     cursor: dict[str, Any] = field(default_factory=dict)
     # Seconds the source asks us to wait before the next fetch (rate limits), if any.
     wait: float | None = None
+    # Items the source had to leave out (bad date, no id…), each with a reason an
+    # editor can read; the rest of the batch is fine.
+    skipped: list[str] = field(default_factory=list)
 
 
 class SourceError(Exception):
