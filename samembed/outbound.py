@@ -203,7 +203,7 @@ class Fetcher:
         started = time.monotonic()
         for _ in range(max_redirects + 1):
             self._check_url(url)
-            response = self._get(url, headers or {}, max_bytes, started + deadline)
+            response = self._send("GET", url, headers or {}, None, max_bytes, started + deadline)
             if response.status in REDIRECTS and "location" in response.headers:
                 url = urljoin(url, response.headers["location"])
                 continue
@@ -213,11 +213,22 @@ class Fetcher:
             return response
         raise Refused(f"more than {max_redirects} redirects")
 
-    def _get(self, url: str, headers: dict[str, str], max_bytes: int,
-             ends: float) -> Response:
+    def post_json(self, url: str, payload: dict[str, Any], *, max_bytes: int = 1024 * 1024,
+                  deadline: float = 5.0, accept_status: Iterable[int] = (200,)) -> Response:
+        """POST a JSON body (sign-ins); never follows redirects, which would drop the body."""
+        self._check_url(url)
+        response = self._send("POST", url, {"Accept": "application/json"}, payload, max_bytes,
+                              time.monotonic() + deadline)
+        if response.status not in set(accept_status):
+            raise FetchFailed(f"{url} answered {response.status}", response.status,
+                              _retry_after(response.headers))
+        return response
+
+    def _send(self, method: str, url: str, headers: dict[str, str],
+              payload: dict[str, Any] | None, max_bytes: int, ends: float) -> Response:
         remaining = ends - time.monotonic()
         try:
-            with self._client.stream("GET", url, headers=headers,
+            with self._client.stream(method, url, headers=headers, json=payload,
                                      timeout=httpx.Timeout(max(remaining, 0.01))) as r:
                 declared = r.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > max_bytes:

@@ -31,8 +31,8 @@ LIST_MAX = 500
 WORD_MAX = 200
 RULE_FLAGS = ("auto_approve", "skip_replies", "skip_reposts", "hold_sensitive")
 RULE_LISTS = ("blocked_words", "blocked_accounts", "allowed_accounts", "languages")
-SETTING_FIELDS = ("instance", "mode", "tag", "account", "token", "actor", "query",
-                  "identifier", "app_password", "url")
+SETTING_FIELDS = ("instance", "tag", "account", "token", "actor", "query", "identifier",
+                  "app_password", "url")
 
 
 def _page(request: HttpRequest, story: Story, status: int = 200, **context: Any) -> HttpResponse:
@@ -66,6 +66,8 @@ def source_add(request: HttpRequest, story_id: str) -> HttpResponse:
     kind = request.POST.get("kind", "")
     module = REGISTRY.get(kind)
     values = {k: request.POST.get(k, "").strip()[:2000] for k in SETTING_FIELDS}
+    # Each network has its own "what to collect" select; its module reads "mode".
+    values["mode"] = request.POST.get(f"{kind}_mode", "").strip()[:20]
     interval = request.POST.get("interval", "120")
     error = None
     if module is None:

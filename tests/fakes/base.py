@@ -91,6 +91,11 @@ class FakeServer:
             self._failures.extend([Reply(status, b'{"error": "Internal Server Error"}',
                                          {"Content-Type": "application/json"})] * times)
 
+    def recover(self) -> None:
+        """Forget failures still queued by fail_next / reply_next: the upstream is back."""
+        with self._lock:
+            self._failures.clear()
+
     def reply_next(self, reply: Reply, times: int = 1) -> None:
         """Answer the next requests with `reply` (malformed bodies, odd statuses)."""
         with self._lock:

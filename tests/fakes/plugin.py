@@ -27,26 +27,18 @@ from tests.fakes.mastodon import FakeMastodon
 F = TypeVar("F", bound=FakeServer)
 
 
-def _reset_fetcher() -> None:
-    # Close the old pooled client first: its keep-alive sockets would otherwise be
-    # left to the garbage collector (a ResourceWarning, an error in this suite).
-    if outbound.fetcher.cache_info().currsize:
-        outbound.fetcher().close()
-    outbound.fetcher.cache_clear()
-
-
 def _serve(fake: F, hosts: list[str]) -> Iterator[F]:
     before = settings.OUTBOUND_RESOLVE
     settings.OUTBOUND_RESOLVE = {**before,
                                  **{(host, 80): ("127.0.0.1", fake.port) for host in hosts}}
-    _reset_fetcher()
+    outbound.reset()
     fake.start()
     try:
         yield fake
     finally:
         fake.stop()
         settings.OUTBOUND_RESOLVE = before
-        _reset_fetcher()
+        outbound.reset()
 
 
 @pytest.fixture

@@ -32,8 +32,6 @@ import time
 from typing import Any
 from urllib.parse import quote, urlencode
 
-import httpx
-
 from samembed import outbound
 from samembed.ingest import sanitise
 from samembed.ingest.model import Batch, Collected, CollectedMedia, SourceError
@@ -469,31 +467,9 @@ def _expiry(jwt: str) -> float:
 
 def _post_json(url: str, payload: dict[str, str], deadline: float,
                max_bytes: int) -> outbound.Response:
-    """POST a JSON body through outbound's guarded, pooled client.
-
-    outbound.fetch() only GETs, and createSession is the one POST ingestion
-    makes; this reuses the same client (its connection-level address guard
-    included) with the same URL check, body cap and deadline. It belongs in
-    outbound as `Fetcher.post_json()`; until then it lives here, next to its
-    only caller.
-    """
-    client = outbound.fetcher()
-    client._check_url(url)
-    ends = time.monotonic() + deadline
-    try:
-        with client._client.stream("POST", url, json=payload,
-                                   headers={"Accept": "application/json"},
-                                   timeout=httpx.Timeout(deadline)) as r:
-            if r.status_code not in (200, 400, 401, 429):
-                raise outbound.FetchFailed(f"{url} answered {r.status_code}", r.status_code)
-            body = b"".join(client._body(
-                r.iter_raw(), outbound._Decoder(r.headers.get("content-encoding", "")),
-                max_bytes, ends))
-            return outbound.Response(str(r.url), r.status_code, r.headers, body)
-    except httpx.TimeoutException as e:
-        raise outbound.Refused("the fetch took longer than allowed") from e
-    except httpx.HTTPError as e:
-        raise outbound.FetchFailed(f"{url}: {e.__class__.__name__}: {e}") from e
+    """createSession, the one POST ingestion makes (errors are read from the body)."""
+    return outbound.fetcher().post_json(url, payload, max_bytes=max_bytes, deadline=deadline,
+                                        accept_status=(200, 400, 401, 429))
 
 
 SOURCE = BlueskySource()
