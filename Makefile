@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 REQS := requirements/app.txt requirements/embedded-db.txt requirements/dev.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench soak clean system-deps
+.PHONY: run test lint bench bench-ingest soak clean system-deps
 
 $(STAMP): $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ lint: $(STAMP)
 
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/run.py
+
+# The ingest path's figures: push API posts/s, upstream-to-queue latency.
+bench-ingest: $(STAMP)
+	$(BIN)/python bench/ingest.py
 
 clean:
 	rm -rf var/static var/jinja-cache var/test-static var/test-jinja-cache var/bench

@@ -55,9 +55,9 @@ class Gunicorn:
                 raise RuntimeError(f"gunicorn exited: {self.output()[-2000:]}")
             if port_open(self.port):
                 try:
-                    urllib.request.urlopen(self.url + "/healthz", timeout=2)
+                    urllib.request.urlopen(self.url + "/healthz", timeout=5)
                     return
-                except (urllib.error.URLError, ConnectionError):
+                except OSError:  # refused, reset, or a worker still booting on a busy machine
                     pass
             time.sleep(0.1)
         self.stop()

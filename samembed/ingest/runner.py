@@ -86,7 +86,8 @@ def run_source(source: Source, now: datetime) -> Outcome | None:
     wait = max(claimed.interval, batch.wait or 0)
     saved = sources.save(
         claimed, cursor=batch.cursor, failures=0, last_error=None, last_ok_at=now,
-        paused_since=None, next_run_at=now + _jittered(wait), last_report=report.counts())
+        paused_since=None, next_run_at=now + _jittered(wait),
+        last_report={**report.counts(), "skipped": len(batch.skipped)})
     return Outcome(saved or claimed, report)
 
 
