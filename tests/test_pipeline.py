@@ -148,3 +148,11 @@ def test_media_is_copied_once_and_reused_on_refresh(story: Story, image_host: Im
     assert stored.author.avatar_url and stored.author.avatar_url.startswith("media:")
     # Copies are reused; a failed one is tried again when the post changes.
     assert sorted(image_host.paths) == ["/a.jpg", "/face.jpg", "/missing.jpg", "/missing.jpg"]
+
+
+def test_a_post_stored_by_a_concurrent_run_is_not_counted_twice(story: Story) -> None:
+    store(story.id, "mastodon", [collected(1)], rules=AUTO)
+    already = all_posts(story)[0]
+    fresh = replace(already, external_id="1099", id=None)
+    assert posts_repo.insert_new([replace(already, id=None), fresh]) == [False, True]
+    assert sorted(p.external_id for p in all_posts(story)) == ["1091", "1099"]

@@ -115,21 +115,20 @@ def _copy(url: str) -> collect.Copied | None:
 class _Media:
     """Media for one post: reuse what an earlier copy stored, copy or defer the rest."""
 
-    def __init__(self, existing: Post | None, copy_now: bool) -> None:
+    def __init__(self, existing: Post | None, copy_now: bool,
+                 copies: dict[str, collect.Copied | None]) -> None:
         self.known = {m.source_url: m for m in (existing.media if existing else ())
                       if m.source_url and m.url.startswith("media:")}
         self.avatar = ((existing.author.avatar_source, existing.author.avatar_url)
                        if existing and existing.author.avatar_url else (None, None))
         self.copy_now = copy_now
         self.pending = False
-        self.failed = 0
-        self._copies: dict[str, collect.Copied | None] = {}
+        self._copies = copies
 
     def _copy(self, url: str) -> collect.Copied | None:
-        # A post often shows the same image twice (its avatar as its picture): fetch once.
+        # Shared by a batch: one author's avatar on twenty posts is fetched once.
         if url not in self._copies:
             self._copies[url] = _copy(url)
-            self.failed += self._copies[url] is None
         return self._copies[url]
 
     def item(self, m: CollectedMedia) -> Media | None:
@@ -158,11 +157,10 @@ class _Media:
 
 def _build(story_id: Id, kind: str, source_id: Id | None, c: Collected,
            verdict: moderation.Verdict, existing: Post | None, copy_now: bool,
-           report: Report) -> Post:
-    media = _Media(existing, copy_now)
+           copies: dict[str, collect.Copied | None]) -> Post:
+    media = _Media(existing, copy_now, copies)
     items = [media.item(m) for m in c.media]
     avatar = media.avatar_url(c.avatar_url)
-    report.media_failed += media.failed
     return Post(
         story_id=story_id, source=kind, external_id=c.external_id,
         author=Author(c.author_name, c.author_handle, avatar, c.author_url, c.avatar_url),
@@ -196,6 +194,8 @@ def store(story_id: Id, kind: str, batch: Iterable[Collected], *,
         room = rules.daily_cap - posts.count_collected_since(
             source_id, _start_of_day(datetime.now(UTC)))
     embed_changed = False
+    copies: dict[str, collect.Copied | None] = {}
+    inserts: list[Post] = []
     for c in sorted(checked.values(), key=lambda p: p.posted_at):
         before = existing.get(c.external_id)
         if before is not None:
@@ -206,7 +206,7 @@ def store(story_id: Id, kind: str, batch: Iterable[Collected], *,
             verdict = block or moderation.Verdict(before.state, before.reason or "")
             keep = tuple(k for k in EDITORIAL if k not in ("state", "reason")) if block \
                 else EDITORIAL
-            posts.upsert(_build(story_id, kind, source_id, c, verdict, before, copy_now, report),
+            posts.upsert(_build(story_id, kind, source_id, c, verdict, before, copy_now, copies),
                          keep=keep)
             report.updated += 1
             embed_changed |= before.state == "approved"
@@ -214,13 +214,17 @@ def store(story_id: Id, kind: str, batch: Iterable[Collected], *,
         if room is not None and room <= 0:
             report.capped += 1
             continue
-        verdict = moderation.verdict(rules, c)
-        if posts.upsert(_build(story_id, kind, source_id, c, verdict, None, copy_now, report)):
+        room = room - 1 if room is not None else None
+        inserts.append(_build(story_id, kind, source_id, c, moderation.verdict(rules, c), None,
+                              copy_now, copies))
+    # New posts in one round trip: a journaled write per post would be the cost.
+    for inserted, new in zip(inserts, posts.insert_new(inserts), strict=True):
+        if new:  # False only when a concurrent run stored it first
             report.new += 1
-            room = room - 1 if room is not None else None
-            counter = STATE_COUNTERS[verdict.state]
+            counter = STATE_COUNTERS[inserted.state]
             setattr(report, counter, getattr(report, counter) + 1)
-            embed_changed |= verdict.state == "approved"
+            embed_changed |= inserted.state == "approved"
+    report.media_failed = sum(copied is None for copied in copies.values())
     gone = posts.mark_deleted(story_id, kind, list(deleted))
     report.deleted = len(gone)
     embed_changed |= "approved" in gone
@@ -233,7 +237,7 @@ def copy_pending(limit: int = 20) -> int:
     """Copy the media of pushed and imported posts (the ingest loop calls this)."""
     done = 0
     for post in posts.with_pending_media(limit):
-        media = _Media(None, copy_now=True)
+        media = _Media(None, copy_now=True, copies={})
         # Post.media shows an editor's alt texts; the stored ones stay the source's.
         alts = post.original_alts or tuple(m.alt for m in post.media)
         items = [replace(m, alt=alt) if m.url else

@@ -20,10 +20,12 @@ from typing import Any
 from bson import ObjectId
 from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, IndexModel
+from pymongo.errors import BulkWriteError
 
 from samembed.repositories.common import collection, reading
 
 COLLECTION = "posts"
+DUPLICATE_KEY = 11000
 
 SOURCES = ("mastodon", "bluesky", "rss", "push", "import", "manual")
 STATES = ("pending", "approved", "rejected")
@@ -291,14 +293,30 @@ def upsert(post: Post, keep: tuple[str, ...] = EDITORIAL) -> bool:
     doc.pop("collected_at")
     result = collection(COLLECTION, durable=True).update_one(
         {"story_id": post.story_id, "source": post.source, "external_id": post.external_id},
-        {
-            "$set": doc,
-            "$setOnInsert": {**editorial, "collected_at": post.collected_at},
-            "$inc": {"version": 1},
-        },
-        upsert=True,
-    )
+        {"$set": doc, "$setOnInsert": {**editorial, "collected_at": post.collected_at},
+         "$inc": {"version": 1}},
+        upsert=True)
     return result.upserted_id is not None
+
+
+def insert_new(batch: list[Post]) -> list[bool]:
+    """Insert posts believed new in one round trip (one journal flush for the batch).
+
+    True where inserted; False where a concurrent run stored the same post first
+    (the unique index refused it).
+    """
+    if not batch:
+        return []
+    docs = [{**_to_doc(post), "version": 1} for post in batch]
+    try:
+        collection(COLLECTION, durable=True).insert_many(docs, ordered=False)
+    except BulkWriteError as e:
+        duplicates = {err["index"] for err in e.details.get("writeErrors", [])
+                      if err.get("code") == DUPLICATE_KEY}
+        if len(duplicates) != len(e.details.get("writeErrors", [])):
+            raise
+        return [i not in duplicates for i in range(len(batch))]
+    return [True] * len(batch)
 
 
 def by_external_ids(story_id: ObjectId, source: str, external_ids: list[str]) -> dict[str, Post]:
