@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 REQS := requirements/app.txt requirements/embedded-db.txt requirements/dev.txt
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench bench-ingest soak clean system-deps
+.PHONY: run test lint bench bench-ingest bench-images soak clean system-deps
 
 $(STAMP): $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench: $(STAMP) system-deps
 # The ingest path's figures: push API posts/s, upstream-to-queue latency.
 bench-ingest: $(STAMP)
 	$(BIN)/python bench/ingest.py
+
+# The media path's figures: derive time, bytes per post view, cached image req/s.
+bench-images: $(STAMP) system-deps
+	$(BIN)/python bench/images.py
 
 clean:
 	rm -rf var/static var/jinja-cache var/test-static var/test-jinja-cache var/bench

@@ -1,9 +1,10 @@
 """The ASGI application gunicorn serves: a fast path in front of Django.
 
 A request the response cache can answer as it stands (GET or HEAD of a canonical
-`/e/`, `/s/` or `/api/v1/stories/` URL with a fresh entry, or the loader) is
-answered here from memory, without Django's request cycle: no middleware, no URL
-resolving, no request object. Everything else, cache misses included, goes to
+`/e/`, `/s/` or `/api/v1/stories/` URL with a fresh entry, the loader, or a
+signed `/img/` file already derived on disk) is answered here from memory,
+without Django's request cycle: no middleware, no URL resolving, no request
+object. Everything else, cache misses included, goes to
 Django, whose views fill the cache (`samembed.embed.views`).
 
 Measured on 2 cores (see the README): a cache hit through this path is several
@@ -26,6 +27,7 @@ from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from samembed.embed.cache import ResponseCache, response_cache  # noqa: E402
 from samembed.embed.loader import loader_entry  # noqa: E402
 from samembed.embed.versions import start_watch  # noqa: E402
+from samembed.media.views import cached_file  # noqa: E402
 
 Scope = dict[str, Any]
 
@@ -55,6 +57,8 @@ class FastPath:
             path = scope["path"]
             if path == "/embed.js":
                 return await self._send(scope, send, loader_entry())
+            if path.startswith("/img/") and (image := cached_file(path)) is not None:
+                return await self._send_file(scope, send, *image)
             key = cache_key(path, scope["query_string"])
             if key is not None:
                 entry = (self.cache or response_cache()).peek(key)
@@ -78,6 +82,13 @@ class FastPath:
         )
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+    @staticmethod
+    async def _send_file(scope: Scope, send: Any, headers: list[tuple[bytes, bytes]],
+                         body: bytes) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body",
+                    "body": b"" if scope["method"] == "HEAD" else body})
 
     @staticmethod
     async def _lifespan(receive: Any, send: Any) -> None:

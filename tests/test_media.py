@@ -179,3 +179,29 @@ def test_behind_nginx_the_file_is_handed_over_with_x_accel_redirect(ada: Client)
     assert response["X-Accel-Redirect"] == f"/_derived/thumb/{key[:2]}/{key}.webp"
     assert response["Content-Type"] == "image/webp"
     assert response["Cache-Control"] == "public, max-age=31536000, immutable"
+
+
+def test_a_derived_image_on_disk_is_served_by_the_fast_path_like_django_does(
+    ada: Client,
+) -> None:
+    from samembed.asgi import FastPath
+    from tests.test_fastpath import Downstream, call
+
+    story = make_story("fast")
+    upload(ada, story.id, jpeg_with_gps())
+    key = posts_repo.list_published(story.id, 1)[0].media[0].url.removeprefix("media:")
+    url = signing.signed_url(key, "medium", "webp")
+    django = Downstream()
+    app = FastPath(django)
+    assert call(app, url)[0] == 299  # not derived yet: Django makes it
+
+    expected = _client.get(url)
+    expected_body = b"".join(expected.streaming_content)  # type: ignore[attr-defined]
+    status, headers, body = call(app, url)
+    assert (status, body) == (200, expected_body)
+    for name in ("Content-Type", "Cache-Control", "X-Content-Type-Options",
+                 "Content-Security-Policy"):
+        assert headers[name.lower().encode()].decode() == expected[name]
+    assert call(app, url, method="HEAD")[2] == b""
+    assert call(app, url.replace("/medium/", "/thumb/"))[0] == 299  # wrong signature: Django
+    assert len(django.paths) == 2

@@ -5,7 +5,9 @@ signature is 403. Derived images are made once per instance and kept on local
 disk (bounded: the oldest files go first), then served as files with a year of
 immutable caching. Failures are cached for a minute at most. Behind nginx,
 MEDIA_ACCEL_REDIRECT hands the file to nginx (`X-Accel-Redirect`), so the
-worker only checks the signature and never streams image bytes.
+worker only checks the signature and never streams image bytes. Without
+nginx, `cached_file()` lets the ASGI fast path answer a derived image already
+on disk without Django's request cycle.
 """
 
 from __future__ import annotations
@@ -27,18 +29,51 @@ from samembed.media.signing import verify
 from samembed.repositories import media
 
 KEY = re.compile(r"^[0-9a-f]{64}$")
+_FAST = re.compile(r"^/img/([A-Za-z0-9_-]{1,100})/([a-z0-9]{1,20})/([0-9a-f]{64})\.(webp|jpg)$")
+YEAR = 31_536_000
 SWEEP_EVERY = 200
 _writes = 0
 _sweep_lock = threading.Lock()
 
 
-def _headers(response: HttpResponseBase, max_age: int) -> HttpResponseBase:
+def _header_values(max_age: int) -> dict[str, str]:
     immutable = ", immutable" if max_age > 60 else ""
-    response["Cache-Control"] = f"public, max-age={max_age}{immutable}"
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Content-Security-Policy"] = "default-src 'none'"
-    response["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return {"Cache-Control": f"public, max-age={max_age}{immutable}",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "default-src 'none'",
+            "Cross-Origin-Resource-Policy": "cross-origin"}
+
+
+_FILE_HEADERS = [(k.lower().encode(), v.encode()) for k, v in _header_values(YEAR).items()]
+
+
+def _headers(response: HttpResponseBase, max_age: int) -> HttpResponseBase:
+    for name, value in _header_values(max_age).items():
+        response[name] = value
     return response
+
+
+def _path(preset: str, key: str, fmt: str) -> Path:
+    return Path(settings.MEDIA_CACHE_DIR) / preset / key[:2] / f"{key}.{fmt}"
+
+
+def cached_file(path: str) -> tuple[list[tuple[bytes, bytes]], bytes] | None:
+    """Headers and bytes of a signed derived image already on disk, for the fast path.
+
+    None means "let Django answer": misses to derive, refusals, X-Accel-Redirect.
+    """
+    match = _FAST.match(path)
+    if match is None or settings.MEDIA_ACCEL_REDIRECT:
+        return None
+    signature, preset, key, fmt = match.groups()
+    if preset not in PRESETS or not verify(signature, preset, key, fmt):
+        return None
+    try:
+        body = _path(preset, key, fmt).read_bytes()  # small and in the page cache
+    except OSError:
+        return None
+    return [(b"content-type", OUTPUT_FORMATS[fmt].encode()),
+            (b"content-length", str(len(body)).encode()), *_FILE_HEADERS], body
 
 
 def _refuse(status: int, message: str) -> HttpResponseBase:
@@ -82,7 +117,7 @@ def image(request: HttpRequest, signature: str, preset: str, key: str,
         return _refuse(404, f"Unknown size or image; sizes: {', '.join(PRESETS)}.")
     if not verify(signature, preset, key, fmt):
         return _refuse(403, "Bad signature.")
-    path = Path(settings.MEDIA_CACHE_DIR) / preset / key[:2] / f"{key}.{fmt}"
+    path = _path(preset, key, fmt)
     if not path.exists():
         original = media.get(key)
         if original is None:
@@ -95,5 +130,5 @@ def image(request: HttpRequest, signature: str, preset: str, key: str,
         handover = HttpResponse(content_type=OUTPUT_FORMATS[fmt])
         handover["X-Accel-Redirect"] = (
             f"{settings.MEDIA_ACCEL_REDIRECT}{path.relative_to(settings.MEDIA_CACHE_DIR)}")
-        return _headers(handover, 31_536_000)
-    return _headers(FileResponse(path.open("rb"), content_type=OUTPUT_FORMATS[fmt]), 31_536_000)
+        return _headers(handover, YEAR)
+    return _headers(FileResponse(path.open("rb"), content_type=OUTPUT_FORMATS[fmt]), YEAR)
