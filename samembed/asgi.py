@@ -31,7 +31,7 @@ Scope = dict[str, Any]
 
 # The only query a cached URL may carry; anything else is Django's to judge.
 _TEMPLATE_QUERY = b"template="
-_CACHED_PREFIXES = ("/e/", "/s/", "/api/v1/stories/")
+_CACHED_PREFIXES = ("/e/", "/s/", "/api/v1/stories/", "/screen/", "/live/")
 
 
 def cache_key(path: str, query: bytes) -> str | None:

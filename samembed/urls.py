@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from samembed import views
+from samembed.embed import live
 from samembed.embed import views as embed
 from samembed.media import views as media_views
 
@@ -18,6 +19,8 @@ urlpatterns = [
     path("embed.js", views.loader, name="loader"),
     re_path(r"^/*e/+(?P<slug>[^/]+)/*$", embed.embed, name="embed"),
     re_path(r"^/*s/+(?P<slug>[^/]+)/*$", embed.story_page, name="story"),
+    re_path(r"^/*screen/+(?P<slug>[^/]+)/*$", embed.screen, name="screen"),
+    re_path(r"^/*live/+(?P<slug>[^/]+)/*$", live.version, name="live-version"),
     re_path(r"^/*api/+v1/+stories/+(?P<slug>[^/]+)/*$", embed.story_api, name="story-api"),
     re_path(r"^img/(?P<signature>[A-Za-z0-9_-]{1,100})/(?P<preset>[a-z0-9]{1,20})/"
             r"(?P<key>[0-9a-zA-Z]{1,100})\.(?P<fmt>[a-z]{1,5})$", media_views.image, name="img"),

@@ -25,6 +25,15 @@ COLLECTION = "stories"
 STATUSES = ("draft", "published", "archived")
 TEMPLATES = ("list", "grid", "carousel", "ticker", "screen")
 THEME_MODES = ("auto", "light", "dark")
+SCREEN_MODES = ("wall", "spotlight")
+# Seconds a big screen shows one post (spotlight) or one page of posts (wall).
+SCREEN_INTERVAL_MIN = 3
+SCREEN_INTERVAL_MAX = 120
+CTA_MAX = 120
+# The screen fields the story form edits; the others are the producer remote's.
+SCREEN_BRANDING = ("mode", "interval", "logo_url", "cta")
+SCREEN_CONTROLS = ("mode", "interval", "paused", "spotlight", "advance")
+URL_MAX = 2000
 FONTS = ("system", "serif", "rounded", "mono")
 SLUG_MAX = 120
 TITLE_MAX = 200
@@ -67,6 +76,19 @@ VALIDATOR: dict[str, Any] = {
                 },
             },
             "live": {"bsonType": "bool"},
+            "screen": {
+                "bsonType": "object",
+                "properties": {
+                    "mode": {"enum": list(SCREEN_MODES)},
+                    "interval": {"bsonType": ["int", "long"], "minimum": SCREEN_INTERVAL_MIN,
+                                 "maximum": SCREEN_INTERVAL_MAX},
+                    "logo_url": {"bsonType": ["string", "null"], "maxLength": URL_MAX},
+                    "cta": {"bsonType": "string", "maxLength": CTA_MAX},
+                    "paused": {"bsonType": "bool"},
+                    "spotlight": {"bsonType": ["string", "null"]},
+                    "advance": {"bsonType": ["int", "long"], "minimum": 0},
+                },
+            },
             "allowed_domains": {"bsonType": "array", "items": {"bsonType": "string"}},
             "version": {"bsonType": ["int", "long"], "minimum": 1},
             "created_at": {"bsonType": "date"},
@@ -85,6 +107,21 @@ class Theme:
 
 
 @dataclass(frozen=True)
+class Screen:
+    """How the story runs on a big screen: branding set in the story form, and the
+    producer remote's live controls (`paused`, `spotlight`, `advance`, a counter
+    each "next" press raises), which every open screen follows."""
+
+    mode: str = "wall"
+    interval: int = 8
+    logo_url: str | None = None
+    cta: str = ""
+    paused: bool = False
+    spotlight: str | None = None
+    advance: int = 0
+
+
+@dataclass(frozen=True)
 class Story:
     id: ObjectId
     slug: str
@@ -97,6 +134,7 @@ class Story:
     version: int
     previous_slugs: tuple[str, ...] = ()
     allowed_domains: tuple[str, ...] = ()
+    screen: Screen = Screen()
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -127,6 +165,11 @@ def changed_since(since: datetime) -> list[Change]:
                        tuple(d.get("previous_slugs", ()))) for d in cursor]
 
 
+def _to_screen(raw: dict[str, Any]) -> Screen:
+    known = {f: raw[f] for f in Screen.__dataclass_fields__ if f in raw}
+    return Screen(**known)
+
+
 def _to_story(doc: dict[str, Any]) -> Story:
     theme = doc.get("theme") or {}
     return Story(
@@ -143,6 +186,7 @@ def _to_story(doc: dict[str, Any]) -> Story:
             mode=theme.get("mode", Theme.mode),
         ),
         live=doc["live"],
+        screen=_to_screen(doc.get("screen") or {}),
         version=doc["version"],
         previous_slugs=tuple(doc.get("previous_slugs", ())),
         allowed_domains=tuple(doc.get("allowed_domains", ())),
@@ -190,6 +234,7 @@ def insert(
     theme: Theme | None = None,
     live: bool = False,
     allowed_domains: tuple[str, ...] = (),
+    screen: Screen | None = None,
 ) -> Story:
     now = datetime.now(UTC)
     theme = theme or Theme()
@@ -203,6 +248,7 @@ def insert(
         "theme": asdict(theme),
         "live": live,
         "allowed_domains": list(allowed_domains),
+        "screen": asdict(screen or Screen()),
         "version": 1,
         "created_at": now,
         "updated_at": now,
@@ -229,6 +275,11 @@ def update(story: Story, changes: dict[str, Any]) -> bool:
         update["$addToSet"] = {"previous_slugs": story.slug}
     if isinstance(changes.get("theme"), Theme):
         update["$set"]["theme"] = asdict(changes["theme"])
+    screen = update["$set"].pop("screen", None)
+    if isinstance(screen, Screen):
+        # The form sets the screen's look; the remote's controls stay as they are.
+        for name in SCREEN_BRANDING:
+            update["$set"][f"screen.{name}"] = getattr(screen, name)
     try:
         result = collection(COLLECTION, durable=True).update_one(
             {"_id": story.id, "version": story.version}, update
@@ -243,3 +294,19 @@ def bump_version(story_id: ObjectId) -> None:
     collection(COLLECTION, durable=True).update_one(
         {"_id": story_id}, {"$inc": {"version": 1}, "$set": {"updated_at": datetime.now(UTC)}}
     )
+
+
+def set_screen_controls(story: Story, controls: dict[str, Any]) -> bool:
+    """The producer remote's command, a compare-and-set on the version the remote
+    showed (False: someone changed the story meanwhile). Bumps the version, so the
+    version watch carries it to every open screen."""
+    unknown = set(controls) - set(SCREEN_CONTROLS)
+    if unknown:
+        raise ValueError(f"not screen controls: {sorted(unknown)}")
+    result = collection(COLLECTION, durable=True).update_one(
+        {"_id": story.id, "version": story.version},
+        {"$set": {**{f"screen.{k}": v for k, v in controls.items()},
+                  "updated_at": datetime.now(UTC)},
+         "$inc": {"version": 1}},
+    )
+    return result.modified_count == 1
