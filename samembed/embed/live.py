@@ -29,7 +29,7 @@ from samembed.embed.views import (
     entry_response,
 )
 from samembed.repositories import stories as stories_repo
-from samembed.repositories.stories import SCREEN_CONTROLS, Story
+from samembed.repositories.stories import SCREEN_PUBLIC, Story
 
 PREFIX = "/live/"
 # Short enough for a CDN to pass a change on within a second; long enough that a
@@ -59,7 +59,7 @@ def version_payload(story: Story) -> dict[str, Any]:
         "slug": story.slug,
         "version": story.version,
         "live": story.live,
-        "screen": {name: getattr(screen, name) for name in SCREEN_CONTROLS},
+        "screen": {name: getattr(screen, name) for name in SCREEN_PUBLIC},
     }
 
 

@@ -33,6 +33,8 @@ CTA_MAX = 120
 # The screen fields the story form edits; the others are the producer remote's.
 SCREEN_BRANDING = ("mode", "interval", "logo_url", "cta")
 SCREEN_CONTROLS = ("mode", "interval", "paused", "spotlight", "advance")
+# What open screens are told of (the version answer of `samembed.embed.live`).
+SCREEN_PUBLIC = (*SCREEN_CONTROLS, "control_version")
 URL_MAX = 2000
 FONTS = ("system", "serif", "rounded", "mono")
 SLUG_MAX = 120
@@ -87,6 +89,7 @@ VALIDATOR: dict[str, Any] = {
                     "paused": {"bsonType": "bool"},
                     "spotlight": {"bsonType": ["string", "null"]},
                     "advance": {"bsonType": ["int", "long"], "minimum": 0},
+                    "control_version": {"bsonType": ["int", "long"], "minimum": 0},
                 },
             },
             "allowed_domains": {"bsonType": "array", "items": {"bsonType": "string"}},
@@ -119,6 +122,9 @@ class Screen:
     paused: bool = False
     spotlight: str | None = None
     advance: int = 0
+    # Raised by every remote command: the remote's own compare-and-set, so posts
+    # arriving meanwhile (which bump the story's version) do not refuse a "next".
+    control_version: int = 0
 
 
 @dataclass(frozen=True)
@@ -296,17 +302,19 @@ def bump_version(story_id: ObjectId) -> None:
     )
 
 
-def set_screen_controls(story: Story, controls: dict[str, Any]) -> bool:
-    """The producer remote's command, a compare-and-set on the version the remote
-    showed (False: someone changed the story meanwhile). Bumps the version, so the
-    version watch carries it to every open screen."""
+def set_screen_controls(story: Story, control_version: int, controls: dict[str, Any]) -> bool:
+    """The producer remote's command, a compare-and-set on the remote's own version
+    (`screen.control_version`; False: another command came first). Bumps the story's
+    version too, so the version watch carries it to every open screen."""
     unknown = set(controls) - set(SCREEN_CONTROLS)
     if unknown:
         raise ValueError(f"not screen controls: {sorted(unknown)}")
+    # Stories from before the remote have no control_version yet: it counts as 0.
+    current: Any = control_version if control_version else {"$in": [0, None]}
     result = collection(COLLECTION, durable=True).update_one(
-        {"_id": story.id, "version": story.version},
+        {"_id": story.id, "screen.control_version": current},
         {"$set": {**{f"screen.{k}": v for k, v in controls.items()},
                   "updated_at": datetime.now(UTC)},
-         "$inc": {"version": 1}},
+         "$inc": {"version": 1, "screen.control_version": 1}},
     )
     return result.modified_count == 1
