@@ -4,6 +4,7 @@ the producer remote (the browser side is in test_live_browser.py)."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pymongo
 import pytest
@@ -25,6 +26,7 @@ pytestmark = pytest.mark.usefixtures("mongo_db")
 def _queries(client: Client, path: str, times: int) -> int:
     """How many queries the database served while `times` requests for `path`
     were answered (its own counters, asked through a client of our own)."""
+    stats: pymongo.MongoClient[dict[str, Any]]
     with pymongo.MongoClient(settings.MONGODB_URI) as stats:
         def served() -> int:
             return int(stats.admin.command("serverStatus")["opcounters"]["query"])
@@ -227,8 +229,9 @@ def test_the_story_form_sets_the_screens_look_and_keeps_the_remotes_controls(
         ada: Client) -> None:
     story = make_story("looks", posts=1, live=True)
     assert stories_repo.set_screen_controls(story, 0, {"paused": True})
-    story = stories_repo.get(story.id)
-    assert story is not None
+    paused = stories_repo.get(story.id)
+    assert paused is not None
+    story = paused
     response = ada.post(f"/studio/stories/{story.id}/", {
         "title": story.title, "slug": "looks", "description": "", "default_template": "screen",
         "accent": "#2563eb", "background": "", "font": "system", "mode": "auto", "live": "on",
