@@ -17,7 +17,8 @@
   var version = +root.getAttribute("data-version") || 0;
   var build = root.getAttribute("data-build");
   var every = Math.max(100, +root.getAttribute("data-poll") || 1000);
-  var SLOW = 30000, MAX_BACKOFF = 30000;
+  // Back-off grows to 30 polls (30 s at the default interval), never beyond 30 s.
+  var SLOW = 30000, MAX_BACKOFF = Math.min(30000, every * 30);
   var pauseButton = d.querySelector("[data-live-pause]");
   var label = d.querySelector("[data-live-label]");
   var say = d.querySelector("[data-live-say]");
