@@ -246,14 +246,15 @@ def test_a_long_run_of_updates_leaves_the_heap_bounded(
         expect(page.locator("article.post", has_text=f"Update number {n} ")).to_have_count(
             1, timeout=BOUND_MS)
 
-    for n in range(5):
+    for n in range(3):
         update(n)
     baseline, baseline_nodes = heap()
-    for n in range(5, 35):
+    for n in range(3, 20):
         update(n)
     used, nodes = heap()
     assert nodes == baseline_nodes
-    # 30 more swaps of the whole content: a leak would keep each old copy.
+    # 17 more swaps of the whole content: a leak would keep each old copy (the
+    # soak in bench/live.py runs longer).
     assert used < baseline * 1.3 + 512 * 1024, (baseline, used)
 
 
