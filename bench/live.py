@@ -62,6 +62,7 @@ def db_queries(uri: str) -> int:
     """Queries the database has served so far (its own counter)."""
     import pymongo
 
+    client: pymongo.MongoClient[dict[str, Any]]
     with pymongo.MongoClient(uri) as client:
         counters = client.admin.command("serverStatus")["opcounters"]
         return int(counters["query"]) + int(counters["getmore"])
