@@ -45,6 +45,23 @@ def cache_key(path: str, query: bytes) -> str | None:
     return None
 
 
+def versioned_key(path: str, query: bytes) -> tuple[str | None, int]:
+    """A live document asking for version N (`?v=N`, `?template=x&v=N`): the cache
+    key without `v` and N. An entry older than N is left to Django, which marks its
+    answer no-store so a CDN does not keep it under the new version's URL."""
+    if not path.startswith(("/e/", "/screen/")):
+        return None, 0
+    if query.startswith(b"v="):
+        base, digits = b"", query[2:]
+    else:
+        base, _, digits = query.partition(b"&v=")
+    if base and not base.startswith(_TEMPLATE_QUERY):
+        return None, 0
+    if not digits.isdigit() or len(digits) > 12:
+        return None, 0
+    return cache_key(path, base), int(digits)
+
+
 class FastPath:
     def __init__(self, app: Any, cache: ResponseCache | None = None) -> None:
         self.app = app
@@ -55,10 +72,12 @@ class FastPath:
             path = scope["path"]
             if path == "/embed.js":
                 return await self._send(scope, send, loader_entry())
-            key = cache_key(path, scope["query_string"])
+            key, least = cache_key(path, scope["query_string"]), 0
+            if key is None:
+                key, least = versioned_key(path, scope["query_string"])
             if key is not None:
                 entry = (self.cache or response_cache()).peek(key)
-                if entry is not None:
+                if entry is not None and (entry.version or 0) >= least:
                     return await self._send(scope, send, entry)
         elif scope["type"] == "lifespan":
             return await self._lifespan(receive, send)

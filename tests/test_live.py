@@ -12,13 +12,14 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 
-from samembed.asgi import cache_key
-from samembed.embed.cache import response_cache
+from samembed.asgi import FastPath, cache_key, versioned_key
+from samembed.embed.cache import Entry, ResponseCache, response_cache
 from samembed.embed.versions import VersionWatch
 from samembed.repositories import audit
 from samembed.repositories import posts as posts_repo
 from samembed.repositories import stories as stories_repo
 from tests.factories import make_post, make_story
+from tests.test_fastpath import Downstream, call
 
 pytestmark = pytest.mark.usefixtures("mongo_db")
 
@@ -254,3 +255,23 @@ def test_the_story_form_sets_the_screens_look_and_keeps_the_remotes_controls(
         ("spotlight", 15, "Scan me")
     assert stored.screen.logo_url == "/static/demo/avatars/harbourlights.png"
     assert stored.screen.paused is True and stored.screen.control_version == 1
+
+
+def test_the_fast_path_answers_a_version_it_holds_and_leaves_newer_ones_to_django() -> None:
+    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=60)
+    cache.get("/e/show?template=grid",
+              lambda: Entry.build(200, [], b"grid v7", story_id="s1", version=7))
+    cache.get("/screen/show", lambda: Entry.build(200, [], b"screen v7", story_id="s1",
+                                                  version=7))
+    django = Downstream()
+    app = FastPath(django, cache)
+    assert call(app, "/e/show", b"template=grid&v=7")[2] == b"grid v7"
+    assert call(app, "/e/show", b"template=grid&v=3")[2] == b"grid v7"
+    assert call(app, "/screen/show", b"v=7")[2] == b"screen v7"
+    assert django.paths == []
+    for query in (b"template=grid&v=8", b"template=grid&v=x", b"v=" + b"9" * 13,
+                  b"utm=1&v=7", b"v=7&template=grid"):
+        assert call(app, "/e/show", query)[2] == b"django", query
+    assert call(app, "/s/show", b"v=7")[2] == b"django"
+    assert versioned_key("/e/show", b"template=grid&v=12") == ("/e/show?template=grid", 12)
+    assert versioned_key("/live/show", b"v=1") == (None, 0)
