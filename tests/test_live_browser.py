@@ -292,3 +292,58 @@ def test_the_screen_survives_a_server_outage_and_recovers_by_itself(
     # Back-off is at most 30 polls (9 s here) plus jitter.
     expect(page.locator("article.post", has_text="Back on air")).to_have_count(1, timeout=15000)
     expect(offline).to_be_hidden()
+
+
+def test_the_wall_turns_to_the_next_posts_every_interval(
+    pages: list[Page], show: Gunicorn,
+) -> None:
+    make_story("wall", posts=14, live=True,
+               screen=stories_repo.Screen(mode="wall", interval=3))
+    page = pages[0]
+    open_screen(page, show, "wall")
+    first_page = page.evaluate(SHOWN)
+    assert 3 <= len(first_page) < 14
+    page.wait_for_function(
+        f"before => JSON.stringify(({SHOWN})()) !== JSON.stringify(before)",
+        arg=first_page, timeout=5000)
+    assert not set(page.evaluate(SHOWN)) & set(first_page)
+
+
+SHOWN = """() => Array.from(document.querySelectorAll('.feed > .post'))
+  .filter(el => getComputedStyle(el).display !== 'none').map(el => el.dataset.postId)"""
+
+
+def test_new_posts_do_not_move_under_reduced_motion(
+    browser: Browser, show: Gunicorn,  # noqa: F811
+) -> None:
+    story = make_story("still", posts=2, live=True)
+    context = browser.new_context(reduced_motion="reduce")
+    page = context.new_page()
+    try:
+        open_screen(page, show, "still")
+        make_post(story, 60, text="Arriving without a motion")
+        stories_repo.bump_version(story.id)
+        fresh = page.locator("article.post", has_text="without a motion")
+        expect(fresh).to_have_class("post arrive", timeout=BOUND_MS)
+        assert fresh.evaluate("el => getComputedStyle(el).animationName") == "none"
+        assert page.evaluate("getComputedStyle(document.body).animationName") == "none"
+    finally:
+        context.close()
+
+
+def test_an_embed_stops_polling_when_its_story_is_no_longer_live(
+    pages: list[Page], show: Gunicorn, publisher: PublisherSite,  # noqa: F811
+) -> None:
+    story = make_story("ending", posts=2, live=True)
+    page = pages[0]
+    asked: list[float] = []
+    page.on("request", lambda r: asked.append(time.monotonic()) if "/live/ending" in r.url
+            else None)
+    frame = open_embed(page, show, publisher, "ending", "list")
+    page.wait_for_timeout(1000)
+    assert asked, "a live embed polls"
+    assert stories_repo.update(story, {"live": False})
+    expect(frame.locator(".foot .live")).to_have_count(0, timeout=BOUND_MS)
+    stopped_at = time.monotonic()
+    page.wait_for_timeout(1500)  # five poll intervals
+    assert [t for t in asked if t > stopped_at] == []

@@ -1,6 +1,7 @@
 /* samembed big screen: inlined after frame.js and live.js in the screen template.
-   Wall mode shows the newest posts in a grid; spotlight shows one post at a
-   time and advances every `interval` seconds. The producer remote's controls
+   Wall mode shows a grid of the newest posts and, when there are more than fit,
+   turns to the next ones every `interval` seconds (pinned posts stay); spotlight
+   shows one post at a time and advances every `interval` seconds. The producer remote's controls
    (paused, spotlight, advance, mode, interval) arrive from live.js as
    "samembed:controls" and on the header of each new version. */
 (function () {
@@ -29,10 +30,26 @@
     if (root.getAttribute("data-mode") !== mode) root.setAttribute("data-mode", mode);
   }
 
+  // The CSS grid decides how many cards fit; the ones on show move to the end.
+  function turnWall() {
+    var all = posts(), shown = [];
+    Array.prototype.forEach.call(all, function (el) {
+      if (getComputedStyle(el).display !== "none") shown.push(el);
+    });
+    if (!shown.length || shown.length >= all.length) return;
+    var feed = shown[0].parentNode;
+    shown.forEach(function (el) {
+      if (el.classList.contains("pinned")) return;
+      el.classList.remove("arrive"); // moved nodes would play their arrival again
+      feed.appendChild(el);
+    });
+  }
+
   function tick() {
     clearTimeout(timer);
     timer = setTimeout(function () {
       if (!state.paused && !held && !state.spotlight) {
+        if (state.mode === "wall") turnWall();
         index += 1;
         show();
       }
