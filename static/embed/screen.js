@@ -28,6 +28,9 @@
     spot.classList.add("spot");
     var mode = state.spotlight ? "spotlight" : state.mode;
     if (root.getAttribute("data-mode") !== mode) root.setAttribute("data-mode", mode);
+    // A text cut off by its card fades out (frame.js does this on load and resize).
+    var text = spot.querySelector(".text");
+    if (text) text.classList.toggle("clip", text.scrollHeight > text.clientHeight + 1);
   }
 
   // The CSS grid decides how many cards fit; the ones on show move to the end.
