@@ -33,8 +33,9 @@ from samembed.repositories.stories import SCREEN_PUBLIC, Story
 
 PREFIX = "/live/"
 # Short enough for a CDN to pass a change on within a second; long enough that a
-# venue full of screens behind it costs the origin one request a second.
-CACHE_CONTROL = b"public, max-age=1, stale-while-revalidate=2, stale-if-error=60"
+# venue full of screens behind it costs the origin one request a second. No
+# stale-while-revalidate: browsers would answer each poll with the previous one.
+CACHE_CONTROL = b"public, max-age=1, stale-if-error=60"
 
 
 def _json(status: int, payload: dict[str, Any], **extra: Any) -> Entry:

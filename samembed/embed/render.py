@@ -105,13 +105,15 @@ def frame_ancestors(story: Story) -> str:
 
 
 def render_embed(story: Story, posts: list[Post], template: str,
-                 ancestors: str | None = None, origin: str = "") -> Rendered:
+                 ancestors: str | None = None, origin: str = "",
+                 follow: bool = True) -> Rendered:
     """The embed document; `ancestors` overrides who may frame it (the studio's
     preview allows only itself); `origin` (https://host) makes the screen's QR code
-    absolute when PUBLIC_ORIGIN is not set."""
+    absolute when PUBLIC_ORIGIN is not set; `follow=False` leaves out live updates
+    (the preview is reloaded by the editor instead)."""
     if template not in TEMPLATES:
         raise ValueError(f"unknown template {template!r}")
-    live = is_live(story, template)
+    live = follow and is_live(story, template)
     style, script = _assets(template, live)
     theme = theme_css(story)
     public_url = f"{settings.PUBLIC_ORIGIN or origin}/s/{story.slug}"

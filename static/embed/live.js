@@ -96,6 +96,8 @@
       busy = false;
       var fresh = new DOMParser().parseFromString(html, "text/html");
       var froot = fresh.documentElement;
+      // Not one of our documents (a captive portal, an error page): try again later.
+      if (!froot.hasAttribute("data-live")) throw new Error("not a live document");
       if (froot.getAttribute("data-build") !== build) {
         // A deploy changed our code: start again with the new one.
         location.reload();
