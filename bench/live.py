@@ -16,7 +16,7 @@ shipped (2 workers, LIVE_POLL_INTERVAL 1 s, the 10 s response cache), then:
    the story changes every 5 s; the database's own counters (serverStatus
    opcounters) give the queries per second with and without the viewers.
 
-Results go to var/bench/live.json.
+Results go to var/bench/live.json. TRACE=1 prints the requests around slow trials.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -87,7 +88,7 @@ def change_story() -> None:
 
 
 def takedown(base: str) -> dict[str, Any]:
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import Request, sync_playwright
 
     from samembed.repositories import posts, stories
 
@@ -96,6 +97,7 @@ def takedown(base: str) -> dict[str, Any]:
         raise SystemExit(f"bench: the demo story {SLUG} is missing")
     candidates = [p.id for p in posts.list_published(story.id, 50)][:TRIALS]
     delays: list[float] = []
+    per_page: list[dict[str, float]] = []
     chromium = shutil.which("chromium") or "/usr/bin/chromium"
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=chromium, args=[
@@ -108,9 +110,20 @@ def takedown(base: str) -> dict[str, Any]:
             f'<blockquote class="samembed" data-story="{SLUG}" data-template="grid">'
             f'<a href="{base}/s/{SLUG}">Live</a></blockquote>'
             f'<script async src="{base}/embed.js"></script>')
+        log: list[tuple[float, str, str]] = []
+
+        def tracer(name: str) -> Callable[[Request], None]:
+            def record(request: Request) -> None:
+                log.append((time.monotonic(), name, request.url.split("/", 3)[-1]))
+            return record
+
+        if os.environ.get("TRACE"):
+            embed_page.on("requestfinished", tracer("embed"))
         frame = embed_page.frame_locator("iframe")
         frame.locator("article.post").first.wait_for()
         screen = context.new_page()
+        if os.environ.get("TRACE"):
+            screen.on("requestfinished", tracer("screen"))
         screen.goto(f"{base}/screen/{SLUG}")
         screen.locator("article.post").first.wait_for()
         for post_id in candidates:
@@ -120,14 +133,24 @@ def takedown(base: str) -> dict[str, Any]:
             time.sleep(random.uniform(0.5, 2.0))  # noqa: S311 - a random phase, not a secret
             started = time.monotonic()
             hide_one(post_id)
-            while time.monotonic() - started < 20:
-                if frame.locator(selector).count() == 0 and screen.locator(selector).count() == 0:
-                    break
+            gone: dict[str, float] = {}
+            while time.monotonic() - started < 20 and len(gone) < 2:
+                for name, where in (("embed", frame), ("screen", screen)):
+                    if name not in gone and where.locator(selector).count() == 0:
+                        gone[name] = time.monotonic() - started
                 time.sleep(0.02)
             delays.append(time.monotonic() - started)
+            per_page.append(gone)
+            if os.environ.get("TRACE") and max(gone.values(), default=99) > 2.5:
+                print("slow trial", gone)
+                for at, n, url in log:
+                    if at > started - 1.5:
+                        print(f"  {at - started:+.2f} {n} {url}")
+            log.clear()
         browser.close()
     return {"trials": len(delays), "p50_s": round(percentile(delays, 0.5), 3),
-            "p95_s": round(percentile(delays, 0.95), 3), "max_s": round(max(delays), 3)}
+            "p95_s": round(percentile(delays, 0.95), 3), "max_s": round(max(delays), 3),
+            "each_s": [{k: round(v, 2) for k, v in g.items()} for g in per_page]}
 
 
 async def viewer(port: int, stop_at: float, stats: dict[str, int]) -> None:

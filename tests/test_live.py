@@ -183,6 +183,12 @@ def test_the_remote_refuses_a_stale_version_and_bad_commands(ada: Client) -> Non
     assert status == 409 and body["control_version"] == 1
     stored = stories_repo.get(story.id)
     assert stored is not None and stored.screen.paused is False
+    # A producer's browser gets the remote as it now is, with the reason.
+    page = ada.post(f"/studio/stories/{story.id}/remote/command",
+                    {"command": "pause", "control_version": "0"})
+    assert page.status_code == 409
+    assert b"Another command came first" in page.content
+    assert b'data-control-version="1"' in page.content
     for data in ({"command": "explode", "control_version": "1"},
                  {"command": "pause"},
                  {"command": "pause", "control_version": "x" * 50},

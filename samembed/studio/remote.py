@@ -37,14 +37,18 @@ SPEEDS = (4, 6, 8, 12, 20, 30)
 POST_LIMIT = 50
 
 
-@studio_page
-def remote(request: HttpRequest, story_id: str) -> HttpResponse:
-    story = story_or_404(story_id)
+def _page(request: HttpRequest, story: Story, message: str = "", error: str = "",
+          status: int = 200) -> HttpResponse:
     posts = posts_repo.list_published(story.id, POST_LIMIT)
     return render(request, "studio/remote.html", {
         "story": story, "screen": story.screen, "posts": posts, "speeds": SPEEDS,
-        "modes": SCREEN_MODES, "message": request.GET.get("done", ""),
-    })
+        "modes": SCREEN_MODES, "message": message, "error": error,
+    }, status=status)
+
+
+@studio_page
+def remote(request: HttpRequest, story_id: str) -> HttpResponse:
+    return _page(request, story_or_404(story_id), message=request.GET.get("done", ""))
 
 
 def _answer(request: HttpRequest, story: Story, status: int, message: str,
@@ -55,8 +59,8 @@ def _answer(request: HttpRequest, story: Story, status: int, message: str,
     elif status < 400:
         response = HttpResponseRedirect(f"/studio/stories/{story.id}/remote?done={message}")
     else:
-        response = HttpResponse(message + "\n", status=status,
-                                content_type="text/plain; charset=utf-8")
+        # The remote as it is now, with the reason: the producer presses again.
+        response = _page(request, story_or_404(str(story.id)), error=message, status=status)
     return protect(response)
 
 
