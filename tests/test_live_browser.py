@@ -347,3 +347,39 @@ def test_an_embed_stops_polling_when_its_story_is_no_longer_live(
     stopped_at = time.monotonic()
     page.wait_for_timeout(1500)  # five poll intervals
     assert [t for t in asked if t > stopped_at] == []
+
+
+# Headless Chromium never hides a page; this stands in for the tab going to the
+# background: `document.hidden` follows window.__hide() and visibilitychange fires.
+HIDEABLE = """
+(() => {
+  let hidden = false;
+  Object.defineProperty(Document.prototype, "hidden", { get: () => hidden });
+  window.__hide = (value) => {
+    hidden = value;
+    document.dispatchEvent(new Event("visibilitychange"));
+  };
+})();
+"""
+
+
+def test_a_hidden_tab_does_not_poll_and_looks_again_when_shown(
+    pages: list[Page], show: Gunicorn,
+) -> None:
+    make_story("backstage", posts=2, live=True)
+    page = pages[0]
+    page.add_init_script(HIDEABLE)
+    asked: list[float] = []
+    page.on("request", lambda r: asked.append(time.monotonic()) if "/live/backstage" in r.url
+            else None)
+    open_screen(page, show, "backstage")
+    page.wait_for_timeout(1000)
+    assert asked, "a visible screen polls"
+    page.evaluate("window.__hide(true)")
+    page.wait_for_timeout(500)  # a look already under way may finish
+    hidden_at = time.monotonic()
+    page.wait_for_timeout(1500)  # five poll intervals
+    assert [t for t in asked if t > hidden_at] == []
+    page.evaluate("window.__hide(false)")
+    page.wait_for_timeout(300)
+    assert [t for t in asked if t > hidden_at], "shown again, it looks at once"
