@@ -97,7 +97,13 @@
       var fresh = new DOMParser().parseFromString(html, "text/html");
       var froot = fresh.documentElement;
       // Not one of our documents (a captive portal, an error page): try again later.
-      if (!froot.hasAttribute("data-live")) throw new Error("not a live document");
+      if (!froot.hasAttribute("data-template")) throw new Error("not an embed document");
+      if (!froot.hasAttribute("data-live")) {
+        // The story is no longer live: show its last state and stop.
+        swap(fresh);
+        stopped = true;
+        return;
+      }
       if (froot.getAttribute("data-build") !== build) {
         // A deploy changed our code: start again with the new one.
         location.reload();
@@ -135,7 +141,9 @@
     Array.prototype.forEach.call(d.querySelectorAll("[data-swap]"), function (el) {
       var name = el.getAttribute("data-swap");
       var other = fresh.querySelector('[data-swap="' + name + '"]');
+      // A part the new version does not have (the Live badge) is emptied.
       if (other) el.parentNode.replaceChild(d.importNode(other, true), el);
+      else el.textContent = "";
     });
     var added = [];
     Array.prototype.forEach.call(d.querySelectorAll("[data-swap=content] [data-post-id]"), function (el) {
