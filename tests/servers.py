@@ -57,7 +57,9 @@ class Gunicorn:
                 try:
                     urllib.request.urlopen(self.url + "/healthz", timeout=2)
                     return
-                except (urllib.error.URLError, ConnectionError):
+                # A worker's first request imports every view: on a loaded machine
+                # that can outlast one attempt's timeout, not the deadline.
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
                     pass
             time.sleep(0.1)
         self.stop()
