@@ -17,7 +17,7 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import rjsmin
@@ -76,7 +76,7 @@ def build_id(style: str, script: str) -> str:
     return hashlib.sha256((style + script).encode()).hexdigest()[:12]
 
 
-@cache
+@lru_cache(maxsize=512)
 def qr_svg(url: str) -> str:
     """The URL as an inline SVG QR code (black modules on no background: the
     screen's CSS puts it on white, with a quiet zone, so phones read it)."""
