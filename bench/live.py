@@ -2,7 +2,8 @@
 
 Not part of `make test` or `make bench`: run it by hand,
 
-    .venv/bin/python bench/live.py   # BENCH_SECONDS (30), TRIALS (20), VIEWERS (1000; 0 skips)
+    .venv/bin/python bench/live.py   # BENCH_SECONDS (30), TRIALS (20), VIEWERS (1000),
+                                     # CHANGE_EVERY (5 s); 0 skips or stops each
 
 It starts its own embedded MongoDB with the demo stories and gunicorn as
 shipped (2 workers, LIVE_POLL_INTERVAL 1 s, the 10 s response cache), then:
@@ -42,6 +43,7 @@ OUT = ROOT / "var" / "bench"
 SECONDS = int(os.environ.get("BENCH_SECONDS", "30"))
 TRIALS = int(os.environ.get("TRIALS", "20"))
 VIEWERS = int(os.environ.get("VIEWERS", "1000"))
+CHANGE_EVERY = float(os.environ.get("CHANGE_EVERY", "5"))  # seconds; 0: no changes
 SECRET = "bench-only-secret-key-that-is-long-enough-for-django-checks"  # noqa: S105
 SLUG = "demo-live"
 
@@ -189,8 +191,8 @@ async def crowd(port: int, seconds: float) -> dict[str, int]:
     stop_at = time.monotonic() + seconds
 
     async def changes() -> None:
-        while time.monotonic() < stop_at - 5:
-            await asyncio.sleep(5)
+        while CHANGE_EVERY and time.monotonic() < stop_at - CHANGE_EVERY:
+            await asyncio.sleep(CHANGE_EVERY)
             await asyncio.to_thread(change_story)
             stats["changes"] = stats.get("changes", 0) + 1
 
@@ -232,7 +234,7 @@ def main() -> None:
         elapsed = time.monotonic() - t0
         busy_qps = (db_queries(db.uri) - busy_start) / elapsed
 
-        latency = takedown(base)
+        latency = takedown(base) if TRIALS else {}
     finally:
         if server is not None:
             server.terminate()
@@ -250,6 +252,8 @@ def main() -> None:
         "db_queries_per_s_idle": round(idle_qps, 2),
         "db_queries_per_s_with_viewers": round(busy_qps, 2),
         "db_queries_per_s_caused_by_viewers": round(busy_qps - idle_qps, 2),
+        "db_queries_per_change": round((busy_qps - idle_qps) * elapsed / stats["changes"], 1)
+        if stats.get("changes") else None,
     }
     (OUT / "live.json").write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))
