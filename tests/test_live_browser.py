@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, FrameLocator, Page, expect
+from playwright.sync_api import Browser, FrameLocator, Page, Route, expect
 
 from samembed.embedded_db import EmbeddedDB
 from samembed.repositories import posts as posts_repo
@@ -383,3 +383,35 @@ def test_a_hidden_tab_does_not_poll_and_looks_again_when_shown(
     page.evaluate("window.__hide(false)")
     page.wait_for_timeout(300)
     assert [t for t in asked if t > hidden_at], "shown again, it looks at once"
+
+
+def test_a_screen_reloads_itself_when_a_deploy_changed_its_code(
+    pages: list[Page], show: Gunicorn,
+) -> None:
+    story = make_story("redeploy", posts=3, live=True)
+    page = pages[0]
+    open_screen(page, show, "redeploy")
+    page.evaluate("window.__before_deploy = true")
+    reloads: list[str] = []
+    page.on("framenavigated", lambda f: reloads.append(f.url) if f == page.main_frame else None)
+
+    # The new version comes from "new code": the same server's real answer with
+    # another build id, as a deploy between two looks would give (once: after
+    # the reload the page runs the code it was given).
+    deployed: list[bool] = []
+
+    def new_build(route: Route) -> None:
+        response = route.fetch()
+        body = response.text()
+        if not deployed:
+            deployed.append(True)
+            body = body.replace('data-build="', 'data-build="new-')
+        route.fulfill(response=response, body=body)
+
+    page.route("**/screen/redeploy?v=*", new_build)
+    make_post(story, 31, text="Deployed while the screen was on")
+    stories_repo.bump_version(story.id)
+    expect(page.locator("article.post", has_text="Deployed while")).to_have_count(
+        1, timeout=BOUND_MS)
+    assert reloads == [f"{show.url}/screen/redeploy"]
+    assert page.evaluate("window.__before_deploy") is None
