@@ -17,6 +17,10 @@ shipped (2 workers, LIVE_POLL_INTERVAL 1 s, the 10 s response cache), then:
    the story changes every 5 s; the database's own counters (serverStatus
    opcounters) give the queries per second with and without the viewers.
 
+3. with SOAK=<seconds>, a screen's JavaScript heap (after a forced garbage
+   collection, through the DevTools protocol) every 30 s while a post's caption
+   changes every 2 s, so every look brings a new version.
+
 Results go to var/bench/live.json. TRACE=1 prints the requests around slow trials.
 """
 
@@ -44,6 +48,7 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "30"))
 TRIALS = int(os.environ.get("TRIALS", "20"))
 VIEWERS = int(os.environ.get("VIEWERS", "1000"))
 CHANGE_EVERY = float(os.environ.get("CHANGE_EVERY", "5"))  # seconds; 0: no changes
+SOAK = int(os.environ.get("SOAK", "0"))  # seconds of a screen's heap under updates; 0: none
 SECRET = "bench-only-secret-key-that-is-long-enough-for-django-checks"  # noqa: S105
 SLUG = "demo-live"
 
@@ -155,6 +160,49 @@ def takedown(base: str) -> dict[str, Any]:
             "each_s": [{k: round(v, 2) for k, v in g.items()} for g in per_page]}
 
 
+def soak(base: str) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+
+    from samembed.repositories import posts, stories
+
+    story = stories.get_by_slug(SLUG)
+    if story is None:
+        raise SystemExit(f"bench: the demo story {SLUG} is missing")
+    target = posts.list_published(story.id, 1)[0]
+    samples: list[tuple[int, int, int]] = []
+    chromium = shutil.which("chromium") or "/usr/bin/chromium"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update"])
+        page = browser.new_page(viewport={"width": 1920, "height": 1080})
+        page.goto(f"{base}/screen/{SLUG}")
+        page.locator("article.post").first.wait_for()
+        cdp = page.context.new_cdp_session(page)
+        started = time.monotonic()
+        next_sample, n = started, 0
+        while time.monotonic() - started < SOAK:
+            current = posts.get_by_key(str(target.id))
+            if current is None:
+                raise SystemExit("bench: the soak's post disappeared")
+            posts.set_caption(current, f"Soak update {n}", [], [None] * len(current.media))
+            stories.bump_version(story.id)
+            n += 1
+            page.wait_for_timeout(2000)
+            if time.monotonic() >= next_sample:
+                cdp.send("HeapProfiler.collectGarbage")
+                used = int(cdp.send("Runtime.getHeapUsage")["usedSize"])
+                nodes = int(page.evaluate("document.getElementsByTagName('*').length"))
+                samples.append((int(time.monotonic() - started), used, nodes))
+                next_sample += 30
+        browser.close()
+    return {"seconds": SOAK, "updates": n,
+            "heap_bytes_first": samples[0][1], "heap_bytes_last": samples[-1][1],
+            "heap_bytes_max": max(s[1] for s in samples),
+            "nodes_first": samples[0][2], "nodes_last": samples[-1][2],
+            "samples": samples}
+
+
 async def viewer(port: int, stop_at: float, stats: dict[str, int]) -> None:
     """One open live embed: /live/ once a second, the document when it moved."""
     await asyncio.sleep(random.uniform(0, 1))  # noqa: S311 - spread the viewers
@@ -234,6 +282,7 @@ def main() -> None:
         elapsed = time.monotonic() - t0
         busy_qps = (db_queries(db.uri) - busy_start) / elapsed
 
+        heap = soak(base) if SOAK else {}  # before the take-downs hide the posts
         latency = takedown(base) if TRIALS else {}
     finally:
         if server is not None:
@@ -242,6 +291,7 @@ def main() -> None:
         db.stop()
     result = {
         "takedown": latency,
+        "heap_soak": heap,
         "viewers": VIEWERS,
         "seconds": round(elapsed, 1),
         "version_requests_per_s": round(stats["live"] / elapsed, 1),
