@@ -33,7 +33,7 @@ Scope = dict[str, Any]
 
 # The only query a cached URL may carry; anything else is Django's to judge.
 _TEMPLATE_QUERY = b"template="
-_CACHED_PREFIXES = ("/e/", "/s/", "/api/v1/stories/")
+_CACHED_PREFIXES = ("/e/", "/s/", "/api/v1/stories/", "/screen/", "/live/")
 
 
 def cache_key(path: str, query: bytes) -> str | None:
@@ -45,6 +45,23 @@ def cache_key(path: str, query: bytes) -> str | None:
     if query.startswith(_TEMPLATE_QUERY) and path.startswith("/e/") and query[9:].isalpha():
         return path + "?" + query.decode("ascii")
     return None
+
+
+def versioned_key(path: str, query: bytes) -> tuple[str | None, int]:
+    """A live document asking for version N (`?v=N`, `?template=x&v=N`): the cache
+    key without `v` and N. An entry older than N is left to Django, which marks its
+    answer no-store so a CDN does not keep it under the new version's URL."""
+    if not path.startswith(("/e/", "/screen/")):
+        return None, 0
+    if query.startswith(b"v="):
+        base, digits = b"", query[2:]
+    else:
+        base, _, digits = query.partition(b"&v=")
+    if base and not base.startswith(_TEMPLATE_QUERY):
+        return None, 0
+    if not digits.isdigit() or len(digits) > 12:
+        return None, 0
+    return cache_key(path, base), int(digits)
 
 
 class FastPath:
@@ -59,10 +76,12 @@ class FastPath:
                 return await self._send(scope, send, loader_entry())
             if path.startswith("/img/") and (image := cached_file(path)) is not None:
                 return await self._send_file(scope, send, *image)
-            key = cache_key(path, scope["query_string"])
+            key, least = cache_key(path, scope["query_string"]), 0
+            if key is None:
+                key, least = versioned_key(path, scope["query_string"])
             if key is not None:
                 entry = (self.cache or response_cache()).peek(key)
-                if entry is not None:
+                if entry is not None and (entry.version or 0) >= least:
                     return await self._send(scope, send, entry)
         elif scope["type"] == "lifespan":
             return await self._lifespan(receive, send)

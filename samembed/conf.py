@@ -61,6 +61,20 @@ def parse_pins(raw: str) -> dict[tuple[str, int], tuple[str, int]]:
     return pins
 
 
+def parse_poll_interval(raw: str) -> float:
+    value = float(raw)
+    if not 0.1 <= value <= 60:
+        raise ValueError("expected seconds between 0.1 and 60")
+    return value
+
+
+def parse_origin(raw: str) -> str:
+    origin = raw.strip().rstrip("/")
+    if origin and (not origin.startswith(("https://", "http://")) or "/" in origin[8:]):
+        raise ValueError("expected an origin like https://embed.example.com (no path)")
+    return origin
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -100,6 +114,13 @@ DECLARED: dict[str, Setting] = {
            "used entries are dropped first)."),
         _s("EMBED_STALE_IF_ERROR", "86400", parse_positive_float,
            "Seconds the last good copy of an embed is served while the database fails."),
+        _s("LIVE_POLL_INTERVAL", "1", parse_poll_interval,
+           "Seconds between an open live embed's or screen's look at its story's version "
+           "(`/live/<slug>`, answered from memory); with the version watch's 0.5 s it "
+           "bounds how fast changes appear."),
+        _s("PUBLIC_ORIGIN", "", parse_origin,
+           "The origin the big screen's QR code points to (https://embed.example.com). "
+           "Empty: the origin of the request that rendered the screen."),
         _s("MEDIA_SIGNING_KEY", None, str,
            "Key of the HMAC that signs /img/ URLs. When unset, a key derived from "
            "SECRET_KEY is used."),

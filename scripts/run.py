@@ -115,7 +115,7 @@ def main() -> None:
             f"\nsamembed is running.\n"
             f"  demo page (publisher view): {base}/\n"
             f"  demo embed:                 {base}/e/demo\n"
-            f"  live demo on a big screen:  {base}/e/demo-live?template=screen\n"
+            f"  live demo on a big screen:  {base}/screen/demo-live\n"
             f"  story page:                 {base}/s/demo\n"
             f"  story JSON:                 {base}/api/v1/stories/demo\n"
             f"  studio:                     {base}/studio/  "

@@ -57,7 +57,9 @@ class Gunicorn:
                 try:
                     urllib.request.urlopen(self.url + "/healthz", timeout=5)
                     return
-                except OSError:  # refused, reset, or a worker still booting on a busy machine
+                # A worker's first request imports every view: on a loaded machine
+                # that can outlast one attempt's timeout, not the deadline.
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
                     pass
             time.sleep(0.1)
         self.stop()

@@ -4,6 +4,11 @@ The embed's CSS and its small script are inlined (one request per embed, no
 render-blocking fetch), and the Content-Security-Policy allows exactly those
 blocks by their SHA-256 hashes: no nonces, because responses are shared by
 every viewer through the caches.
+
+Live stories and every big screen also carry `live.js` (and `live.css`): the
+document names its story, version and build on `<html>`, and the script polls
+`/live/<slug>` to fetch the document again only when the version moved
+(`samembed.embed.live`). Screens add `screen.js` (spotlight, remote controls).
 """
 
 from __future__ import annotations
@@ -12,10 +17,11 @@ import base64
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import rjsmin
+import segno
 from django.conf import settings
 from django.template import engines
 from markupsafe import Markup
@@ -48,10 +54,35 @@ def _asset(name: str) -> str:
     return rjsmin.jsmin(text) if name.endswith(".js") else text
 
 
-def _assets(template: str) -> tuple[str, str]:
+def is_live(story: Story, template: str) -> bool:
+    """Whether the document follows its story's version. Screens always do, so a
+    screen set up before the event starts picks up the story going live."""
+    return story.live or template == "screen"
+
+
+def _assets(template: str, live: bool) -> tuple[str, str]:
     if settings.DEBUG:
         _asset.cache_clear()
-    return _asset("base.css") + "\n" + _asset(f"{template}.css"), _asset("frame.js")
+    styles = ["base.css", f"{template}.css"] + (["live.css"] if live else [])
+    scripts = ["frame.js"] + (["live.js"] if live else [])
+    if template == "screen":
+        scripts.append("screen.js")
+    return "\n".join(_asset(n) for n in styles), "\n".join(_asset(n) for n in scripts)
+
+
+def build_id(style: str, script: str) -> str:
+    """Names the shipped CSS and script: an open screen reloads when a deploy changed
+    them, rather than running old code against new markup."""
+    return hashlib.sha256((style + script).encode()).hexdigest()[:12]
+
+
+@lru_cache(maxsize=512)
+def qr_svg(url: str) -> str:
+    """The URL as an inline SVG QR code (black modules on no background: the
+    screen's CSS puts it on white, with a quiet zone, so phones read it)."""
+    code = segno.make_qr(url, error="m")  # not Micro QR: phones cannot read those
+    return code.svg_inline(border=0, svgclass="qr", lineclass=None, omitsize=True,
+                           dark="#000")
 
 
 def csp_hash(text: str) -> str:
@@ -74,13 +105,18 @@ def frame_ancestors(story: Story) -> str:
 
 
 def render_embed(story: Story, posts: list[Post], template: str,
-                 ancestors: str | None = None) -> Rendered:
+                 ancestors: str | None = None, origin: str = "",
+                 follow: bool = True) -> Rendered:
     """The embed document; `ancestors` overrides who may frame it (the studio's
-    preview allows only itself)."""
+    preview allows only itself); `origin` (https://host) makes the screen's QR code
+    absolute when PUBLIC_ORIGIN is not set; `follow=False` leaves out live updates
+    (the preview is reloaded by the editor instead)."""
     if template not in TEMPLATES:
         raise ValueError(f"unknown template {template!r}")
-    style, script = _assets(template)
+    live = follow and is_live(story, template)
+    style, script = _assets(template, live)
     theme = theme_css(story)
+    public_url = f"{settings.PUBLIC_ORIGIN or origin}/s/{story.slug}"
     html = engines["jinja2"].get_template(f"embed/{template}.html").render(
         {
             "story": story,
@@ -91,6 +127,11 @@ def render_embed(story: Story, posts: list[Post], template: str,
             "style": Markup(style),  # noqa: S704 - our own shipped CSS
             "theme_style": Markup(theme),  # noqa: S704 - built from validated theme fields
             "script": Markup(script),  # noqa: S704 - our own shipped JS
+            "live": live,
+            "build": build_id(style, script),
+            "poll_ms": int(settings.LIVE_POLL_INTERVAL * 1000),
+            "public_url": public_url,
+            "qr": Markup(qr_svg(public_url)) if template == "screen" else "",  # noqa: S704
         }
     )
     csp = "; ".join(

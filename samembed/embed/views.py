@@ -1,4 +1,5 @@
-"""Public read-path views: `/e/<slug>`, `/s/<slug>`, `/api/v1/stories/<slug>`.
+"""Public read-path views: `/e/<slug>`, `/screen/<slug>`, `/s/<slug>`,
+`/api/v1/stories/<slug>` (the live version endpoint is in `live.py`).
 
 Each view validates the request, derives the canonical cache key and asks the
 response cache for it; a cache miss renders from the repositories. Whatever the
@@ -161,6 +162,16 @@ def _serve(
     build: Callable[[Story, list[Post]], Entry],
     suffix: str = "",
 ) -> HttpResponse:
+    return entry_response(_cached(slug, prefix, not_found, build, suffix), request)
+
+
+def _cached(
+    slug: str,
+    prefix: str,
+    not_found: Callable[[], Entry],
+    build: Callable[[Story, list[Post]], Entry],
+    suffix: str = "",
+) -> Entry:
     """The cached answer for `<prefix><slug><suffix>`: 404, 301 to the story's
     current slug, or `build`; rendered at most once at a time per process."""
 
@@ -175,31 +186,79 @@ def _serve(
         entry.slug = slug
         return entry
 
-    return entry_response(response_cache().get(f"{prefix}{slug}{suffix}", render), request)
+    return response_cache().get(f"{prefix}{slug}{suffix}", render)
 
 
-# ---- /e/<slug> ---------------------------------------------------------------
+# ---- /e/<slug> and /screen/<slug> ----------------------------------------------
+
+# `v`: the version a live document asks for. A cache-buster for CDNs only: the
+# origin caches by template alone, so no value of it can cause a render.
+VERSION_DIGITS_MAX = 12
 
 
-def _embed(request: HttpRequest, slug: str) -> HttpResponse:
-    problem = _check_query(request, ("template",))
-    template = request.GET.get("template")
-    if problem is None and template is not None and template not in TEMPLATES:
-        problem = f"Unknown template {template!r}; valid templates: {', '.join(TEMPLATES)}."
-    if problem:
-        return _error(400, problem)
-    suffix = f"?template={template}" if template else ""
+def _origin(request: HttpRequest) -> str:
+    return f"{request.scheme}://{request.get_host()}"
+
+
+def _asked_version(request: HttpRequest) -> tuple[int | None, str | None]:
+    raw = request.GET.get("v")
+    if raw is None:
+        return None, None
+    if not raw.isascii() or not raw.isdigit() or len(raw) > VERSION_DIGITS_MAX:
+        return None, f"Query parameter 'v' must be a story version (1 to " \
+                     f"{VERSION_DIGITS_MAX} digits), not {raw[:40]!r}."
+    return int(raw), None
+
+
+def _document(request: HttpRequest, slug: str, prefix: str, template: str | None,
+              suffix: str, asked: int | None) -> HttpResponse:
+    origin = _origin(request)
 
     def build(story: Story, posts: list[Post]) -> Entry:
-        rendered = render_embed(story, posts, template or story.default_template)
+        rendered = render_embed(story, posts, template or story.default_template,
+                                origin=origin)
         headers = _common_headers(b"text/html; charset=utf-8", rendered.csp.encode())
+        # Live embeds are sandboxed frames (an opaque origin) that fetch their own
+        # next version: they need CORS to read it. The content is public anyway.
+        headers.append((b"access-control-allow-origin", b"*"))
         return Entry.build(200, headers, rendered.body,
                            story_id=str(story.id), version=story.version)
 
-    return _serve(request, slug, "/e/", _not_found_entry, build, suffix)
+    entry = _cached(slug, prefix, _not_found_entry, build, suffix)
+    response = entry_response(entry, request)
+    if asked is not None and entry.story_id is not None and (entry.version or 0) < asked:
+        # This process has not seen that version yet: a CDN must not keep this
+        # copy under the URL that names the new version (the page asks again).
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+def _embed(request: HttpRequest, slug: str) -> HttpResponse:
+    problem = _check_query(request, ("template", "v"))
+    template = request.GET.get("template")
+    if problem is None and template is not None and template not in TEMPLATES:
+        problem = f"Unknown template {template!r}; valid templates: {', '.join(TEMPLATES)}."
+    asked, bad_version = _asked_version(request)
+    problem = problem or bad_version
+    if problem:
+        return _error(400, problem)
+    suffix = f"?template={template}" if template else ""
+    return _document(request, slug, "/e/", template, suffix, asked)
 
 
 embed = _read_view(_embed, _not_found_entry)
+
+
+def _screen(request: HttpRequest, slug: str) -> HttpResponse:
+    """The big screen at its own URL: the screen template as a whole page."""
+    asked, problem = _asked_version(request)
+    problem = _check_query(request, ("v",)) or problem
+    if problem:
+        return _error(400, problem)
+    return _document(request, slug, "/screen/", "screen", "", asked)
+
+
+screen = _read_view(_screen, _not_found_entry)
 
 
 # ---- /s/<slug> ---------------------------------------------------------------

@@ -25,6 +25,17 @@ COLLECTION = "stories"
 STATUSES = ("draft", "published", "archived")
 TEMPLATES = ("list", "grid", "carousel", "ticker", "screen")
 THEME_MODES = ("auto", "light", "dark")
+SCREEN_MODES = ("wall", "spotlight")
+# Seconds a big screen shows one post (spotlight) or one page of posts (wall).
+SCREEN_INTERVAL_MIN = 3
+SCREEN_INTERVAL_MAX = 120
+CTA_MAX = 120
+# The screen fields the story form edits; the others are the producer remote's.
+SCREEN_BRANDING = ("mode", "interval", "logo_url", "cta")
+SCREEN_CONTROLS = ("mode", "interval", "paused", "spotlight", "advance")
+# What open screens are told of (the version answer of `samembed.embed.live`).
+SCREEN_PUBLIC = (*SCREEN_CONTROLS, "control_version")
+URL_MAX = 2000
 FONTS = ("system", "serif", "rounded", "mono")
 SLUG_MAX = 120
 TITLE_MAX = 200
@@ -67,6 +78,20 @@ VALIDATOR: dict[str, Any] = {
                 },
             },
             "live": {"bsonType": "bool"},
+            "screen": {
+                "bsonType": "object",
+                "properties": {
+                    "mode": {"enum": list(SCREEN_MODES)},
+                    "interval": {"bsonType": ["int", "long"], "minimum": SCREEN_INTERVAL_MIN,
+                                 "maximum": SCREEN_INTERVAL_MAX},
+                    "logo_url": {"bsonType": ["string", "null"], "maxLength": URL_MAX},
+                    "cta": {"bsonType": "string", "maxLength": CTA_MAX},
+                    "paused": {"bsonType": "bool"},
+                    "spotlight": {"bsonType": ["string", "null"]},
+                    "advance": {"bsonType": ["int", "long"], "minimum": 0},
+                    "control_version": {"bsonType": ["int", "long"], "minimum": 0},
+                },
+            },
             "allowed_domains": {"bsonType": "array", "items": {"bsonType": "string"}},
             "version": {"bsonType": ["int", "long"], "minimum": 1},
             "created_at": {"bsonType": "date"},
@@ -85,6 +110,24 @@ class Theme:
 
 
 @dataclass(frozen=True)
+class Screen:
+    """How the story runs on a big screen: branding set in the story form, and the
+    producer remote's live controls (`paused`, `spotlight`, `advance`, a counter
+    each "next" press raises), which every open screen follows."""
+
+    mode: str = "wall"
+    interval: int = 8
+    logo_url: str | None = None
+    cta: str = ""
+    paused: bool = False
+    spotlight: str | None = None
+    advance: int = 0
+    # Raised by every remote command: the remote's own compare-and-set, so posts
+    # arriving meanwhile (which bump the story's version) do not refuse a "next".
+    control_version: int = 0
+
+
+@dataclass(frozen=True)
 class Story:
     id: ObjectId
     slug: str
@@ -97,6 +140,7 @@ class Story:
     version: int
     previous_slugs: tuple[str, ...] = ()
     allowed_domains: tuple[str, ...] = ()
+    screen: Screen = Screen()
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -127,6 +171,11 @@ def changed_since(since: datetime) -> list[Change]:
                        tuple(d.get("previous_slugs", ()))) for d in cursor]
 
 
+def _to_screen(raw: dict[str, Any]) -> Screen:
+    known = {f: raw[f] for f in Screen.__dataclass_fields__ if f in raw}
+    return Screen(**known)
+
+
 def _to_story(doc: dict[str, Any]) -> Story:
     theme = doc.get("theme") or {}
     return Story(
@@ -143,6 +192,7 @@ def _to_story(doc: dict[str, Any]) -> Story:
             mode=theme.get("mode", Theme.mode),
         ),
         live=doc["live"],
+        screen=_to_screen(doc.get("screen") or {}),
         version=doc["version"],
         previous_slugs=tuple(doc.get("previous_slugs", ())),
         allowed_domains=tuple(doc.get("allowed_domains", ())),
@@ -190,6 +240,7 @@ def insert(
     theme: Theme | None = None,
     live: bool = False,
     allowed_domains: tuple[str, ...] = (),
+    screen: Screen | None = None,
 ) -> Story:
     now = datetime.now(UTC)
     theme = theme or Theme()
@@ -203,6 +254,7 @@ def insert(
         "theme": asdict(theme),
         "live": live,
         "allowed_domains": list(allowed_domains),
+        "screen": asdict(screen or Screen()),
         "version": 1,
         "created_at": now,
         "updated_at": now,
@@ -229,6 +281,11 @@ def update(story: Story, changes: dict[str, Any]) -> bool:
         update["$addToSet"] = {"previous_slugs": story.slug}
     if isinstance(changes.get("theme"), Theme):
         update["$set"]["theme"] = asdict(changes["theme"])
+    screen = update["$set"].pop("screen", None)
+    if isinstance(screen, Screen):
+        # The form sets the screen's look; the remote's controls stay as they are.
+        for name in SCREEN_BRANDING:
+            update["$set"][f"screen.{name}"] = getattr(screen, name)
     try:
         result = collection(COLLECTION, durable=True).update_one(
             {"_id": story.id, "version": story.version}, update
@@ -243,3 +300,21 @@ def bump_version(story_id: ObjectId) -> None:
     collection(COLLECTION, durable=True).update_one(
         {"_id": story_id}, {"$inc": {"version": 1}, "$set": {"updated_at": datetime.now(UTC)}}
     )
+
+
+def set_screen_controls(story: Story, control_version: int, controls: dict[str, Any]) -> bool:
+    """The producer remote's command, a compare-and-set on the remote's own version
+    (`screen.control_version`; False: another command came first). Bumps the story's
+    version too, so the version watch carries it to every open screen."""
+    unknown = set(controls) - set(SCREEN_CONTROLS)
+    if unknown:
+        raise ValueError(f"not screen controls: {sorted(unknown)}")
+    # Stories from before the remote have no control_version yet: it counts as 0.
+    current: Any = control_version if control_version else {"$in": [0, None]}
+    result = collection(COLLECTION, durable=True).update_one(
+        {"_id": story.id, "screen.control_version": current},
+        {"$set": {**{f"screen.{k}": v for k, v in controls.items()},
+                  "updated_at": datetime.now(UTC)},
+         "$inc": {"version": 1, "screen.control_version": 1}},
+    )
+    return result.modified_count == 1

@@ -15,12 +15,19 @@ from django import forms
 from django.utils.text import slugify
 
 from samembed.repositories.stories import (
+    CTA_MAX,
     DESCRIPTION_MAX,
     FONTS,
+    SCREEN_BRANDING,
+    SCREEN_INTERVAL_MAX,
+    SCREEN_INTERVAL_MIN,
+    SCREEN_MODES,
     SLUG_MAX,
     TEMPLATES,
     THEME_MODES,
     TITLE_MAX,
+    URL_MAX,
+    Screen,
     Story,
     Theme,
 )
@@ -80,6 +87,21 @@ class StoryForm(forms.Form):
         required=False, max_length=5000, widget=forms.Textarea,
         help_text="One host name per line (example.com, *.example.com). Empty: anywhere.",
     )
+    screen_mode = forms.ChoiceField(choices=[(m, m) for m in SCREEN_MODES], required=False)
+    screen_interval = forms.IntegerField(min_value=SCREEN_INTERVAL_MIN,
+                                         max_value=SCREEN_INTERVAL_MAX, required=False)
+    logo_url = forms.CharField(max_length=URL_MAX, required=False, strip=True)
+    cta = forms.CharField(max_length=CTA_MAX, required=False, strip=True)
+
+    def clean_logo_url(self) -> str | None:
+        value = self.cleaned_data.get("logo_url", "")
+        if not value:
+            return None
+        # https only (the embed's img-src), or a path on this site (/static/...).
+        if value.startswith("https://") or (value.startswith("/") and not value.startswith("//")):
+            if not any(c.isspace() for c in value):
+                return value
+        raise forms.ValidationError("The logo must be an https:// URL or a path on this site.")
 
     def clean_slug(self) -> str:
         raw = self.cleaned_data.get("slug", "").strip()
@@ -138,6 +160,10 @@ class StoryForm(forms.Form):
                            mode=d["mode"]),
             "live": d["live"],
             "allowed_domains": tuple(d["allowed_domains"]),
+            # Only the look: the remote's controls are kept as they are (stories.update).
+            "screen": Screen(mode=d.get("screen_mode") or Screen.mode,
+                             interval=d.get("screen_interval") or Screen.interval,
+                             logo_url=d.get("logo_url"), cta=d.get("cta") or ""),
         }
 
     @staticmethod
@@ -148,6 +174,8 @@ class StoryForm(forms.Form):
             "background": story.theme.background or "", "font": story.theme.font,
             "mode": story.theme.mode, "live": story.live,
             "allowed_domains": "\n".join(story.allowed_domains),
+            "screen_mode": story.screen.mode, "screen_interval": story.screen.interval,
+            "logo_url": story.screen.logo_url or "", "cta": story.screen.cta,
         }
 
 
@@ -160,12 +188,13 @@ def fields_values(fields: dict[str, Any]) -> dict[str, Any]:
     values = {k: fields[k] for k in AUDITED}
     values["allowed_domains"] = list(values["allowed_domains"])
     values.update({f"theme_{k}": v for k, v in asdict(fields["theme"]).items()})
+    values.update({f"screen_{k}": getattr(fields["screen"], k) for k in SCREEN_BRANDING})
     return values
 
 
 def story_values(story: Story) -> dict[str, Any]:
     """A story's editable fields in the same view, with its status."""
-    return {**fields_values({k: getattr(story, k) for k in (*AUDITED, "theme")}),
+    return {**fields_values({k: getattr(story, k) for k in (*AUDITED, "theme", "screen")}),
             "status": story.status}
 
 

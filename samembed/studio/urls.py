@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from samembed.studio import curation, sources, views
+from samembed.studio import curation, remote, sources, views
 
 urlpatterns = [
     path("", views.story_list, name="studio"),
@@ -16,6 +16,8 @@ urlpatterns = [
     path("stories/<str:story_id>/audit", views.story_audit, name="studio-story-audit"),
     path("stories/<str:story_id>/preview", views.story_preview, name="studio-story-preview"),
     path("stories/<str:story_id>/posts", curation.queue, name="studio-posts"),
+    path("stories/<str:story_id>/remote", remote.remote, name="studio-remote"),
+    path("stories/<str:story_id>/remote/command", remote.command, name="studio-remote-command"),
     path("stories/<str:story_id>/posts/bulk", curation.bulk, name="studio-posts-bulk"),
     path("stories/<str:story_id>/posts/new", curation.manual_post, name="studio-post-new"),
     path("stories/<str:story_id>/sources", sources.sources_page, name="studio-sources"),

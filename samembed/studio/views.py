@@ -290,7 +290,8 @@ def story_preview(request: HttpRequest, story_id: str) -> HttpResponse:
     if template not in stories_repo.TEMPLATES:
         raise Http404("no such template")
     posts = posts_repo.list_published(story.id, EMBED_POST_LIMIT)
-    rendered = render_embed(story, posts, template, ancestors="'self'")
+    # Not following live updates: its own URL needs a session the frame cannot send.
+    rendered = render_embed(story, posts, template, ancestors="'self'", follow=False)
     response = HttpResponse(rendered.body, content_type="text/html; charset=utf-8")
     response["Content-Security-Policy"] = rendered.csp
     response["Cache-Control"] = "private, no-store"

@@ -2,7 +2,8 @@
    so no storage or cookies). Inlined and allowed by its CSP hash. It
    1. tells the loader its height: {type: "samembed:resize", id, height},
    2. keeps <time datetime> relative times current (like samembed.text.relative_time),
-   3. drives the carousel buttons/arrow keys and the ticker's pause button. */
+   3. drives the carousel buttons/arrow keys and the ticker's pause button,
+   again whenever live.js puts a new version in place ("samembed:swapped"). */
 (function () {
   "use strict";
   var d = document, root = d.documentElement, w = window;
@@ -32,10 +33,10 @@
   var screen = root.getAttribute("data-template") === "screen";
   // The screen template fills its viewport; the page around it sets its size.
   // Instead, texts cut off by their card fade out (class "clip").
+  var clip = function () {
+    each(".text", null, function (el) { el.classList.toggle("clip", el.scrollHeight > el.clientHeight + 1); });
+  };
   if (screen) {
-    var clip = function () {
-      each(".text", null, function (el) { el.classList.toggle("clip", el.scrollHeight > el.clientHeight + 1); });
-    };
     w.addEventListener("resize", clip);
     w.addEventListener("load", clip);
     clip();
@@ -84,7 +85,7 @@
   setInterval(times, 60000);
 
   // 3a. Carousel: the buttons and arrow keys scroll by a page of slides.
-  each("[data-carousel]", null, function (car) {
+  function carousels() { each("[data-carousel]", null, function (car) {
     var track = car.querySelector("[data-carousel-track]");
     var prev = car.querySelector("[data-carousel-prev]");
     var next = car.querySelector("[data-carousel-next]");
@@ -124,11 +125,11 @@
     });
     if (w.ResizeObserver) new ResizeObserver(update).observe(track);
     update();
-  });
+  }); }
 
   // 3b. Ticker: a second, inert copy of the cards makes the loop seamless; it only
   // runs when the cards overflow the view. The button pauses and resumes it.
-  each("[data-ticker]", null, function (tk) {
+  function tickers() { each("[data-ticker]", null, function (tk) {
     var view = tk.querySelector("[data-ticker-view]");
     var track = tk.querySelector("[data-ticker-track]");
     var set = track && track.firstElementChild;
@@ -153,5 +154,15 @@
       var paused = tk.classList.toggle("paused");
       button.setAttribute("aria-label", paused ? "Play" : "Pause");
     });
-  });
+  }); }
+
+  function wire() {
+    carousels();
+    tickers();
+    times();
+    if (screen) clip(); else queue();
+  }
+  carousels();
+  tickers();
+  d.addEventListener("samembed:swapped", wire);
 })();

@@ -22,7 +22,7 @@ from samembed.media.images import normalise
 from samembed.media.signing import STORED_PREFIX
 from samembed.repositories import media, posts, stories
 from samembed.repositories.posts import Author, Media, Post
-from samembed.repositories.stories import Theme
+from samembed.repositories.stories import Screen, Theme
 from samembed.text import find_entities
 
 DEMO_FILE = Path(settings.BASE_DIR) / "samembed" / "demo" / "stories.json"
@@ -64,6 +64,7 @@ class Command(DatabaseCommand):
                     slug=spec["slug"], title=spec["title"], description=spec["description"],
                     status=spec["status"], default_template=spec["default_template"],
                     theme=Theme(**spec["theme"]), live=spec["live"],
+                    screen=Screen(**spec["screen"]) if "screen" in spec else None,
                 )
             created = 0
             for p in spec["posts"]:
