@@ -44,8 +44,12 @@ def get(server: Gunicorn, path: str, method: str = "GET",
     return response.status, response.headers, body
 
 
+# Per-request headers: when, how long it took, which request.
+PER_REQUEST = ("date", "server-timing", "x-request-id")
+
+
 def without_date(headers: http.client.HTTPMessage) -> list[tuple[str, str]]:
-    return sorted((k.lower(), v) for k, v in headers.items() if k.lower() != "date")
+    return sorted((k.lower(), v) for k, v in headers.items() if k.lower() not in PER_REQUEST)
 
 
 @pytest.mark.usefixtures("mongo_db")
@@ -56,6 +60,9 @@ def test_a_hit_carries_the_same_headers_and_body_as_the_miss(server: Gunicorn) -
     assert miss[0] == hit[0] == 200
     assert without_date(miss[1]) == without_date(hit[1])
     assert miss[2] == hit[2]
+    assert re.fullmatch(r"cache;desc=miss, db;dur=[\d.]+, render;dur=[\d.]+, app;dur=[\d.]+",
+                        miss[1]["Server-Timing"])
+    assert hit[1]["Server-Timing"] == "cache;desc=hit"
     headers = dict(without_date(hit[1]))
     assert headers["cache-control"] == EMBED_CACHE_CONTROL
     assert headers["content-encoding"] == "gzip" and headers["vary"] == "Accept-Encoding"
