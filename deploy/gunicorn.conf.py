@@ -19,7 +19,7 @@ wsgi_app = "samembed.asgi:application"
 backlog = 2048
 # Longer than any load balancer's idle timeout (60 s is common), so the balancer,
 # not us, closes idle connections and never sends on a socket we just closed.
-keepalive = 75
+keepalive = int(os.environ.get("GUNICORN_KEEPALIVE", "75"))
 timeout = 30
 graceful_timeout = 10
 # Recycle workers now and then, staggered so they never restart together.
