@@ -160,8 +160,9 @@ class Nginx:
         if upstream_keepalive:
             site = _replace(site, [("    keepalive_timeout 60s;\n",
                                     f"    keepalive_timeout {upstream_keepalive};\n")])
-        if extra_server:
-            site = _replace(site, [("    server_name _;\n", f"    server_name _;\n{extra_server}")])
+        if extra_server:  # @DIR@ in it: this instance's directory
+            site = _replace(site, [("    server_name _;\n",
+                                    "    server_name _;\n" + extra_server.replace("@DIR@", str(d)))])
         (d / "nginx.conf").write_text(main)
         (d / "samembed.conf").write_text(site)
         self.process: subprocess.Popen[bytes] | None = None
