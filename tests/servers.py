@@ -161,8 +161,8 @@ class Nginx:
             site = _replace(site, [("    keepalive_timeout 60s;\n",
                                     f"    keepalive_timeout {upstream_keepalive};\n")])
         if extra_server:  # @DIR@ in it: this instance's directory
-            site = _replace(site, [("    server_name _;\n",
-                                    "    server_name _;\n" + extra_server.replace("@DIR@", str(d)))])
+            extra = extra_server.replace("@DIR@", str(d))
+            site = _replace(site, [("    server_name _;\n", "    server_name _;\n" + extra)])
         (d / "nginx.conf").write_text(main)
         (d / "samembed.conf").write_text(site)
         self.process: subprocess.Popen[bytes] | None = None
