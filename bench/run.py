@@ -415,9 +415,11 @@ def soak() -> None:
             else:
                 maximum = scenario("stack c50 (max)", url, 50, 10)["requests_per_s"]
             target = maximum / 2
-            connections = 50
-            # Each connection pauses between requests so the total rate is the target.
-            pause_ms = max(1, round(connections * 1000 / target))
+            # Each connection pauses between requests so that the total rate is
+            # about the target (wrk's pause is in whole ms: more connections, finer
+            # steps); a millisecond is left for the request itself.
+            connections = 100
+            pause_ms = max(1, round(connections * 1000 / target) - 1)
             print(f"soak: {SOAK_MINUTES} min at ~{target:.0f} req/s "
                   f"({connections} connections, {pause_ms} ms pause)", flush=True)
             minutes = []
@@ -438,6 +440,9 @@ def soak() -> None:
     rss_last = sum(last["worker_rss_bytes"].values())
     result = {
         "target_requests_per_s": round(target, 1),
+        "achieved_requests_per_s": round(
+            sum(m["requests"] for m in minutes) / sum(m["seconds"] for m in minutes), 1),
+        "connections": connections,
         "minutes": minutes,
         "p99_last_over_first": round(last["p99_ms"] / max(first["p99_ms"], 0.001), 2),
         "rss_last_over_first": round(rss_last / max(rss_first, 1), 3),
@@ -536,7 +541,8 @@ def write_report(summary: dict[str, Any]) -> None:
                       {f"worker {p}": [m["worker_rss_bytes"].get(p, 0) / 2**20
                                        for m in minutes] for p in pids}, 1, "minutes"),
         ]
-        soak_html = (f"<p>Target {soak_data['target_requests_per_s']:.0f} req/s; p99 last/first "
+        soak_html = (f"<p>Target {soak_data['target_requests_per_s']:.0f} req/s, achieved "
+                     f"{soak_data.get('achieved_requests_per_s', 0):.0f}; p99 last/first "
                      f"minute {soak_data['p99_last_over_first']}; memory last/first "
                      f"{soak_data['rss_last_over_first']}.</p>" + "".join(charts_soak))
     rows = "".join(
