@@ -53,9 +53,10 @@ _ROUTES = {"e": "embed", "s": "story", "a": "story-api"}
 # Series names built once per (route, status): a hit costs two dict updates.
 _hit_series: dict[tuple[str, int], tuple[str, str]] = {}
 _CACHE_HIT = metrics.series("samembed_cache_total", result="hit")
+_CACHE_STALE = metrics.series("samembed_cache_total", result="stale")
 
 
-def _count_hit(path: str, status: int, seconds: float) -> None:
+def _count_hit(path: str, status: int, seconds: float, stale: bool) -> None:
     route = _ROUTES.get(path[1], "other")
     names = _hit_series.get((route, status))
     if names is None:
@@ -65,7 +66,8 @@ def _count_hit(path: str, status: int, seconds: float) -> None:
         )
     metrics.fast.inc(names[0])
     metrics.fast.observe(names[1], seconds)
-    metrics.fast.inc(_CACHE_HIT)
+    # Stale: the last good copy, served while the database fails.
+    metrics.fast.inc(_CACHE_STALE if stale else _CACHE_HIT)
 
 
 class FastPath:
@@ -85,7 +87,7 @@ class FastPath:
                 if entry is not None:
                     started = time.perf_counter()
                     status = await self._send(scope, send, entry, _HIT_TIMING)
-                    _count_hit(path, status, time.perf_counter() - started)
+                    _count_hit(path, status, time.perf_counter() - started, entry.stale)
                     return None
         elif scope["type"] == "lifespan":
             return await self._lifespan(receive, send)

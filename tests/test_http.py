@@ -157,6 +157,11 @@ def test_the_last_good_copy_is_served_while_the_database_is_down(
         status, headers, body = get(server, "/e/sturdy")
         assert status == 200 and body == good
         assert headers["X-Samembed-Cache"] == "stale"
+        assert headers["Server-Timing"].startswith("cache;desc=stale, app;dur=")
+        get(server, "/e/sturdy")  # from the fast path this time
+        status, _, metrics = get(server, "/metrics")
+        stale = re.search(rb'^samembed_cache_total\{result="stale"\} (\d+)$', metrics, re.M)
+        assert status == 200 and stale and int(stale.group(1)) >= 2
         status, headers, body = get(server, "/e/never-seen")
         assert status == 503 and headers["Retry-After"] == "5"
         assert b"unavailable" in body
