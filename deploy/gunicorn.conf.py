@@ -49,6 +49,7 @@ def on_starting(server):
         os.environ["METRICS_DIR"] = tempfile.mkdtemp(prefix="samembed-metrics-")
         os.environ["SAMEMBED_METRICS_DIR_OWNED"] = "1"
     else:
+        os.makedirs(os.environ["METRICS_DIR"], exist_ok=True)
         # Counters of a previous run would otherwise be summed with this one's.
         for stale in os.scandir(os.environ["METRICS_DIR"]):
             if stale.name.endswith(".json"):

@@ -153,9 +153,12 @@ def collect() -> list[dict[str, object]]:
     found = []
     for path in where.glob("*.json"):
         try:
-            found.append(json.loads(path.read_bytes()))
+            snap = json.loads(path.read_bytes())
         except (OSError, ValueError):
             continue  # replaced or removed while read: next scrape sees it
+        # Anything else in the directory is not ours to count.
+        if isinstance(snap, dict) and {"pid", "counters", "histograms", "gauges"} <= snap.keys():
+            found.append(snap)
     return found
 
 

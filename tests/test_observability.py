@@ -8,6 +8,7 @@ import logging
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -131,3 +132,23 @@ def test_the_exposition_sums_workers_and_keeps_gauges_per_live_worker() -> None:
     assert "# TYPE samembed_cache_total counter" in text
     # The other pid does not exist: its gauge is gone, its counters stay.
     assert f'samembed_cache_entries{{pid="{2**22 + 1}"}}' not in text
+
+
+def test_a_given_metrics_directory_is_created_and_emptied_of_old_counts(
+    embedded_db: EmbeddedDB, static_files: None, tmp_path: Path,
+) -> None:
+    where = tmp_path / "run" / "metrics"  # as the Kubernetes manifest sets it: not there yet
+    server = Gunicorn(embedded_db.uri, METRICS_DIR=str(where))
+    server.start()
+    try:
+        (where / "1.json").write_text("{}")  # a previous run's: ignored after a restart
+        assert get(server, "/metrics")[0] == 200
+        assert any(p.name.endswith(".json") and p.name != "1.json" for p in where.iterdir())
+    finally:
+        server.stop()
+    server = Gunicorn(embedded_db.uri, METRICS_DIR=str(where))
+    server.start()
+    try:
+        assert not (where / "1.json").exists()
+    finally:
+        server.stop()
