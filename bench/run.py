@@ -493,6 +493,9 @@ def svg_chart(title: str, unit: str, lines: dict[str, list[float]], x_step: floa
                      f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{v:.1f}</text>')
         parts.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" '
                      f'stroke="#eee"/>')
+    for k in range(5):
+        parts.append(f'<text x="{left + plot_w * k / 4:.1f}" y="{top + plot_h + 14}" '
+                     f'text-anchor="middle">{x_max * k / 4:g}</text>')
     parts.append(f'<text x="{left + plot_w / 2}" y="{height - 8}" text-anchor="middle">'
                  f'{x_label}</text>')
     parts.append(f'<text x="14" y="{top + plot_h / 2}" transform="rotate(-90 14 '
