@@ -14,6 +14,7 @@ times faster than the same page through Django with `cache_page`.
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "samembed.settings")
@@ -24,6 +25,7 @@ django.setup(set_prefix=False)
 
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
+from samembed import metrics  # noqa: E402
 from samembed.embed.cache import ResponseCache, response_cache  # noqa: E402
 from samembed.embed.loader import loader_entry  # noqa: E402
 from samembed.embed.versions import start_watch  # noqa: E402
@@ -64,6 +66,29 @@ def versioned_key(path: str, query: bytes) -> tuple[str | None, int]:
     return cache_key(path, base), int(digits)
 
 
+_HIT_TIMING = (b"server-timing", b"cache;desc=hit")
+_STALE_TIMING = (b"server-timing", b"cache;desc=stale")
+_ROUTES = {"e": "embed", "s": "story", "a": "story-api", "l": "live"}
+# Series names built once per (route, status): a hit costs two dict updates.
+_hit_series: dict[tuple[str, int], tuple[str, str]] = {}
+_CACHE_HIT = metrics.series("samembed_cache_total", result="hit")
+_CACHE_STALE = metrics.series("samembed_cache_total", result="stale")
+
+
+def _count_hit(path: str, status: int, seconds: float, stale: bool) -> None:
+    route = "screen" if path.startswith("/screen/") else _ROUTES.get(path[1], "other")
+    names = _hit_series.get((route, status))
+    if names is None:
+        names = _hit_series[(route, status)] = (
+            metrics.series("samembed_requests_total", route=route, status=str(status)),
+            metrics.series("samembed_request_duration_seconds", route=route),
+        )
+    metrics.fast.inc(names[0])
+    metrics.fast.observe(names[1], seconds)
+    # Stale: the last good copy, served while the database fails.
+    metrics.fast.inc(_CACHE_STALE if stale else _CACHE_HIT)
+
+
 class FastPath:
     def __init__(self, app: Any, cache: ResponseCache | None = None) -> None:
         self.app = app
@@ -73,22 +98,28 @@ class FastPath:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             path = scope["path"]
             if path == "/embed.js":
-                return await self._send(scope, send, loader_entry())
+                await self._send(scope, send, loader_entry())
+                return None
             if path.startswith("/img/") and (image := cached_file(path)) is not None:
-                return await self._send_file(scope, send, *image)
+                await self._send_file(scope, send, *image)
+                return None
             key, least = cache_key(path, scope["query_string"]), 0
             if key is None:
                 key, least = versioned_key(path, scope["query_string"])
             if key is not None:
                 entry = (self.cache or response_cache()).peek(key)
                 if entry is not None and (entry.version or 0) >= least:
-                    return await self._send(scope, send, entry)
+                    started = time.perf_counter()
+                    status = await self._send(scope, send, entry, _HIT_TIMING)
+                    _count_hit(path, status, time.perf_counter() - started, entry.stale)
+                    return None
         elif scope["type"] == "lifespan":
             return await self._lifespan(receive, send)
         await self.app(scope, receive, send)
 
     @staticmethod
-    async def _send(scope: Scope, send: Any, entry: Any) -> None:
+    async def _send(scope: Scope, send: Any, entry: Any,
+                    timing: tuple[bytes, bytes] | None = None) -> int:
         accept_encoding = b""
         if_none_match = None
         for name, value in scope["headers"]:
@@ -99,8 +130,11 @@ class FastPath:
         status, headers, body = entry.respond(
             accept_encoding, if_none_match, scope["method"] == "HEAD"
         )
+        if timing is not None:
+            headers.append(_STALE_TIMING if entry.stale else timing)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+        return status
 
     @staticmethod
     async def _send_file(scope: Scope, send: Any, headers: list[tuple[bytes, bytes]],
@@ -113,15 +147,18 @@ class FastPath:
     async def _lifespan(receive: Any, send: Any) -> None:
         # Django has no lifespan support, so the process-wide start-up lives here:
         # it runs in each worker after the fork.
-        watch = None
+        watch = flusher = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 watch = start_watch()
+                flusher = metrics.Flusher().start()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if watch is not None:
                     watch.stop()
+                if flusher is not None:
+                    flusher.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

@@ -75,6 +75,12 @@ def parse_origin(raw: str) -> str:
     return origin
 
 
+def parse_log_format(raw: str) -> str:
+    if raw not in ("json", "plain"):
+        raise ValueError("expected json or plain")
+    return raw
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -146,6 +152,14 @@ DECLARED: dict[str, Setting] = {
            "Port `make run` serves on (always on 127.0.0.1)."),
         _s("WEB_CONCURRENCY", "2", parse_positive_int,
            "Number of gunicorn worker processes (`deploy/gunicorn.conf.py`)."),
+        _s("HTTPS", "false", parse_bool,
+           "Served over TLS (at a proxy or load balancer): HSTS, secure cookies and a "
+           "redirect to https (health checks and /metrics excepted). True in production."),
+        _s("METRICS_DIR", "", str,
+           "Directory where each worker writes its metrics for /metrics to sum; empty: a "
+           "fresh temporary directory per gunicorn master (`deploy/gunicorn.conf.py`)."),
+        _s("LOG_FORMAT", "json", parse_log_format,
+           "`json` (one object per line, with the request id) or `plain`."),
     ]
 }
 

@@ -54,6 +54,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so its request id and timing cover everything below it.
+    "samembed.observability.RequestMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -148,12 +150,33 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = True
 
+# Behind TLS (HTTPS=true, as deploy/ runs it): the proxy in front says which scheme
+# the client used (uvicorn reads X-Forwarded-Proto from FORWARDED_ALLOW_IPS).
+HTTPS = env("HTTPS")
+SECURE_SSL_REDIRECT = HTTPS
+# Probes and the scraper speak plain HTTP to the pod or the VM directly.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SECURE_HSTS_SECONDS = 31_536_000 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
+SECURE_HSTS_PRELOAD = False
+# Preloading binds the whole registrable domain (and every subdomain) into browsers
+# for months: a decision for the domain's owner, not a default of this service.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+
+METRICS_DIR = env("METRICS_DIR")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "samembed.observability.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": env("LOG_FORMAT")}},
     "loggers": {
         "samembed": {"handlers": ["console"], "level": env("LOG_LEVEL"), "propagate": False},
+        "django": {"handlers": ["console"], "level": "WARNING", "propagate": False},
     },
 }

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -84,10 +85,17 @@ def _display_url(url: str) -> str:
 
 def post_html(post: Post) -> Markup:
     """The post's text as HTML: escaped, with its entities as links, newlines as <br>."""
-    text = post.text
+    return _text_html(post.text, post.entities)
+
+
+# Every render of an embed converts the same posts again (five templates, a
+# 10 s cache): remember the conversion of recent texts. Bounded; the result
+# depends on nothing but the text and its entities (frozen, hashable).
+@lru_cache(maxsize=4096)
+def _text_html(text: str, entities: tuple[Entity, ...]) -> Markup:
     parts: list[str] = []
     pos = 0
-    for entity in post.entities:
+    for entity in entities:
         if entity.start < pos or entity.end > len(text) or not _safe_href(entity.href):
             continue
         parts.append(str(escape(text[pos:entity.start])))

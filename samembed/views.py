@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+from samembed import metrics
 from samembed.embed.loader import loader_entry
 from samembed.embed.views import entry_response
 from samembed.exceptions import DatabaseUnavailable
@@ -40,5 +41,15 @@ def readyz(request: HttpRequest) -> HttpResponse:
         response = JsonResponse({"status": "ok", "database": "ok"})
     except DatabaseUnavailable as e:
         response = JsonResponse({"status": "unavailable", "database": str(e)[:200]}, status=503)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_safe
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics summed over every worker of this instance (nginx keeps
+    /metrics to private networks)."""
+    response = HttpResponse(metrics.exposition(metrics.collect()),
+                            content_type="text/plain; version=0.0.4; charset=utf-8")
     response["Cache-Control"] = "no-store"
     return response

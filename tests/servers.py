@@ -1,4 +1,5 @@
-"""Real servers on loopback for the tests: gunicorn as shipped, and a publisher page.
+"""Real servers on loopback for the tests and the bench: gunicorn and nginx as
+shipped (deploy/), and a publisher page.
 
 Each is started by the fixture that needs it and stopped when that fixture ends.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import http.server
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -113,3 +115,100 @@ class PublisherSite:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+DEPLOY_NGINX = ROOT / "deploy" / "nginx"
+
+
+class Nginx:
+    """Debian's nginx running deploy/nginx/ as shipped, with only its ports and
+    paths changed: its own prefix, pid, logs and cache under a temporary
+    directory, bound to 127.0.0.1, in the foreground, stopped by `stop()`.
+
+    Each replacement must apply, so a change to the shipped files that the
+    harness no longer matches fails loudly instead of testing something else.
+    """
+
+    def __init__(self, upstream_port: int, static_root: Path | None = None,
+                 upstream_keepalive: str | None = None, worker_processes: str | None = None,
+                 extra_server: str = "") -> None:
+        self.port = free_port()
+        self.upstream_port = upstream_port
+        self.dir = Path(tempfile.mkdtemp(prefix="samembed-nginx-"))
+        static_root = Path(static_root or ROOT / "var" / "test-static").resolve()
+        for sub in ("www", "cache", "logs"):  # logs/: nginx's error log before it reads ours
+            (self.dir / sub).mkdir()
+        (self.dir / "www" / "static").symlink_to(static_root)
+        d = self.dir
+        main = _replace((DEPLOY_NGINX / "nginx.conf").read_text(), [
+            ("user www-data;", "user root;" if os.geteuid() == 0 else ""),
+            ("pid /run/nginx.pid;", f"pid {d}/nginx.pid;"),
+            ("error_log /var/log/nginx/error.log warn;", f"error_log {d}/error.log warn;"),
+            ("/var/log/nginx/samembed.access.log", f"{d}/access.log"),
+            ("include /etc/nginx/sites-enabled/samembed.conf;", f"include {d}/samembed.conf;"),
+            ("http {\n", "http {\n" + "".join(
+                f"    {kind}_temp_path {d}/{kind}-temp;\n"
+                for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))),
+        ])
+        if worker_processes:
+            main = _replace(main, [("worker_processes auto;",
+                                    f"worker_processes {worker_processes};")])
+        site = _replace((DEPLOY_NGINX / "samembed.conf").read_text(), [
+            ("/var/cache/nginx/", f"{d}/cache/"),
+            ("server 127.0.0.1:8000", f"server 127.0.0.1:{upstream_port}"),
+            ("listen 80 default_server", f"listen 127.0.0.1:{self.port} default_server"),
+            ("root /srv/samembed/var;", f"root {d}/www;"),
+        ])
+        if upstream_keepalive:
+            site = _replace(site, [("    keepalive_timeout 60s;\n",
+                                    f"    keepalive_timeout {upstream_keepalive};\n")])
+        if extra_server:  # @DIR@ in it: this instance's directory
+            extra = extra_server.replace("@DIR@", str(d))
+            site = _replace(site, [("    server_name _;\n", "    server_name _;\n" + extra)])
+        (d / "nginx.conf").write_text(main)
+        (d / "samembed.conf").write_text(site)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self, *args: str) -> list[str]:
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        return [nginx, "-p", str(self.dir), "-c", str(self.dir / "nginx.conf"), *args]
+
+    def check(self) -> subprocess.CompletedProcess[str]:
+        """`nginx -t` on the rendered configuration."""
+        return subprocess.run(self.command("-t"), capture_output=True, text=True, timeout=30)
+
+    def start(self, timeout: float = 15) -> None:
+        self.process = subprocess.Popen(self.command("-g", "daemon off;"),
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while not port_open(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"nginx did not start: {self.errors()[-2000:]}")
+            time.sleep(0.05)
+
+    def errors(self) -> str:
+        path = self.dir / "error.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()  # SIGTERM: fast shutdown of master and workers
+            try:
+                self.process.wait(15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _replace(text: str, pairs: list[tuple[str, str]]) -> str:
+    for old, new in pairs:
+        if old not in text:
+            raise AssertionError(f"deploy/nginx no longer contains {old!r}")
+        text = text.replace(old, new)
+    return text

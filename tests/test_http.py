@@ -44,8 +44,12 @@ def get(server: Gunicorn, path: str, method: str = "GET",
     return response.status, response.headers, body
 
 
+# Per-request headers: when, how long it took, which request.
+PER_REQUEST = ("date", "server-timing", "x-request-id")
+
+
 def without_date(headers: http.client.HTTPMessage) -> list[tuple[str, str]]:
-    return sorted((k.lower(), v) for k, v in headers.items() if k.lower() != "date")
+    return sorted((k.lower(), v) for k, v in headers.items() if k.lower() not in PER_REQUEST)
 
 
 @pytest.mark.usefixtures("mongo_db")
@@ -56,6 +60,9 @@ def test_a_hit_carries_the_same_headers_and_body_as_the_miss(server: Gunicorn) -
     assert miss[0] == hit[0] == 200
     assert without_date(miss[1]) == without_date(hit[1])
     assert miss[2] == hit[2]
+    assert re.fullmatch(r"cache;desc=miss, db;dur=[\d.]+, render;dur=[\d.]+, app;dur=[\d.]+",
+                        miss[1]["Server-Timing"])
+    assert hit[1]["Server-Timing"] == "cache;desc=hit"
     headers = dict(without_date(hit[1]))
     assert headers["cache-control"] == EMBED_CACHE_CONTROL
     assert headers["content-encoding"] == "gzip" and headers["vary"] == "Accept-Encoding"
@@ -150,6 +157,11 @@ def test_the_last_good_copy_is_served_while_the_database_is_down(
         status, headers, body = get(server, "/e/sturdy")
         assert status == 200 and body == good
         assert headers["X-Samembed-Cache"] == "stale"
+        assert headers["Server-Timing"].startswith("cache;desc=stale, app;dur=")
+        get(server, "/e/sturdy")  # from the fast path this time
+        status, _, metrics = get(server, "/metrics")
+        stale = re.search(rb'^samembed_cache_total\{result="stale"\} (\d+)$', metrics, re.M)
+        assert status == 200 and stale and int(stale.group(1)) >= 2
         status, headers, body = get(server, "/e/never-seen")
         assert status == 503 and headers["Retry-After"] == "5"
         assert b"unavailable" in body

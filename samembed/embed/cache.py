@@ -123,7 +123,10 @@ class Entry:
         body = self.encoded.get(encoding)
         if body is None:
             if encoding == "br":
-                body = brotli.compress(self.body, quality=5, lgwin=22)
+                # Quality 4, not 5: on the 100 KB demo embed 1.0 ms instead of 1.7 ms
+                # per render for 23.4 KB instead of 22.1 KB; it is half of a cold
+                # render's own time otherwise.
+                body = brotli.compress(self.body, quality=4, lgwin=22)
             else:
                 body = gzip.compress(self.body, compresslevel=6, mtime=0)
             self.encoded[encoding] = body

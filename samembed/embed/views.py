@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import unicodedata
 from collections.abc import Callable
 from dataclasses import asdict
@@ -29,6 +30,7 @@ from samembed.embed.cache import Entry, Header, response_cache
 from samembed.embed.render import EMBED_POST_LIMIT, csp_hash, render_embed
 from samembed.exceptions import DatabaseUnavailable
 from samembed.media.signing import media_src
+from samembed.observability import Timing, record_read
 from samembed.repositories import posts as posts_repo
 from samembed.repositories import stories as stories_repo
 from samembed.repositories.posts import Post
@@ -162,10 +164,11 @@ def _serve(
     build: Callable[[Story, list[Post]], Entry],
     suffix: str = "",
 ) -> HttpResponse:
-    return entry_response(_cached(slug, prefix, not_found, build, suffix), request)
+    return entry_response(_cached(request, slug, prefix, not_found, build, suffix), request)
 
 
 def _cached(
+    request: HttpRequest,
     slug: str,
     prefix: str,
     not_found: Callable[[], Entry],
@@ -175,18 +178,34 @@ def _cached(
     """The cached answer for `<prefix><slug><suffix>`: 404, 301 to the story's
     current slug, or `build`; rendered at most once at a time per process."""
 
+    timing = Timing()
+
     def render() -> Entry:
+        timing.cache = "miss"
+        started = time.perf_counter()
         story = stories_repo.get_by_slug(slug)
         if story is None or not story.is_public:
+            timing.db = time.perf_counter() - started
             entry = not_found()
         elif story.slug != slug:
+            timing.db = time.perf_counter() - started
             entry = _redirect_entry(f"{prefix}{story.slug}{suffix}")
         else:
-            entry = build(story, posts_repo.list_published(story.id, EMBED_POST_LIMIT))
+            posts = posts_repo.list_published(story.id, EMBED_POST_LIMIT)
+            fetched = time.perf_counter()
+            timing.db = fetched - started
+            entry = build(story, posts)
+            timing.render = time.perf_counter() - fetched
         entry.slug = slug
         return entry
 
-    return response_cache().get(f"{prefix}{slug}{suffix}", render)
+    entry = response_cache().get(f"{prefix}{slug}{suffix}", render)
+    if entry.stale:
+        timing.cache = "stale"
+    record_read(timing)
+    # RequestMiddleware turns it into Server-Timing.
+    request.samembed_timing = timing  # type: ignore[attr-defined]
+    return entry
 
 
 # ---- /e/<slug> and /screen/<slug> ----------------------------------------------
@@ -224,7 +243,7 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
         return Entry.build(200, headers, rendered.body,
                            story_id=str(story.id), version=story.version)
 
-    entry = _cached(slug, prefix, _not_found_entry, build, suffix)
+    entry = _cached(request, slug, prefix, _not_found_entry, build, suffix)
     response = entry_response(entry, request)
     if asked is not None and entry.story_id is not None and (entry.version or 0) < asked:
         # This process has not seen that version yet: a CDN must not keep this

@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from functools import cache
+from functools import cache, lru_cache
 
 from django.conf import settings
 
@@ -32,6 +32,9 @@ def _keys() -> tuple[bytes, ...]:
     return (current.encode(), *(k.encode() for k in settings.MEDIA_SIGNING_OLD_KEYS))
 
 
+# An embed signs up to four URLs per image on every render; the same few
+# thousand images recur, so remember them (keyed by secret: rotation-safe).
+@lru_cache(maxsize=16384)
 def _sign(secret: bytes, path: str) -> str:
     digest = hmac.new(secret, path.encode(), hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()

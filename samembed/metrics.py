@@ -1,0 +1,240 @@
+"""Prometheus metrics for every worker of an instance, served at `/metrics`.
+
+Each process counts in memory (a dict increment, cheap enough for the ASGI fast
+path, which answers cache hits in microseconds) and a daemon thread writes a
+snapshot to `<METRICS_DIR>/<pid>.json` once a second. `/metrics`, answered by
+whichever worker the request reaches, writes its own snapshot first, then sums
+every file in the directory, so a scrape sees all workers. Counters of workers
+that exited (recycled by `max_requests`) keep counting, so totals never go
+backwards; per-worker gauges (memory, cache size) are shown for live workers only.
+
+`deploy/gunicorn.conf.py` gives each gunicorn master a fresh directory (or
+METRICS_DIR) before the workers fork. Without a directory (tests in one
+process, `manage.py` commands) `/metrics` shows this process alone.
+
+What is counted:
+
+    samembed_requests_total{route,status}          requests answered
+    samembed_request_duration_seconds{route}       time to answer (histogram)
+    samembed_cache_total{result=hit|miss|stale}    read-path cache outcomes
+    samembed_db_seconds / samembed_render_seconds  per cache miss (histograms)
+    samembed_worker_resident_memory_bytes{pid}     per live worker
+    samembed_cache_entries{pid}, samembed_cache_bytes{pid}
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from bisect import bisect_left
+from pathlib import Path
+
+# Seconds; the read path lives in the first few buckets.
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+FLUSH_INTERVAL = 1.0
+
+HELP = {
+    "samembed_requests_total": ("counter", "Requests answered, by route and status."),
+    "samembed_request_duration_seconds": ("histogram", "Time to answer a request, by route."),
+    "samembed_cache_total": ("counter", "Read-path response cache outcomes (hit, miss, stale)."),
+    "samembed_db_seconds": ("histogram", "Database time of one read-path render."),
+    "samembed_render_seconds": ("histogram", "Template time of one read-path render."),
+    "samembed_worker_resident_memory_bytes": ("gauge", "Resident memory of each live worker."),
+    "samembed_cache_entries": ("gauge", "Entries in each live worker's response cache."),
+    "samembed_cache_bytes": ("gauge", "Bytes accounted to each live worker's response cache."),
+}
+
+
+def series(name: str, **labels: str) -> str:
+    """The series name in exposition format: `name{a="b"}` (labels sorted)."""
+    if not labels:
+        return name
+    inner = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return f"{name}{{{inner}}}"
+
+
+class Registry:
+    """Counters and histograms of one process, keyed by series name.
+
+    Increments are plain dict updates without a lock: the fast path and Django's
+    sync thread write different registries (`fast` and `app` below), so each
+    registry has one writer thread and the flush thread only copies.
+    """
+
+    def __init__(self) -> None:
+        self.counters: dict[str, float] = {}
+        # series -> [count per bucket..., count above the last bucket, sum]
+        self.histograms: dict[str, list[float]] = {}
+
+    def inc(self, key: str, value: float = 1.0) -> None:
+        self.counters[key] = self.counters.get(key, 0.0) + value
+
+    def observe(self, key: str, seconds: float) -> None:
+        h = self.histograms.get(key)
+        if h is None:
+            h = self.histograms[key] = [0.0] * (len(BUCKETS) + 2)
+        h[bisect_left(BUCKETS, seconds)] += 1
+        h[-1] += seconds
+
+
+fast = Registry()
+app = Registry()
+
+
+def _rss_bytes() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def snapshot() -> dict[str, object]:
+    """This process's figures, as written to its file."""
+    from samembed.embed.cache import response_cache
+
+    counters: dict[str, float] = {}
+    histograms: dict[str, list[float]] = {}
+    for registry in (fast, app):
+        for key, value in list(registry.counters.items()):
+            counters[key] = counters.get(key, 0.0) + value
+        for key, h in list(registry.histograms.items()):
+            mine = histograms.setdefault(key, [0.0] * len(h))
+            for i, v in enumerate(h):
+                mine[i] += v
+    cache = response_cache()
+    return {
+        "pid": os.getpid(),
+        "counters": counters,
+        "histograms": histograms,
+        "gauges": {
+            "samembed_worker_resident_memory_bytes": _rss_bytes(),
+            "samembed_cache_entries": len(cache),
+            "samembed_cache_bytes": cache.nbytes,
+        },
+    }
+
+
+def directory() -> Path | None:
+    from django.conf import settings
+
+    return Path(settings.METRICS_DIR) if settings.METRICS_DIR else None
+
+
+def flush() -> None:
+    """Write this process's snapshot atomically (rename), if there is a directory."""
+    where = directory()
+    if where is None:
+        return
+    data = json.dumps(snapshot()).encode()
+    tmp = where / f".{os.getpid()}.tmp"
+    tmp.write_bytes(data)
+    os.replace(tmp, where / f"{os.getpid()}.json")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def collect() -> list[dict[str, object]]:
+    """Every worker's latest snapshot (this one's fresh)."""
+    where = directory()
+    if where is None:
+        return [snapshot()]
+    flush()
+    found = []
+    for path in where.glob("*.json"):
+        try:
+            snap = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            continue  # replaced or removed while read: next scrape sees it
+        # Anything else in the directory is not ours to count.
+        if isinstance(snap, dict) and {"pid", "counters", "histograms", "gauges"} <= snap.keys():
+            found.append(snap)
+    return found
+
+
+def exposition(snapshots: list[dict[str, object]]) -> str:
+    """The Prometheus text format (version 0.0.4) of the summed snapshots."""
+    counters: dict[str, float] = {}
+    histograms: dict[str, list[float]] = {}
+    gauges: dict[str, list[tuple[int, float]]] = {}
+    for snap in snapshots:
+        for key, value in snap["counters"].items():  # type: ignore[attr-defined]
+            counters[key] = counters.get(key, 0.0) + value
+        for key, h in snap["histograms"].items():  # type: ignore[attr-defined]
+            total = histograms.setdefault(key, [0.0] * len(h))
+            for i, v in enumerate(h):
+                total[i] += v
+        pid = int(snap["pid"])  # type: ignore[call-overload]
+        if pid == os.getpid() or _alive(pid):
+            for name, value in snap["gauges"].items():  # type: ignore[attr-defined]
+                gauges.setdefault(name, []).append((pid, value))
+
+    by_name: dict[str, list[str]] = {}
+    for key in sorted(counters):
+        name = key.split("{", 1)[0]
+        by_name.setdefault(name, []).append(f"{key} {counters[key]:g}")
+    for key in sorted(histograms):
+        name, _, labels = key.partition("{")
+        labels = labels.rstrip("}")
+        h = histograms[key]
+        sep = "," if labels else ""
+        lines = by_name.setdefault(name, [])
+        cumulative = 0.0
+        for bound, count in zip(BUCKETS, h, strict=False):
+            cumulative += count
+            lines.append(f'{name}_bucket{{{labels}{sep}le="{bound:g}"}} {cumulative:g}')
+        cumulative += h[len(BUCKETS)]
+        lines.append(f'{name}_bucket{{{labels}{sep}le="+Inf"}} {cumulative:g}')
+        suffix = f"{{{labels}}}" if labels else ""
+        lines.append(f"{name}_sum{suffix} {h[-1]:.6f}")
+        lines.append(f"{name}_count{suffix} {cumulative:g}")
+    for name, values in sorted(gauges.items()):
+        by_name[name] = [f'{name}{{pid="{pid}"}} {value:g}' for pid, value in sorted(values)]
+
+    out = []
+    for name in sorted(by_name):
+        kind, text = HELP.get(name, ("untyped", name))
+        out.append(f"# HELP {name} {text}")
+        out.append(f"# TYPE {name} {kind}")
+        out.extend(by_name[name])
+    return "\n".join(out) + "\n"
+
+
+class Flusher:
+    """The per-process thread that writes the snapshot every FLUSH_INTERVAL."""
+
+    def __init__(self, interval: float = FLUSH_INTERVAL) -> None:
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="metrics-flush", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                flush()
+            except OSError:
+                time.sleep(self.interval)  # directory gone (shutting down): try later
+
+    def start(self) -> Flusher:
+        if directory() is not None:
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(5)
+        try:
+            flush()
+        except OSError:
+            pass

@@ -1,0 +1,209 @@
+"""deploy/ as shipped: nginx in front of gunicorn for real, the Kubernetes
+manifests against the Kubernetes schemas, and Django's deployment checks."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from samembed.embedded_db import EmbeddedDB
+from tests.factories import make_story
+from tests.servers import ROOT, Gunicorn, Nginx
+
+DEPLOY = ROOT / "deploy"
+
+
+def get(port: int, path: str, headers: dict[str, str] | None = None,
+        conn: http.client.HTTPConnection | None = None,
+        ) -> tuple[int, http.client.HTTPMessage, bytes]:
+    own = conn is None
+    conn = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.request("GET", path, headers=headers or {})
+    response = conn.getresponse()
+    body = response.read()
+    if own:
+        conn.close()
+    return response.status, response.headers, body
+
+
+def test_the_shipped_nginx_configuration_passes_nginx_t() -> None:
+    nginx = Nginx(upstream_port=8000)
+    try:
+        result = nginx.check()
+    finally:
+        nginx.stop()
+    assert result.returncode == 0, result.stderr
+    assert "test is successful" in result.stderr
+
+
+def test_keep_alive_timeouts_close_from_the_client_side_first() -> None:
+    # Load balancer (60 s) < nginx's client keep-alive and gunicorn's (75 s);
+    # nginx's idle upstream connections (60 s) close before gunicorn's (75 s).
+    main = (DEPLOY / "nginx" / "nginx.conf").read_text()
+    site = (DEPLOY / "nginx" / "samembed.conf").read_text()
+    conf = (DEPLOY / "gunicorn.conf.py").read_text()
+    assert re.search(r"^\s+keepalive_timeout 75s;", main, re.M)
+    upstream = site.split("upstream samembed {", 1)[1].split("}", 1)[0]
+    assert re.search(r"keepalive_timeout 60s;", upstream)
+    assert '"GUNICORN_KEEPALIVE", "75"' in conf and "backlog = 2048" in conf
+    assert re.search(r"^worker_rlimit_nofile 65536;", main, re.M)
+    assert "worker_connections 16384;" in main
+
+
+@pytest.fixture
+def stack(embedded_db: EmbeddedDB, static_files: None) -> Iterator[tuple[Gunicorn, Nginx]]:
+    app = Gunicorn(embedded_db.uri, workers=1, GUNICORN_KEEPALIVE="2")
+    app.start()
+    # As shipped: nginx drops idle upstream connections before gunicorn does.
+    nginx = Nginx(app.port, upstream_keepalive="1s", worker_processes="1")
+    try:
+        nginx.start()
+        yield app, nginx
+    finally:
+        nginx.stop()
+        app.stop()
+
+
+@pytest.mark.usefixtures("mongo_db")
+def test_nginx_serves_embeds_from_its_microcache_and_stale_while_the_app_is_down(
+    stack: tuple[Gunicorn, Nginx],
+) -> None:
+    app, nginx = stack
+    make_story("edge", posts=3)
+    status, headers, first = get(nginx.port, "/e/edge", {"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["X-Cache-Status"] == "MISS", first
+    assert headers["Content-Encoding"] == "gzip" and headers["Vary"] == "Accept-Encoding"
+    assert headers["Cache-Control"].startswith("public, max-age=10")
+    assert "Set-Cookie" not in headers and headers["X-Request-ID"]
+    status, headers, again = get(nginx.port, "/e/edge", {"Accept-Encoding": "deflate, gzip"})
+    assert status == 200 and headers["X-Cache-Status"] == "HIT" and again == first
+    # A refused coding is never sent.
+    status, headers, _ = get(nginx.port, "/e/edge", {"Accept-Encoding": "gzip, br;q=0"})
+    assert status == 200 and headers.get("Content-Encoding") != "br"
+    # Another coding is another variant, never the gzip bytes.
+    status, headers, plain = get(nginx.port, "/e/edge")
+    assert status == 200 and "Content-Encoding" not in headers and b"<html" in plain
+
+    app.stop()
+    time.sleep(1.5)  # past the one-second microcache
+    status, headers, stale = get(nginx.port, "/e/edge", {"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["X-Cache-Status"] == "STALE" and stale == first
+    # What was never cached cannot be served stale: a clear 502, not a hang.
+    status, _, _ = get(nginx.port, "/e/never-seen")
+    assert status == 502
+
+
+@pytest.mark.usefixtures("mongo_db")
+def test_no_502_after_idle_gaps_longer_than_the_upstream_keep_alive(
+    stack: tuple[Gunicorn, Nginx],
+) -> None:
+    _, nginx = stack
+    client = http.client.HTTPConnection("127.0.0.1", nginx.port, timeout=10)
+    statuses = []
+    # Gaps past nginx's upstream timeout (1 s) and past gunicorn's own (2 s).
+    for gap in (0, 1.4, 2.6, 0.1, 2.6):
+        time.sleep(gap)
+        for _ in range(3):
+            statuses.append(get(nginx.port, "/healthz", conn=client)[0])
+    client.close()
+    assert statuses == [200] * len(statuses)
+    assert "upstream prematurely closed" not in nginx.errors()
+
+
+@pytest.mark.usefixtures("mongo_db")
+def test_nginx_serves_static_files_itself(stack: tuple[Gunicorn, Nginx]) -> None:
+    app, nginx = stack
+    manifest = (ROOT / "var" / "test-static" / "staticfiles.json").read_text()
+    hashed = re.search(r'"(embed/base\.[0-9a-f]{12}\.css)"', manifest)
+    assert hashed, "collectstatic did not hash embed/base.css"
+    app.stop()  # nothing below may need the application
+    status, headers, body = get(nginx.port, f"/static/{hashed.group(1)}",
+                                {"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["Content-Type"] == "text/css"
+    assert headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert headers["Content-Encoding"] == "gzip" and body
+
+
+def _manifests() -> list[tuple[str, dict[str, object]]]:
+    found = []
+    for path in sorted((DEPLOY / "kubernetes").glob("*.yaml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if doc:
+                found.append((f"{path.name}:{doc['kind']}/{doc['metadata']['name']}", doc))
+    return found
+
+
+def test_kubernetes_manifests_validate_against_the_kubernetes_schemas() -> None:
+    import kubernetes_validate
+
+    manifests = _manifests()
+    kinds = sorted(str(doc["kind"]) for _, doc in manifests)
+    for kind in ("Deployment", "HorizontalPodAutoscaler", "Ingress", "Job",
+                 "PodDisruptionBudget", "Service"):
+        assert kind in kinds, kind
+    for name, doc in manifests:
+        try:
+            kubernetes_validate.validate(doc, "1.33", strict=True)
+        except kubernetes_validate.ValidationError as e:
+            pytest.fail(f"{name}: {e.message} at {'/'.join(map(str, e.path))}")
+
+
+def test_the_web_pods_are_probed_and_the_ingest_runs_once() -> None:
+    docs = dict(_manifests())
+    web = next(d for n, d in docs.items() if n.endswith("Deployment/samembed-web"))
+    container = web["spec"]["template"]["spec"]["containers"][0]  # type: ignore[index]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    ingest = next(d for n, d in docs.items() if n.endswith("Deployment/samembed-ingest"))
+    assert ingest["spec"]["replicas"] == 1  # type: ignore[index]
+    assert ingest["spec"]["strategy"]["type"] == "Recreate"  # type: ignore[index]
+    args = ingest["spec"]["template"]["spec"]["containers"][0]["args"]  # type: ignore[index]
+    assert args[-2:] == ["ingest", "--loop"]
+
+
+def test_systemd_units_raise_the_file_limit_and_run_the_shipped_commands() -> None:
+    web = (DEPLOY / "systemd" / "samembed-web.service").read_text()
+    ingest = (DEPLOY / "systemd" / "samembed-ingest.service").read_text()
+    for unit in (web, ingest):
+        assert "\nLimitNOFILE=65536\n" in unit
+        assert "\nEnvironmentFile=/etc/samembed/env\n" in unit
+    assert "gunicorn -c deploy/gunicorn.conf.py" in web
+    assert "manage.py ingest --loop" in ingest
+    sysctl = (DEPLOY / "sysctl" / "60-samembed.conf").read_text()
+    assert re.search(r"^net\.core\.somaxconn = \d+$", sysctl, re.M)
+    assert re.search(r"^net\.ipv4\.ip_local_port_range = 1024 65535$", sysctl, re.M)
+
+
+def test_django_deployment_checks_pass_with_production_settings(tmp_path: Path) -> None:
+    env = {
+        "PATH": os.environ["PATH"],
+        # What deploy/env.example asks a deployment to set, with example values.
+        **{k: v for k, v in _env_example().items() if k in ("HTTPS", "ALLOWED_HOSTS")},
+        "SECRET_KEY": "x7Vq2-production-like-secret-0b9f3c1e8d7a6b5c4d3e2f1a0b9c8d7e6f5a4b",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/accounts.sqlite3",
+    }
+    assert env["HTTPS"] == "true"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def _env_example() -> dict[str, str]:
+    values = {}
+    for line in (DEPLOY / "env.example").read_text().splitlines():
+        if line and not line.startswith("#") and "=" in line:
+            name, _, value = line.partition("=")
+            values[name] = value
+    return values
