@@ -19,8 +19,9 @@ Scenarios (`make bench`), in one run, side by side:
 - cold:      cache disabled (EMBED_CACHE_TTL=0), every request renders from the
              database: 1 connection (latency, and application time from the
              Server-Timing header) and 50 (throughput);
-- mixed:     through the stack: several stories and templates, the story page,
-             the API (what a live page polls), the loader and an image;
+- mixed:     through the stack: several stories and templates, the screen, the
+             version polls of live pages (/live/), the story page, the API,
+             the loader and images;
 - edit:      seconds from a story edit until both workers serve it.
 
 `make soak` (`bench/run.py soak`): SOAK_MINUTES (10) through the stack at half
@@ -262,8 +263,10 @@ def mixed_paths(base: str) -> list[str]:
     images = [m["url"] for p in api["posts"] for m in p["media"]][:3]
     paths = ["/e/demo", "/e/demo?template=grid", "/e/demo?template=list",
              "/e/demo?template=carousel", "/e/demo?template=ticker",
-             "/e/demo-live?template=screen", "/e/demo-live", "/s/demo",
-             "/api/v1/stories/demo", "/api/v1/stories/demo-live", "/embed.js", *images]
+             "/e/demo-live?template=screen", "/e/demo-live", "/screen/demo-live", "/s/demo",
+             "/api/v1/stories/demo", "/api/v1/stories/demo-live", "/embed.js",
+             # What every open live embed and screen asks once a second.
+             "/live/demo-live", "/live/demo-live", "/live/demo-live", *images]
     # Image URLs may be absolute; wrk requests paths on the bench's host.
     return [urllib.parse.urlsplit(p)._replace(scheme="", netloc="").geturl() for p in paths]
 
