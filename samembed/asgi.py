@@ -13,6 +13,7 @@ times faster than the same page through Django with `cache_page`.
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from typing import Any
@@ -153,6 +154,13 @@ class FastPath:
             if message["type"] == "lifespan.startup":
                 watch = start_watch()
                 flusher = metrics.Flusher().start()
+                # Everything loaded so far (Django, Jinja, templates) lives as long
+                # as the worker: out of the collector's sight, a full collection no
+                # longer walks it, and the occasional 40-60 ms pause that set the
+                # hit path's p99 goes (p99 9.6-9.8 ms -> 6.0-7.6 ms at 50
+                # connections, 45 s wrk runs).
+                gc.collect()
+                gc.freeze()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if watch is not None:
