@@ -156,3 +156,17 @@ def test_a_post_stored_by_a_concurrent_run_is_not_counted_twice(story: Story) ->
     fresh = replace(already, external_id="1099", id=None)
     assert posts_repo.insert_new([replace(already, id=None), fresh]) == [False, True]
     assert sorted(p.external_id for p in all_posts(story)) == ["1091", "1099"]
+
+
+def test_an_authors_avatar_is_copied_once_across_runs_and_stories(
+    story: Story, image_host: ImageHost
+) -> None:
+    other = make_story("elsewhere")
+    face = "http://images.test/face.jpg"
+    store(story.id, "mastodon", [collected(1, avatar_url=face)], rules=AUTO)
+    store(story.id, "mastodon", [collected(2, avatar_url=face)], rules=AUTO)
+    store(other.id, "bluesky", [collected(3, avatar_url=face)], rules=AUTO)
+
+    avatars = {p.author.avatar_url for p in all_posts(story) + all_posts(other)}
+    assert len(avatars) == 1 and next(iter(avatars)).startswith("media:")  # type: ignore[union-attr]
+    assert image_host.paths == ["/face.jpg"]

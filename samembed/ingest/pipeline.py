@@ -116,7 +116,8 @@ class _Media:
     """Media for one post: reuse what an earlier copy stored, copy or defer the rest."""
 
     def __init__(self, existing: Post | None, copy_now: bool,
-                 copies: dict[str, collect.Copied | None]) -> None:
+                 copies: dict[str, collect.Copied | None],
+                 avatars: dict[str, str] | None = None) -> None:
         self.known = {m.source_url: m for m in (existing.media if existing else ())
                       if m.source_url and m.url.startswith("media:")}
         self.avatar = ((existing.author.avatar_source, existing.author.avatar_url)
@@ -124,6 +125,7 @@ class _Media:
         self.copy_now = copy_now
         self.pending = False
         self._copies = copies
+        self._avatars = avatars or {}
 
     def _copy(self, url: str) -> collect.Copied | None:
         # Shared by a batch: one author's avatar on twenty posts is fetched once.
@@ -148,6 +150,8 @@ class _Media:
             return None
         if source == self.avatar[0]:
             return self.avatar[1]
+        if source in self._avatars:  # copied for another post of this author
+            return self._avatars[source]
         if not self.copy_now:
             self.pending = True
             return None
@@ -157,8 +161,8 @@ class _Media:
 
 def _build(story_id: Id, kind: str, source_id: Id | None, c: Collected,
            verdict: moderation.Verdict, existing: Post | None, copy_now: bool,
-           copies: dict[str, collect.Copied | None]) -> Post:
-    media = _Media(existing, copy_now, copies)
+           copies: dict[str, collect.Copied | None], avatars: dict[str, str]) -> Post:
+    media = _Media(existing, copy_now, copies, avatars)
     items = [media.item(m) for m in c.media]
     avatar = media.avatar_url(c.avatar_url)
     return Post(
@@ -195,6 +199,8 @@ def store(story_id: Id, kind: str, batch: Iterable[Collected], *,
             source_id, _start_of_day(datetime.now(UTC)))
     embed_changed = False
     copies: dict[str, collect.Copied | None] = {}
+    avatars = posts.stored_avatars(sorted({c.avatar_url for c in checked.values()
+                                           if c.avatar_url}))
     inserts: list[Post] = []
     for c in sorted(checked.values(), key=lambda p: p.posted_at):
         before = existing.get(c.external_id)
@@ -206,8 +212,8 @@ def store(story_id: Id, kind: str, batch: Iterable[Collected], *,
             verdict = block or moderation.Verdict(before.state, before.reason or "")
             keep = tuple(k for k in EDITORIAL if k not in ("state", "reason")) if block \
                 else EDITORIAL
-            posts.upsert(_build(story_id, kind, source_id, c, verdict, before, copy_now, copies),
-                         keep=keep)
+            posts.upsert(_build(story_id, kind, source_id, c, verdict, before, copy_now, copies,
+                                avatars), keep=keep)
             report.updated += 1
             embed_changed |= before.state == "approved"
             continue
@@ -216,7 +222,7 @@ def store(story_id: Id, kind: str, batch: Iterable[Collected], *,
             continue
         room = room - 1 if room is not None else None
         inserts.append(_build(story_id, kind, source_id, c, moderation.verdict(rules, c), None,
-                              copy_now, copies))
+                              copy_now, copies, avatars))
     # New posts in one round trip: a journaled write per post would be the cost.
     for inserted, new in zip(inserts, posts.insert_new(inserts), strict=True):
         if new:  # False only when a concurrent run stored it first

@@ -45,6 +45,9 @@ INDEXES = [
     IndexModel([("source_id", ASCENDING), ("collected_at", DESCENDING)],
                name="source_collected",
                partialFilterExpression={"source_id": {"$type": "objectId"}}),
+    # Avatars already copied, by the URL they came from: an author's next post reuses it.
+    IndexModel([("author.avatar_source", ASCENDING)], name="avatar_source",
+               partialFilterExpression={"author.avatar_source": {"$type": "string"}}),
     # The ingest loop's work list of pushed and imported posts whose media are not copied yet.
     IndexModel([("media_pending", ASCENDING)], name="media_pending",
                partialFilterExpression={"media_pending": True}),
@@ -350,6 +353,17 @@ def mark_deleted(story_id: ObjectId, source: str, external_ids: list[str]) -> li
     coll.update_many(query, {"$set": {"state": "rejected", "reason": DELETED_REASON},
                              "$inc": {"version": 1}})
     return states
+
+
+def stored_avatars(sources: list[str]) -> dict[str, str]:
+    """Avatar URLs already copied ("media:<key>"), by the URL they were copied from."""
+    if not sources:
+        return {}
+    cursor = collection(COLLECTION).find(
+        {"author.avatar_source": {"$in": sources}, "author.avatar_url": {"$type": "string"}},
+        {"author.avatar_source": 1, "author.avatar_url": 1}).limit(len(sources) * 4)
+    return {doc["author"]["avatar_source"]: doc["author"]["avatar_url"] for doc in cursor
+            if doc["author"]["avatar_url"].startswith("media:")}
 
 
 def with_pending_media(limit: int) -> list[Post]:
