@@ -20,15 +20,9 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
-from samembed.embed.cache import Entry, response_cache
-from samembed.embed.views import (
-    _common_headers,
-    _error,
-    _read_view,
-    _redirect_entry,
-    entry_response,
-)
-from samembed.repositories import stories as stories_repo
+from samembed.embed.cache import Entry
+from samembed.embed.views import _cached, _common_headers, _error, _read_view, entry_response
+from samembed.repositories.posts import Post
 from samembed.repositories.stories import SCREEN_PUBLIC, Story
 
 PREFIX = "/live/"
@@ -68,19 +62,12 @@ def _version(request: HttpRequest, slug: str) -> HttpResponse:
     if request.META.get("QUERY_STRING"):
         return _error(400, "The version endpoint takes no query parameters.")
 
-    def render() -> Entry:
-        story = stories_repo.get_by_slug(slug)
-        if story is None or not story.is_public:
-            entry = _not_found()
-        elif story.slug != slug:
-            entry = _redirect_entry(f"{PREFIX}{story.slug}")
-        else:
-            entry = _json(200, version_payload(story), story_id=str(story.id),
-                          version=story.version)
-        entry.slug = slug
-        return entry
+    def build(story: Story, _: list[Post]) -> Entry:
+        return _json(200, version_payload(story), story_id=str(story.id), version=story.version)
 
-    return entry_response(response_cache().get(f"{PREFIX}{slug}", render), request)
+    # The same lookup, 404 and 301 as every story URL; the version needs no posts.
+    return entry_response(_cached(request, slug, PREFIX, _not_found, build, with_posts=False),
+                          request)
 
 
 version = _read_view(_version, _not_found)

@@ -156,17 +156,6 @@ def _not_found_entry() -> Entry:
     return Entry.build(404, _common_headers(b"text/html; charset=utf-8", csp), body)
 
 
-def _serve(
-    request: HttpRequest,
-    slug: str,
-    prefix: str,
-    not_found: Callable[[], Entry],
-    build: Callable[[Story, list[Post]], Entry],
-    suffix: str = "",
-) -> HttpResponse:
-    return entry_response(_cached(request, slug, prefix, not_found, build, suffix), request)
-
-
 def _cached(
     request: HttpRequest,
     slug: str,
@@ -174,9 +163,12 @@ def _cached(
     not_found: Callable[[], Entry],
     build: Callable[[Story, list[Post]], Entry],
     suffix: str = "",
+    with_posts: bool = True,
 ) -> Entry:
     """The cached answer for `<prefix><slug><suffix>`: 404, 301 to the story's
-    current slug, or `build`; rendered at most once at a time per process."""
+    current slug, or `build` (given the published posts unless `with_posts` is
+    false); rendered at most once at a time per process. Every story URL of the
+    read path comes through here, so its timings reach Server-Timing and /metrics."""
 
     timing = Timing()
 
@@ -184,18 +176,16 @@ def _cached(
         timing.cache = "miss"
         started = time.perf_counter()
         story = stories_repo.get_by_slug(slug)
-        if story is None or not story.is_public:
-            timing.db = time.perf_counter() - started
-            entry = not_found()
-        elif story.slug != slug:
-            timing.db = time.perf_counter() - started
-            entry = _redirect_entry(f"{prefix}{story.slug}{suffix}")
-        else:
-            posts = posts_repo.list_published(story.id, EMBED_POST_LIMIT)
+        if story is not None and story.is_public and story.slug == slug:
+            posts = posts_repo.list_published(story.id, EMBED_POST_LIMIT) if with_posts else []
             fetched = time.perf_counter()
             timing.db = fetched - started
             entry = build(story, posts)
             timing.render = time.perf_counter() - fetched
+        else:
+            timing.db = time.perf_counter() - started
+            entry = (not_found() if story is None or not story.is_public
+                     else _redirect_entry(f"{prefix}{story.slug}{suffix}"))
         entry.slug = slug
         return entry
 
@@ -299,7 +289,8 @@ def _build_story_page(story: Story, posts: list[Post]) -> Entry:
 
 def _story_page(request: HttpRequest, slug: str) -> HttpResponse:
     # Shared links carry tracking parameters; the page ignores them all.
-    return _serve(request, slug, "/s/", _not_found_entry, _build_story_page)
+    return entry_response(_cached(request, slug, "/s/", _not_found_entry, _build_story_page),
+                          request)
 
 
 story_page = _read_view(_story_page, _not_found_entry)
@@ -365,7 +356,8 @@ def _build_story_json(story: Story, posts: list[Post]) -> Entry:
 
 
 def _story_api(request: HttpRequest, slug: str) -> HttpResponse:
-    return _serve(request, slug, "/api/v1/stories/", _json_not_found, _build_story_json)
+    return entry_response(
+        _cached(request, slug, "/api/v1/stories/", _json_not_found, _build_story_json), request)
 
 
 story_api = _read_view(_story_api, _json_not_found)
