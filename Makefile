@@ -41,7 +41,7 @@ bench: $(STAMP) system-deps
 	$(BIN)/python bench/run.py
 
 # The ingest path's figures: push API posts/s, upstream-to-queue latency.
-bench-ingest: $(STAMP)
+bench-ingest: $(STAMP) system-deps
 	$(BIN)/python bench/ingest.py
 
 # The media path's figures: derive time, bytes per post view, cached image req/s.

@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -26,8 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import BIN, OUT, SECONDS, SECRET, halt, launch  # noqa: E402
-from samembed.embedded_db import EmbeddedDB, free_port, port_open  # noqa: E402
+from bench.run import OUT, gunicorn, prepare  # noqa: E402
+
+SECONDS = int(os.environ.get("BENCH_SECONDS", "30"))
 
 
 def timings() -> dict[str, float]:
@@ -104,34 +104,18 @@ def cached_requests(port: int) -> dict[str, float]:
 
 
 def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(OUT / "images-db", ignore_errors=True)
-    db = EmbeddedDB(OUT / "images-db", free_port())
-    db.start()
-    env = {**os.environ, "SECRET_KEY": SECRET, "WEB_CONCURRENCY": "2", "MONGODB_URI": db.uri,
-           "MEDIA_CACHE_DIR": str(OUT / "media-cache")}
-    os.environ.update(MONGODB_URI=db.uri, SECRET_KEY=SECRET,
-                      DJANGO_SETTINGS_MODULE="samembed.settings")
+    db, env = prepare()
+    env["MEDIA_CACHE_DIR"] = os.environ["MEDIA_CACHE_DIR"] = str(OUT / "media-cache")
+    os.environ["DJANGO_SETTINGS_MODULE"] = "samembed.settings"
     import django
 
     django.setup()
     results: dict[str, object] = {}
     try:
-        for command in (["ensure_indexes"], ["load_demo"]):
-            subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env,
-                           check=True, stdout=subprocess.DEVNULL)
         results["derive"] = timings()
         results["per_post_view"] = bytes_per_view()
-        port = free_port()
-        web = launch([str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py"],
-                     {**env, "PORT": str(port)}, "images-web.log")
-        try:
-            deadline = time.monotonic() + 30
-            while not port_open(port) and time.monotonic() < deadline:
-                time.sleep(0.1)
+        with gunicorn(env) as port:
             results["cached_image"] = cached_requests(port)
-        finally:
-            halt(web)
     finally:
         db.stop()
     (OUT / "images.json").write_text(json.dumps(results, indent=2))

@@ -17,7 +17,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -28,29 +27,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from samembed.embedded_db import EmbeddedDB, free_port, port_open  # noqa: E402
+from bench.run import OUT, gunicorn, prepare  # noqa: E402
 
-OUT = ROOT / "var" / "bench"
-BIN = Path(sys.executable).parent
 SECONDS = int(os.environ.get("BENCH_SECONDS", "30"))
-SECRET = "bench-only-secret-key-that-is-long-enough-for-django-checks"  # noqa: S105
 TOKEN = "bench-push-token-0123456789abcdef"  # noqa: S105
 CLIENTS = 4
 BATCH = 100
 TRIALS = 8
-
-
-def launch(args: list[str], env: dict[str, str], log: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=(OUT / log).open("wb"))
-
-
-def halt(process: subprocess.Popen[bytes]) -> None:
-    process.terminate()
-    try:
-        process.wait(15)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 def push_throughput(port: int) -> dict[str, float]:
@@ -104,9 +87,10 @@ def upstream_to_queue(env: dict[str, str]) -> dict[str, float]:
     source = sources.add(Source(story_id=story_id, kind="mastodon", label="#bench",
                                 settings={"instance": fake.base, "mode": "hashtag",
                                           "tag": "bench", "token": ""}, interval=10.0))
-    loop = launch([sys.executable, "manage.py", "ingest", "--loop"],
-                  {**env, "OUTBOUND_RESOLVE": f"{fake.host}:80=127.0.0.1:{fake.port}"},
-                  "ingest.log")
+    loop = subprocess.Popen(
+        [sys.executable, "manage.py", "ingest", "--loop"], cwd=ROOT,
+        env={**env, "OUTBOUND_RESOLVE": f"{fake.host}:80=127.0.0.1:{fake.port}"},
+        stdout=subprocess.DEVNULL, stderr=(OUT / "ingest.log").open("wb"))
     delays: list[float] = []
     try:
         time.sleep(12)  # the first run (an empty timeline) is done
@@ -120,7 +104,8 @@ def upstream_to_queue(env: dict[str, str]) -> dict[str, float]:
                     break
                 time.sleep(0.05)
     finally:
-        halt(loop)
+        loop.terminate()
+        loop.wait(15)
     # The loop's own share: one run's fetch and store, in this process.
     from django.conf import settings
 
@@ -157,13 +142,8 @@ def sources_story() -> str:
 
 
 def main() -> None:
-    OUT.mkdir(parents=True, exist_ok=True)
-    shutil.rmtree(OUT / "ingest-db", ignore_errors=True)
-    db = EmbeddedDB(OUT / "ingest-db", free_port(), cache_size="512M")
-    db.start()
-    env = {**os.environ, "SECRET_KEY": SECRET, "WEB_CONCURRENCY": "2", "MONGODB_URI": db.uri}
-    os.environ.update(MONGODB_URI=db.uri, SECRET_KEY=SECRET,
-                      DJANGO_SETTINGS_MODULE="samembed.settings")
+    db, env = prepare()
+    os.environ["DJANGO_SETTINGS_MODULE"] = "samembed.settings"
     import django
 
     django.setup()
@@ -173,20 +153,9 @@ def main() -> None:
 
     results: dict[str, object] = {}
     try:
-        for command in (["ensure_indexes"], ["load_demo"]):
-            subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env,
-                           check=True, stdout=subprocess.DEVNULL)
         sources.set_push_token(ObjectId(sources_story()), TOKEN)
-        port = free_port()
-        web = launch([str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py"],
-                     {**env, "PORT": str(port)}, "ingest-web.log")
-        try:
-            deadline = time.monotonic() + 30
-            while not port_open(port) and time.monotonic() < deadline:
-                time.sleep(0.1)
+        with gunicorn(env) as port:
             results["push"] = push_throughput(port)
-        finally:
-            halt(web)
         results["upstream_to_queue"] = upstream_to_queue(env)
     finally:
         db.stop()
