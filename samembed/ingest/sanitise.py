@@ -88,6 +88,21 @@ def clamp_text(text: str, entities: list[Entity] | tuple[Entity, ...],
     return cut + "…", [e for e in entities if e.end <= len(cut)]
 
 
+def read_date(raw: str) -> datetime | None:
+    """ISO 8601 / RFC 3339 or RFC 822 (RSS, HTTP) text as an aware UTC datetime
+    (naive times taken as UTC), or None when it is neither."""
+    try:
+        parsed = datetime.fromisoformat(raw)
+    except ValueError:
+        try:
+            parsed = parsedate_to_datetime(raw)
+        except (TypeError, ValueError, IndexError):
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
 def parse_date(value: object, *, what: str = "date",
                now: datetime | None = None) -> datetime:
     """An aware datetime from ISO 8601 / RFC 3339 or RFC 822 (RSS) text.
@@ -102,19 +117,9 @@ def parse_date(value: object, *, what: str = "date",
     if not isinstance(value, str) or not value.strip():
         raise ValueError(f"the {what} is missing")
     raw = value.strip()
-    parsed: datetime | None = None
-    try:
-        parsed = datetime.fromisoformat(raw)
-    except ValueError:
-        try:
-            parsed = parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError):
-            parsed = None
+    parsed = read_date(raw)
     if parsed is None:
         raise ValueError(f"the {what} {raw[:60]!r} is not a valid date")
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    parsed = parsed.astimezone(UTC)
     if parsed > (now or datetime.now(UTC)) + timedelta(days=1):
         raise ValueError(f"the {what} {raw[:60]!r} is in the future")
     return parsed

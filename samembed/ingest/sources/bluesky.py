@@ -99,23 +99,18 @@ class BlueskySource:
 
     def fetch(self, settings: dict[str, Any], cursor: dict[str, Any],
               recheck: list[str]) -> Batch:
-        held = common.waiting(cursor)
-        if held is not None:
-            return held
         call = _Calls(self, settings)
-        batch = Batch(cursor={k: v for k, v in cursor.items() if k != "not_before"})
-        try:
+
+        def read(batch: Batch) -> None:
             self._read(call, settings, batch)
             self._recheck(call, recheck, batch)
-        except _RateLimited as limit:
-            return common.hold(batch, limit.wait)
+
+        try:
+            return common.fetch_within_limits(cursor, call, read)
         except _SessionExpired as e:
             # Only the search signs in; anywhere else this means the host wants an account.
             raise SourceError(f"Bluesky asked for a signed-in account ({e or 'no reason given'})"
                               "; check the AppView address.") from e
-        if call.wait is not None:
-            common.hold(batch, call.wait)
-        return batch
 
     def _read(self, call: _Calls, settings: dict[str, Any], batch: Batch) -> None:
         latest = batch.cursor.get("latest")
@@ -360,12 +355,6 @@ def _aspect(holder: dict[str, Any]) -> tuple[int | None, int | None]:
     return None, None
 
 
-class _RateLimited(Exception):
-    def __init__(self, wait: float) -> None:
-        super().__init__(f"rate limited for {wait:.0f} s")
-        self.wait = wait
-
-
 class _Calls:
     """One fetch's XRPC calls: sessions, rate limits, errors in editors' words."""
 
@@ -381,7 +370,7 @@ class _Calls:
     def get_json(self, base: str, method: str, params: dict[str, str] | list[tuple[str, str]],
                  what: str, token: str | None = None) -> dict[str, Any]:
         if self.wait is not None:
-            raise _RateLimited(self.wait)
+            raise common.RateLimited(self.wait)
         headers = {"Accept": "application/json"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
@@ -393,7 +382,7 @@ class _Calls:
 
     def _answer(self, response: outbound.Response, base: str, what: str) -> dict[str, Any]:
         if response.status == 429:
-            raise _RateLimited(common.retry_wait(response.headers, "ratelimit-reset"))
+            raise common.RateLimited(common.retry_wait(response.headers, "ratelimit-reset"))
         self.wait = common.rate_limit_wait(response.headers, "ratelimit-remaining",
                                            "ratelimit-reset")
         data = common.decode_json(response, self.name(base))
@@ -435,7 +424,7 @@ class _Calls:
             return cached[0]
         _SESSIONS.pop(key, None)
         if self.wait is not None:
-            raise _RateLimited(self.wait)
+            raise common.RateLimited(self.wait)
         response = _post_json(f"{pds}/xrpc/com.atproto.server.createSession",
                               {"identifier": identifier, "password": password},
                               self.source.deadline, self.source.max_bytes)

@@ -13,15 +13,15 @@ from __future__ import annotations
 import json
 import re
 import time
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import httpx
 
 from samembed import outbound
 from samembed.ingest.model import Batch, SourceError
+from samembed.ingest.sanitise import read_date
 
 _HOST = re.compile(r"^(?=.{1,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63}$")
 # The longest wait honoured; a reset time further out is clamped (a wrong clock
@@ -80,17 +80,42 @@ def seconds_until(value: str | None, now: float | None = None) -> float | None:
         # Small numbers are a delay (Retry-After), large ones an epoch time.
         when = number if number > 1_000_000_000 else now + number
     else:
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            try:
-                parsed = parsedate_to_datetime(value)
-            except (TypeError, ValueError, IndexError):
-                return None
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
+        parsed = read_date(value)
+        if parsed is None:
+            return None
         when = parsed.timestamp()
     return min(max(when - now, 1.0), MAX_WAIT)
+
+
+class RateLimited(Exception):
+    """Raised by a network's calls when it says to stop; `fetch_within_limits` turns it
+    into `Batch.wait`, so a rate limit is never counted as a failure."""
+
+    def __init__(self, wait: float) -> None:
+        super().__init__(f"rate limited for {wait:.0f} s")
+        self.wait = wait
+
+
+class Limited(Protocol):
+    # What the calls of one fetch learnt from rate-limit headers: the wait to report.
+    wait: float | None
+
+
+def fetch_within_limits(cursor: dict[str, Any], calls: Limited,
+                        read: Callable[[Batch], None]) -> Batch:
+    """The shape of every polled network's fetch: honour a wait the network asked for
+    earlier, `read` into a fresh batch, and report any new wait instead of failing."""
+    held = waiting(cursor)
+    if held is not None:
+        return held
+    batch = Batch(cursor={k: v for k, v in cursor.items() if k != "not_before"})
+    try:
+        read(batch)
+    except RateLimited as limit:
+        return hold(batch, limit.wait)
+    if calls.wait is not None:
+        hold(batch, calls.wait)
+    return batch
 
 
 def waiting(cursor: dict[str, Any]) -> Batch | None:

@@ -76,20 +76,14 @@ class MastodonSource:
 
     def fetch(self, settings: dict[str, Any], cursor: dict[str, Any],
               recheck: list[str]) -> Batch:
-        held = common.waiting(cursor)
-        if held is not None:
-            return held
         call = _Calls(self, settings)
-        batch = Batch(cursor={k: v for k, v in cursor.items() if k != "not_before"})
-        try:
+
+        def read(batch: Batch) -> None:
             url, what = self._timeline(call, settings, batch.cursor)
             self._read_timeline(call, url, what, batch)
             self._recheck(call, recheck, batch)
-        except _RateLimited as limit:
-            return common.hold(batch, limit.wait)
-        if call.wait is not None:
-            common.hold(batch, call.wait)
-        return batch
+
+        return common.fetch_within_limits(cursor, call, read)
 
     def _timeline(self, call: _Calls, settings: dict[str, Any],
                   cursor: dict[str, Any]) -> tuple[str, str]:
@@ -247,12 +241,6 @@ def _media(attachments: Any) -> list[CollectedMedia]:
     return media
 
 
-class _RateLimited(Exception):
-    def __init__(self, wait: float) -> None:
-        super().__init__(f"rate limited for {wait:.0f} s")
-        self.wait = wait
-
-
 class _Calls:
     """One fetch's requests to one instance: auth header, limits, errors in editors' words."""
 
@@ -270,12 +258,12 @@ class _Calls:
     def get(self, url: str, what: str = "", missing: str = "not found",
             accept: tuple[int, ...] = (200,)) -> outbound.Response:
         if self.wait is not None:
-            raise _RateLimited(self.wait)
+            raise common.RateLimited(self.wait)
         response = outbound.fetcher().fetch(
             url, max_bytes=self.source.max_bytes, deadline=self.source.deadline,
             headers=self.headers, accept_status=(*accept, 401, 403, 404, 410, 422, 429))
         if response.status == 429:
-            raise _RateLimited(common.retry_wait(response.headers, "x-ratelimit-reset"))
+            raise common.RateLimited(common.retry_wait(response.headers, "x-ratelimit-reset"))
         self.wait = common.rate_limit_wait(response.headers, "x-ratelimit-remaining",
                                            "x-ratelimit-reset")
         if response.status in accept:
