@@ -52,11 +52,9 @@ class Refused(Exception):
 class FetchFailed(Exception):
     """The other host failed (network error, timeout, HTTP error status)."""
 
-    def __init__(self, message: str, status: int | None = None,
-                 retry_after: float | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -208,8 +206,7 @@ class Fetcher:
                 url = urljoin(url, response.headers["location"])
                 continue
             if response.status not in accepted:
-                raise FetchFailed(f"{url} answered {response.status}", response.status,
-                                  _retry_after(response.headers))
+                raise FetchFailed(f"{url} answered {response.status}", response.status)
             return response
         raise Refused(f"more than {max_redirects} redirects")
 
@@ -220,8 +217,7 @@ class Fetcher:
         response = self._send("POST", url, {"Accept": "application/json"}, payload, max_bytes,
                               time.monotonic() + deadline)
         if response.status not in set(accept_status):
-            raise FetchFailed(f"{url} answered {response.status}", response.status,
-                              _retry_after(response.headers))
+            raise FetchFailed(f"{url} answered {response.status}", response.status)
         return response
 
     def _send(self, method: str, url: str, headers: dict[str, str],
@@ -255,11 +251,6 @@ class Fetcher:
             if size > max_bytes:
                 raise Refused(f"the response is over {max_bytes:,} bytes")
             yield data
-
-
-def _retry_after(headers: httpx.Headers) -> float | None:
-    value = headers.get("retry-after", "")
-    return float(value) if value.isdigit() else None
 
 
 @cache

@@ -78,6 +78,8 @@ class Source(Protocol):
 
         `recheck` lists external ids collected recently; sources whose API can
         tell report the ones edited (in `posts`) or deleted (in `deleted`).
-        Raises SourceError, or outbound.FetchFailed / outbound.Refused.
+        A rate limit is not an error: report it as `Batch.wait`. Failures raise
+        SourceError, or outbound.FetchFailed / outbound.Refused, and count
+        towards pausing the source.
         """
         ...

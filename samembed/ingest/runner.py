@@ -47,10 +47,8 @@ def _jittered(seconds: float) -> timedelta:
     return timedelta(seconds=seconds * random.uniform(0.9, 1.1))  # noqa: S311 - not secret
 
 
-def _failed(source: Source, now: datetime, error: str, wait: float | None = None) -> Source:
-    if wait is not None:  # rate limited: not the source's fault, no back-off count
-        return sources.save(source, last_error=error,
-                            next_run_at=now + _jittered(max(wait, source.interval))) or source
+def _failed(source: Source, now: datetime, error: str) -> Source:
+    # Rate limits are not failures: sources report them as Batch.wait (see below).
     failures = source.failures + 1
     delay = min(source.interval * 2 ** failures, MAX_BACKOFF)
     return sources.save(
@@ -73,11 +71,7 @@ def run_source(source: Source, now: datetime) -> Outcome | None:
         batch = module.fetch(claimed.settings, claimed.cursor, recheck)
         report = pipeline.store(claimed.story_id, claimed.kind, batch.posts,
                                 source_id=claimed.id, deleted=batch.deleted)
-    except outbound.FetchFailed as e:
-        wait = (e.retry_after or claimed.interval * 2) if e.status == 429 else None
-        message = f"Rate limited by the source; retrying later. ({e})" if wait else str(e)
-        return Outcome(_failed(claimed, now, message, wait), None, message)
-    except (SourceError, outbound.Refused) as e:
+    except (SourceError, outbound.FetchFailed, outbound.Refused) as e:
         return Outcome(_failed(claimed, now, str(e)), None, str(e))
     except Exception as e:  # noqa: BLE001 - one broken source must not stop the others
         log.exception("source %s (%s) failed", claimed.id, claimed.kind)
