@@ -120,8 +120,6 @@ class _Media:
                  avatars: dict[str, str] | None = None) -> None:
         self.known = {m.source_url: m for m in (existing.media if existing else ())
                       if m.source_url and m.url.startswith("media:")}
-        self.avatar = ((existing.author.avatar_source, existing.author.avatar_url)
-                       if existing and existing.author.avatar_url else (None, None))
         self.copy_now = copy_now
         self.pending = False
         self._copies = copies
@@ -148,9 +146,7 @@ class _Media:
     def avatar_url(self, source: str | None) -> str | None:
         if not source:
             return None
-        if source == self.avatar[0]:
-            return self.avatar[1]
-        if source in self._avatars:  # copied for another post of this author
+        if source in self._avatars:  # copied before, for this post or another
             return self._avatars[source]
         if not self.copy_now:
             self.pending = True
