@@ -98,6 +98,7 @@ def takedown(base: str) -> dict[str, Any]:
     from playwright.sync_api import Request, sync_playwright
 
     from samembed.repositories import posts, stories
+    from tests.servers import launch_chromium
 
     story = stories.get_by_slug(SLUG)
     if story is None:
@@ -105,11 +106,8 @@ def takedown(base: str) -> dict[str, Any]:
     candidates = [p.id for p in posts.list_published(story.id, 50)][:TRIALS]
     delays: list[float] = []
     per_page: list[dict[str, float]] = []
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update"])
+        browser = launch_chromium(p)
         context = browser.new_context(viewport={"width": 1280, "height": 720})
         embed_page = context.new_page()
         embed_page.goto(base + "/healthz")
@@ -164,17 +162,15 @@ def soak(base: str) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     from samembed.repositories import posts, stories
+    from tests.servers import launch_chromium
 
     story = stories.get_by_slug(SLUG)
     if story is None:
         raise SystemExit(f"bench: the demo story {SLUG} is missing")
     target = posts.list_published(story.id, 1)[0]
     samples: list[tuple[int, int, int]] = []
-    chromium = shutil.which("chromium") or "/usr/bin/chromium"
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update"])
+        browser = launch_chromium(p)
         page = browser.new_page(viewport={"width": 1920, "height": 1080})
         page.goto(f"{base}/screen/{SLUG}")
         page.locator("article.post").first.wait_for()

@@ -17,8 +17,12 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from samembed.embedded_db import free_port, port_open
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -212,3 +216,12 @@ def _replace(text: str, pairs: list[tuple[str, str]]) -> str:
             raise AssertionError(f"deploy/nginx no longer contains {old!r}")
         text = text.replace(old, new)
     return text
+
+
+def launch_chromium(playwright: Playwright) -> Browser:
+    """Debian's headless Chromium as the tests and benches drive it: as root it needs
+    --no-sandbox, and it must not try the closed network on its own."""
+    return playwright.chromium.launch(
+        executable_path=shutil.which("chromium") or "/usr/bin/chromium",
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+              "--disable-component-update", "--no-first-run", "--disable-sync"])

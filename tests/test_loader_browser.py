@@ -7,7 +7,6 @@ The publisher page is served from `localhost:<port>`, the embed from
 from __future__ import annotations
 
 import gzip
-import shutil
 from collections.abc import Iterator
 
 import pytest
@@ -17,11 +16,10 @@ from samembed.embed.loader import minified
 from samembed.embedded_db import EmbeddedDB
 from samembed.repositories.stories import TEMPLATES
 from tests.factories import make_story
-from tests.servers import Gunicorn, PublisherSite
+from tests.servers import Gunicorn, PublisherSite, launch_chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +42,7 @@ def publisher() -> Iterator[PublisherSite]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run", "--disable-sync"],
-        )
+        browser = launch_chromium(p)
         yield browser
         browser.close()
 
