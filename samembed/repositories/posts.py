@@ -33,6 +33,10 @@ ENTITY_KINDS = ("url", "hashtag", "mention")
 MEDIA_TYPES = ("image", "video")
 TEXT_MAX = 10_000
 
+# Partial indexes serve only queries that repeat their filter: MongoDB's planner
+# does not infer a type from an equality, so the queries below spell it out.
+_HAS_SOURCE = {"$type": "objectId"}
+
 INDEXES = [
     IndexModel([("story_id", ASCENDING), ("source", ASCENDING), ("external_id", ASCENDING)],
                name="story_source_external_id_unique", unique=True),
@@ -43,8 +47,7 @@ INDEXES = [
     ),
     # A source's recent posts: its daily cap and the ids it rechecks for edits/deletions.
     IndexModel([("source_id", ASCENDING), ("collected_at", DESCENDING)],
-               name="source_collected",
-               partialFilterExpression={"source_id": {"$type": "objectId"}}),
+               name="source_collected", partialFilterExpression={"source_id": _HAS_SOURCE}),
     # Avatars already copied, by the URL they came from: an author's next post reuses it.
     IndexModel([("author.avatar_source", ASCENDING)], name="avatar_source",
                partialFilterExpression={"author.avatar_source": {"$type": "string"}}),
@@ -332,7 +335,7 @@ def by_external_ids(story_id: ObjectId, source: str, external_ids: list[str]) ->
 def recent_external_ids(source_id: ObjectId, since: datetime, limit: int) -> list[str]:
     """External ids of a source's posts collected since `since`, newest first."""
     cursor = (collection(COLLECTION)
-              .find({"source_id": source_id,
+              .find({"source_id": {"$eq": source_id, **_HAS_SOURCE},
                      "collected_at": {"$gte": since}, "reason": {"$ne": DELETED_REASON}},
                     {"external_id": 1})
               .sort("collected_at", DESCENDING).limit(limit))
@@ -360,7 +363,8 @@ def stored_avatars(sources: list[str]) -> dict[str, str]:
     if not sources:
         return {}
     cursor = collection(COLLECTION).find(
-        {"author.avatar_source": {"$in": sources}, "author.avatar_url": {"$type": "string"}},
+        {"author.avatar_source": {"$in": sources, "$type": "string"},
+         "author.avatar_url": {"$type": "string"}},
         {"author.avatar_source": 1, "author.avatar_url": 1}).limit(len(sources) * 4)
     return {doc["author"]["avatar_source"]: doc["author"]["avatar_url"] for doc in cursor
             if doc["author"]["avatar_url"].startswith("media:")}
@@ -375,7 +379,8 @@ def with_pending_media(limit: int) -> list[Post]:
 def count_collected_since(source_id: ObjectId, since: datetime) -> int:
     """Posts a source added since `since` (its daily cap), counted on a bounded range."""
     rows = list(collection(COLLECTION).aggregate([
-        {"$match": {"source_id": source_id, "collected_at": {"$gte": since}}},
+        {"$match": {"source_id": {"$eq": source_id, **_HAS_SOURCE},
+                    "collected_at": {"$gte": since}}},
         {"$count": "n"},
     ]))
     return int(rows[0]["n"]) if rows else 0
