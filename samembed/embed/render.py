@@ -26,6 +26,7 @@ from django.conf import settings
 from django.template import engines
 from markupsafe import Markup
 
+from samembed.embed.i18n import strings
 from samembed.repositories.posts import Post
 from samembed.repositories.stories import TEMPLATES, Story
 
@@ -136,6 +137,7 @@ def render_embed(story: Story, posts: list[Post], template: str,
     html = engines["jinja2"].get_template(f"embed/{template}.html").render(
         {
             "story": story,
+            "t": strings(None),
             "posts": posts,
             "template": template,
             "now": datetime.now(UTC),
