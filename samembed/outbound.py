@@ -36,25 +36,20 @@ import httpcore
 import httpx
 from django.conf import settings
 
+from samembed.exceptions import FetchFailed, Refused
+
+__all__ = ["FetchFailed", "Fetcher", "Refused", "Response", "check_address", "fetcher",
+           "parse_url", "reset"]
+
 USER_AGENT = "samembed/1.0 (social story embeds; +https://github.com/samembed)"
 REDIRECTS = (301, 302, 303, 307, 308)
 ALLOWED_PORTS = (80, 443)
 KEEPALIVE_SECONDS = 90.0
+URL_MAX = 2048  # a URL from outside (stored with a post)
+FETCH_URL_MAX = 8192  # one we build ourselves (an API call listing 25 posts)
 
 Resolver = Callable[[str, int], list[str]]
 Dialer = Callable[[str, int], tuple[str, int]]
-
-
-class Refused(Exception):
-    """A URL, address or response we will not fetch; the message is for editors and logs."""
-
-
-class FetchFailed(Exception):
-    """The other host failed (network error, timeout, HTTP error status)."""
-
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass(frozen=True)
@@ -71,6 +66,53 @@ def system_resolver(host: str, port: int) -> list[str]:
     except (socket.gaierror, UnicodeError) as e:
         raise FetchFailed(f"cannot resolve {host}: {e}") from e
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+def parse_url(url: object, schemes: tuple[str, ...] = ("http", "https"),
+              max_length: int = URL_MAX) -> str:
+    """`url` if it is one we could fetch, else Refused saying why in plain words.
+
+    Every URL from outside (pushed, imported, collected, redirected to) is read
+    here, by the same parser the client fetches with, so one that cannot be
+    parsed (`http://999.1.1.1/`, `http://[1.2.3.4]/`, `http://xn--/`, a NUL or
+    a circled digit in the host) is refused up front as that item's error
+    instead of escaping later as an exception nobody expects.
+
+        >>> parse_url("http://999.1.1.1/a.jpg")
+        Traceback (most recent call last):
+        samembed.exceptions.Refused: 'http://999.1.1.1/a.jpg' is not a valid URL: ...
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise Refused("the URL is empty")
+    if len(url) > max_length:
+        raise Refused(f"the URL is {len(url):,} characters long; "
+                      f"at most {max_length:,} are accepted")
+    shown = repr(url[:200])
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise Refused(f"{shown} contains spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+        parsed = httpx.URL(url)
+        # .host decodes the IDNA form: a malformed A-label (xn--) only fails there.
+        if parsed.host:
+            parsed.host.encode("idna")
+        host = parsed.raw_host.decode("ascii")
+    except (httpx.InvalidURL, ValueError, UnicodeError) as e:  # IDNAError is a UnicodeError
+        raise Refused(f"{shown} is not a valid URL: {e}") from e
+    if parts.scheme.lower() not in schemes:
+        raise Refused(f"only {' and '.join(schemes)} URLs are fetched, "
+                      f"not {parts.scheme or '(none)'}")
+    if not host:
+        raise Refused(f"{shown} has no host")
+    labels = host.rstrip(".").split(".")
+    if ":" not in host and (len(host) > 253 or not all(0 < len(lb) <= 63 for lb in labels)):
+        raise Refused(f"{shown} has no valid host name")
+    if parts.username is not None or parts.password is not None:
+        raise Refused("URLs with credentials are not fetched")
+    if port == 0:
+        raise Refused(f"bad port in {shown}")
+    return url
 
 
 def _ip_literal(host: str) -> str | None:
@@ -179,17 +221,9 @@ class Fetcher:
         self._client.close()
 
     def _check_url(self, url: str) -> None:
+        parse_url(url, max_length=FETCH_URL_MAX)
         parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            raise Refused(f"only http and https URLs are fetched, not {parts.scheme or '(none)'}")
-        if not parts.hostname:
-            raise Refused("the URL has no host")
-        if parts.username is not None or parts.password is not None:
-            raise Refused("URLs with credentials are not fetched")
-        try:
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-        except ValueError as e:
-            raise Refused(f"bad port in {url!r}") from e
+        port = parts.port or (443 if parts.scheme.lower() == "https" else 80)
         if port not in self.ports:
             raise Refused(f"port {port} is not allowed (only {', '.join(map(str, self.ports))})")
 
@@ -236,6 +270,8 @@ class Fetcher:
                 return Response(str(r.url), r.status_code, r.headers, body)
         except httpx.TimeoutException as e:
             raise Refused("the fetch took longer than allowed") from e
+        except httpx.InvalidURL as e:
+            raise Refused(f"{url[:200]!r} is not a valid URL: {e}") from e
         except httpx.HTTPError as e:
             raise FetchFailed(f"{url}: {e.__class__.__name__}: {e}") from e
 

@@ -11,6 +11,7 @@ refused fetch never reached it. Paths:
     /trickle            one byte a second
     /redirect?to=URL    302 to URL
     /hops/N             N redirects in a row, then /photo.jpg
+    /status/N           an error page with status N (503: a host having a bad minute)
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ class _Handler(BaseHTTPRequestHandler):
             left = int(path.rsplit("/", 1)[1])
             self._send(302, b"", headers={
                 "Location": f"/hops/{left - 1}" if left > 1 else "/photo.jpg"})
+        elif path.startswith("/status/"):
+            self._send(int(path.rsplit("/", 1)[1]), b"<h1>unavailable</h1>", "text/html")
         elif path == "/chunked-50mb":
             self.send_response(200)
             self.send_header("Content-Type", "image/png")

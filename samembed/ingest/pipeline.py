@@ -21,8 +21,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlsplit
 
+from samembed import outbound
+from samembed.exceptions import Refused
 from samembed.ingest import rules as moderation
 from samembed.ingest.model import Collected, CollectedMedia
 from samembed.media import collect
@@ -40,6 +41,12 @@ MEDIA_MAX = 10
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LINK_SCHEMES = ("http", "https", "mailto")
 STATE_COUNTERS = {"approved": "approved", "pending": "held", "rejected": "rejected"}
+# Pending media copies: attempts before a post is parked with its reason, and the
+# back-off between them (doubling from the first, capped).
+MEDIA_ATTEMPTS = 6
+MEDIA_BACKOFF = timedelta(seconds=30)
+MEDIA_BACKOFF_MAX = timedelta(hours=1)
+MEDIA_ERROR_MAX = 500
 
 
 class Invalid(ValueError):
@@ -66,11 +73,17 @@ class Report:
 
 
 def _http_url(value: str | None, schemes: tuple[str, ...] = ("http", "https")) -> str | None:
+    """`value` when it is a URL we can use, else None; web URLs go through the one
+    parser the outbound client fetches with, so a post never carries one it can't read."""
     if not value:
         return None
-    parts = urlsplit(value.strip())
-    return value.strip() if parts.scheme.lower() in schemes and (
-        parts.netloc or parts.scheme == "mailto") else None
+    value = value.strip()
+    if value[:7].lower() == "mailto:" and "mailto" in schemes:
+        return value if len(value) <= outbound.URL_MAX and value.isprintable() else None
+    try:
+        return outbound.parse_url(value, tuple(s for s in schemes if s != "mailto"))
+    except Refused:
+        return None
 
 
 def check(post: Collected) -> Collected:
@@ -109,7 +122,9 @@ def _copy(url: str) -> collect.Copied | None:
         return collect.copy(url)
     except collect.CopyFailed as e:
         log.warning("media copy failed for %s: %s", url, e)
-        return None
+    except Exception:  # noqa: BLE001 - one image must not fail its post, batch or source
+        log.exception("media copy failed unexpectedly for %s", url)
+    return None
 
 
 class _Media:
@@ -235,26 +250,95 @@ def store(story_id: Id, kind: str, batch: Iterable[Collected], *,
     return report
 
 
-def copy_pending(limit: int = 20) -> int:
-    """Copy the media of pushed and imported posts (the ingest loop calls this)."""
-    done = 0
-    for post in posts.with_pending_media(limit):
-        media = _Media(None, copy_now=True, copies={})
-        # Post.media shows an editor's alt texts; the stored ones stay the source's.
-        alts = post.original_alts or tuple(m.alt for m in post.media)
-        items = [replace(m, alt=alt) if m.url else
-                 media.item(CollectedMedia(m.source_url or "", alt, m.type))
-                 for m, alt in zip(post.media, alts, strict=True)]
-        avatar = post.author.avatar_url or media.avatar_url(post.author.avatar_source)
-        changes = {
-            "media": [{"type": m.type, "url": m.url, "width": m.width, "height": m.height,
-                       "alt": m.alt, "source_url": m.source_url} for m in items if m],
-            "author.avatar_url": avatar,
-            "media_pending": False,
-        }
-        if posts.update(post, changes):
-            done += 1
-            if post.state == "approved":
-                stories.bump_version(post.story_id)
-    return done
+def _reason(error: BaseException) -> str:
+    text = str(error) or error.__class__.__name__
+    # Whatever the exception says, it must be storable.
+    return text.encode("utf-8", "replace").decode("utf-8")[:MEDIA_ERROR_MAX]
 
+
+def _copy_post_media(post: Post,
+                     copies: dict[str, collect.Copied | Exception]) -> bool:
+    """Copy one post's pending media; a permanent failure drops that image (with its
+    reason kept), a transient one raises so the whole post is tried again later.
+    `copies` is shared by a round: an image on many posts is fetched once."""
+    dropped: list[str] = []
+
+    def attempt(url: str) -> collect.Copied | None:
+        if url not in copies:
+            try:
+                copies[url] = collect.copy(url)
+            except collect.CopyFailed as e:
+                copies[url] = e
+        outcome = copies[url]
+        if not isinstance(outcome, Exception):
+            return outcome
+        if not getattr(outcome, "permanent", False):
+            raise outcome
+        dropped.append(str(outcome))  # it names the URL
+        return None
+
+    # Post.media shows an editor's alt texts; the stored ones stay the source's.
+    alts = post.original_alts or tuple(m.alt for m in post.media)
+    items: list[Media] = []
+    for m, alt in zip(post.media, alts, strict=True):
+        if m.url:
+            items.append(replace(m, alt=alt))
+        elif m.source_url and (copied := attempt(m.source_url)) is not None:
+            items.append(Media(m.type, copied.url, copied.width, copied.height, alt,
+                               m.source_url))
+    avatar = post.author.avatar_url
+    if not avatar and post.author.avatar_source:
+        copied = attempt(post.author.avatar_source)
+        avatar = copied.url if copied else None
+    changes = {
+        "media": [{"type": m.type, "url": m.url, "width": m.width, "height": m.height,
+                   "alt": m.alt, "source_url": m.source_url} for m in items],
+        "author.avatar_url": avatar,
+        "media_pending": False,
+        "media_retry_at": None,
+        "media_error": _reason(ValueError("; ".join(dropped))) if dropped else None,
+    }
+    if not posts.update(post, changes):
+        return False  # an editor changed it meanwhile: the next round sees it again
+    if post.state == "approved":
+        stories.bump_version(post.story_id)
+    return True
+
+
+def _retry_later(post: Post, error: BaseException, now: datetime) -> None:
+    attempts = post.media_attempts + 1
+    reason = _reason(error)
+    if attempts >= MEDIA_ATTEMPTS:
+        log.warning("giving up on the media of post %s after %d attempts: %s",
+                    post.id, attempts, reason)
+        changes: dict[str, object] = {
+            "media_pending": False, "media_attempts": attempts, "media_retry_at": None,
+            "media_error": f"Gave up after {attempts} attempts: {reason}"[:MEDIA_ERROR_MAX]}
+    else:
+        wait = min(MEDIA_BACKOFF * 2 ** (attempts - 1), MEDIA_BACKOFF_MAX)
+        changes = {"media_attempts": attempts, "media_retry_at": now + wait,
+                   "media_error": reason}
+    posts.update(post, changes)
+
+
+def copy_pending(limit: int = 20, now: datetime | None = None) -> int:
+    """Copy the media of pushed and imported posts (the ingest loop calls this).
+
+    Each post fails alone: its error is recorded on it, it is tried again with
+    back-off, and after MEDIA_ATTEMPTS it is parked with the reason, which the
+    studio's queue shows. Returns how many posts were completed.
+    """
+    now = now or datetime.now(UTC)
+    done = 0
+    copies: dict[str, collect.Copied | Exception] = {}
+    for post in posts.with_pending_media(limit, now):
+        try:
+            done += _copy_post_media(post, copies)
+        except Exception as e:  # noqa: BLE001 - one post must never stop the others
+            if not isinstance(e, collect.CopyFailed):
+                log.exception("media copy of post %s failed", post.id)
+            try:
+                _retry_later(post, e, now)
+            except Exception:  # noqa: BLE001 - recording the failure failed too
+                log.exception("could not record the media failure of post %s", post.id)
+    return done

@@ -26,6 +26,8 @@ import json
 from datetime import datetime
 from typing import Any
 
+from samembed import outbound
+from samembed.exceptions import Refused
 from samembed.ingest.model import Collected, CollectedMedia
 from samembed.ingest.pipeline import check
 from samembed.repositories.posts import TEXT_MAX
@@ -84,6 +86,18 @@ def _date(raw: str) -> datetime:
     return value
 
 
+def _fetched_url(value: str | None, field: str) -> str | None:
+    """A URL we will fetch (an image, an avatar), checked by the parser every fetch
+    uses; ValueError naming the field. (Links are only shown, and `check` drops the
+    ones that are not http, https or mailto.)"""
+    if value is None or value == "":
+        return None
+    try:
+        return outbound.parse_url(value)
+    except Refused as e:
+        raise ValueError(f"{field}: {e}") from e
+
+
 def parse_post(raw: Any) -> Collected:
     """One pushed post; ValueError naming the field."""
     item = _fields(raw, _FIELDS, "")
@@ -103,13 +117,16 @@ def parse_post(raw: Any) -> Collected:
             raise ValueError(f"media[{n}].url: required")
         if m.get("type", "image") not in ("image", "video"):
             raise ValueError(f"media[{n}].type: image or video")
-        images.append(CollectedMedia(m["url"], m.get("alt", ""), m.get("type", "image")))
+        url = _fetched_url(m["url"], f"media[{n}].url") or ""
+        images.append(CollectedMedia(url, m.get("alt", ""), m.get("type", "image")))
     text = item["text"]
     return check(Collected(
         external_id=item["id"], author_name=author["name"], text=text,
         posted_at=_date(item["created_at"]), entities=tuple(find_entities(text)),
-        media=tuple(images), author_handle=author.get("handle"), author_url=author.get("url"),
-        avatar_url=author.get("avatar_url"), permalink=item.get("url"), lang=item.get("lang"),
+        media=tuple(images), author_handle=author.get("handle"),
+        author_url=author.get("url"),
+        avatar_url=_fetched_url(author.get("avatar_url"), "author.avatar_url"),
+        permalink=item.get("url"), lang=item.get("lang"),
         is_reply=item.get("reply", False), is_repost=item.get("repost", False),
         sensitive=item.get("sensitive", False),
         content_warning=item.get("content_warning", "")))

@@ -34,6 +34,8 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 class ImageRefused(ValueError):
     """Not an image we accept; the message says why, for the editor or the log."""
 
+    permanent = True  # the same bytes are refused again
+
 
 @dataclass(frozen=True)
 class Normalised:

@@ -48,13 +48,15 @@ INDEXES = [
                name="source_collected_at"),
     # Avatars already copied, by the URL they came from: an author's next post reuses it.
     IndexModel([("author.avatar_source", ASCENDING)], name="author_avatar_source"),
-    # The ingest loop's work list of pushed and imported posts whose media are not copied yet.
-    IndexModel([("media_pending", ASCENDING)], name="media_pending",
-               partialFilterExpression={"media_pending": True}),
+    # The ingest loop's work list of pushed and imported posts whose media are not
+    # copied yet, in the order they fall due.
+    IndexModel([("media_pending", ASCENDING), ("media_retry_at", ASCENDING)],
+               name="media_pending_due", partialFilterExpression={"media_pending": True}),
 ]
 # Dropped by ensure_indexes: one post could not be in two stories; two partial
-# indexes the queries could not use.
-OBSOLETE_INDEXES = ["source_external_id_unique", "source_collected", "avatar_source"]
+# indexes the queries could not use; the work list before it had an order.
+OBSOLETE_INDEXES = ["source_external_id_unique", "source_collected", "avatar_source",
+                    "media_pending"]
 
 _STRING = {"bsonType": "string"}
 _OPT_STRING = {"bsonType": ["string", "null"]}
@@ -117,6 +119,11 @@ VALIDATOR: dict[str, Any] = {
             "reason": _OPT_STRING,
             "fingerprint": _OPT_STRING,
             "media_pending": {"bsonType": "bool"},
+            # The ingest loop's copy of pending media: failed attempts so far, when
+            # to try again, and why the last attempt failed (shown in the studio).
+            "media_attempts": {"bsonType": ["int", "long"], "minimum": 0},
+            "media_retry_at": {"bsonType": ["date", "null"]},
+            "media_error": _OPT_STRING,
             "version": {"bsonType": ["int", "long"], "minimum": 1},
         },
     }
@@ -182,6 +189,9 @@ class Post:
     reason: str | None = None
     fingerprint: str | None = None
     media_pending: bool = False
+    media_attempts: int = 0
+    media_retry_at: datetime | None = None
+    media_error: str | None = None
 
     @property
     def sort_rank(self) -> float:
@@ -232,6 +242,9 @@ def _to_post(doc: dict[str, Any]) -> Post:
         reason=doc.get("reason"),
         fingerprint=doc.get("fingerprint"),
         media_pending=doc.get("media_pending", False),
+        media_attempts=doc.get("media_attempts", 0),
+        media_retry_at=doc.get("media_retry_at"),
+        media_error=doc.get("media_error"),
     )
 
 
@@ -261,6 +274,10 @@ def _to_doc(post: Post) -> dict[str, Any]:
         "reason": post.reason,
         "fingerprint": post.fingerprint,
         "media_pending": post.media_pending,
+        # New content starts its copy afresh.
+        "media_attempts": post.media_attempts,
+        "media_retry_at": post.media_retry_at,
+        "media_error": post.media_error,
     }
 
 
@@ -367,10 +384,15 @@ def stored_avatars(sources: list[str]) -> dict[str, str]:
             if doc["author"]["avatar_url"].startswith("media:")}
 
 
-def with_pending_media(limit: int) -> list[Post]:
-    """Pushed or imported posts whose images are still to be copied."""
-    return [_to_post(doc) for doc in
-            collection(COLLECTION).find({"media_pending": True}).limit(limit)]
+def with_pending_media(limit: int, now: datetime) -> list[Post]:
+    """Pushed or imported posts whose images are still to be copied and are due,
+    the ones waiting longest first (a post that keeps failing waits its back-off,
+    so it cannot stay first in line)."""
+    cursor = (collection(COLLECTION)
+              .find({"media_pending": True, "media_retry_at": {"$not": {"$gt": now}}})
+              .sort("media_retry_at", ASCENDING)
+              .limit(limit))
+    return [_to_post(doc) for doc in cursor]
 
 
 def count_collected_since(source_id: ObjectId, since: datetime) -> int:
