@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.contrib.messages import get_messages
 from django.templatetags.static import static
 from jinja2 import Environment, FileSystemBytecodeCache
 
@@ -25,7 +26,8 @@ def environment(**options: Any) -> Environment:
     options.setdefault("bytecode_cache", FileSystemBytecodeCache(str(cache_dir)))
     options["cache_size"] = 400
     env = Environment(**options)  # noqa: S701 - the backend passes autoescape=True
-    env.globals.update(static=static, utcnow=lambda: datetime.now(UTC))
+    env.globals.update(static=static, utcnow=lambda: datetime.now(UTC),
+                       get_messages=get_messages)
     env.filters.update(
         post_html=post_html,
         relative_time=relative_time,

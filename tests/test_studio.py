@@ -11,6 +11,7 @@ from django.test import Client
 from samembed.repositories import audit
 from samembed.repositories import stories as stories_repo
 from samembed.repositories.stories import Story
+from samembed.studio import actions
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
 
@@ -37,7 +38,9 @@ def create(client: Client, **fields: str) -> Story:
 
 
 def edit(client: Client, story: Story, **fields: object) -> object:
-    data = {**FORM, **StoryFormValues(story), "version": story.version, **fields}
+    """Save the story form as it was when `story` was read, with `fields` changed."""
+    data = {**FORM, **StoryFormValues(story), "version": story.version,
+            "base": actions.sign_base(story), **fields}
     return client.post(f"/studio/stories/{story.id}/", data)
 
 
@@ -143,7 +146,7 @@ def test_a_slug_of_another_story_is_refused_with_its_name(ada: Client) -> None:
         assert "The owner" in text and where in text
 
 
-def test_two_editors_saving_one_story_one_wins_the_other_sees_a_conflict(
+def test_two_editors_changing_one_field_the_second_chooses_on_a_conflict_page(
     ada: Client, grace: Client
 ) -> None:
     story = create(ada, title="Shared")
@@ -153,11 +156,12 @@ def test_two_editors_saving_one_story_one_wins_the_other_sees_a_conflict(
     assert second.status_code == 409  # type: ignore[attr-defined]
     text = second.content.decode()  # type: ignore[attr-defined]
     assert "changed while you were editing" in text
-    assert "Ada&#39;s title" in text
-    assert "Apply my changes to the current version" in text
+    assert "Ada&#39;s title" in text and "Grace&#39;s title" in text
+    assert 'name="keep_title"' in text
+    assert "keep_description" not in text  # only Grace changed it: not a question
     current = stories_repo.get_by_key(str(story.id))
     assert current is not None and current.title == "Ada's title"
-    # The conflict page's form is based on the current version: re-applying works.
+    # The conflict page's choices are made against the current version.
     version = re.search(r'name="version" value="(\d+)"', text)
     assert version and int(version.group(1)) == current.version
     trail = audit.for_story(story.id)

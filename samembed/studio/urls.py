@@ -12,6 +12,7 @@ urlpatterns = [
     path("logout", views.logout_view, name="studio-logout"),
     path("stories/new", views.story_new, name="studio-story-new"),
     path("stories/<str:story_id>/", views.story_edit, name="studio-story"),
+    path("stories/<str:story_id>/resolve", views.story_resolve, name="studio-story-resolve"),
     path("stories/<str:story_id>/status", views.story_status, name="studio-story-status"),
     path("stories/<str:story_id>/audit", views.story_audit, name="studio-story-audit"),
     path("stories/<str:story_id>/preview", views.story_preview, name="studio-story-preview"),

@@ -13,6 +13,7 @@ from datetime import timedelta
 from functools import wraps
 from typing import Any, Callable
 
+from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -28,6 +29,7 @@ from samembed.repositories import audit
 from samembed.repositories import posts as posts_repo
 from samembed.repositories import stories as stories_repo
 from samembed.repositories.stories import STATUSES, Story
+from samembed.studio import actions
 from samembed.studio.forms import (
     LoginForm,
     StoryForm,
@@ -155,15 +157,6 @@ def story_list(request: HttpRequest) -> HttpResponse:
     })
 
 
-def _slug_problem(slug: str, story: Story | None) -> str | None:
-    # get_by_slug looks at current and previous slugs alike: both are taken.
-    owner = stories_repo.get_by_slug(slug)
-    if owner is None or (story is not None and owner.id == story.id):
-        return None
-    where = "its current slug" if owner.slug == slug else "one of its earlier slugs"
-    return f"The slug {slug!r} belongs to the story “{owner.title}” ({where})."
-
-
 @studio_page
 @require_http_methods(["GET", "HEAD", "POST"])
 def story_new(request: HttpRequest) -> HttpResponse:
@@ -171,7 +164,7 @@ def story_new(request: HttpRequest) -> HttpResponse:
                                                      "mode": "auto", "accent": "#2563eb"})
     if request.method == "POST" and form.is_valid():
         fields = form.story_fields()
-        problem = _slug_problem(fields["slug"], None)
+        problem = actions.slug_problem(fields["slug"], None)
         if problem is None:
             try:
                 story = stories_repo.insert(status="draft", **fields)
@@ -188,30 +181,48 @@ def story_new(request: HttpRequest) -> HttpResponse:
                   status=status)
 
 
-def _changes(before: dict[str, Any], after: dict[str, Any]) -> dict[str, tuple[Any, Any]]:
-    return {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}
+def _done(request: HttpRequest, story: Story, outcome: actions.Outcome) -> HttpResponse:
+    if outcome.applied:
+        text = "Saved. Open embeds show the change within about a second."
+        if outcome.kept:
+            names = ", ".join(actions.FIELD_LABELS.get(k, k) for k in outcome.kept)
+            text += f" Someone else's changes meanwhile were kept: {names}."
+    else:
+        text = "Nothing to save: the story already has these values."
+    messages.success(request, text)
+    return HttpResponseRedirect(f"/studio/stories/{story.id}/")
 
 
-def _conflict(request: HttpRequest, story: Story, base_version: int,
-              attempted: dict[str, tuple[Any, Any]], form: StoryForm | None) -> HttpResponse:
-    audit.record(story.id, actor(request), "story.update", attempted, outcome="conflict",
-                 base_version=base_version)
-    meanwhile = audit.for_story(story.id, since_version=base_version)
+def _conflict_page(request: HttpRequest, outcome: actions.Outcome,
+                   base_version: int | None) -> HttpResponse:
+    """The 409 page: what changed meanwhile, and each field both changed, side by side."""
+    story = outcome.story
+    meanwhile = audit.for_story(story.id, since_version=base_version) if base_version else []
+    # Who made each field's other value: the newest save that changed it.
+    changed_by = {name: entry for entry in reversed(meanwhile) for name in entry.changes}
     return render(request, "studio/conflict.html", {
-        "story": story, "meanwhile": meanwhile, "attempted": attempted, "form": form,
+        "story": story, "meanwhile": meanwhile, "conflicts": outcome.conflicts,
+        "changed_by": changed_by,
+        "labels": actions.FIELD_LABELS, "base": actions.sign_base(story),
+        "mine": actions.sign_values(story, outcome.proposal),
     }, status=409)
 
 
-def _save(request: HttpRequest, story: Story, base_version: int, changes: dict[str, Any],
-          attempted: dict[str, tuple[Any, Any]], action: str,
-          form: StoryForm | None) -> HttpResponse:
-    """The compare-and-set write of a story: audited and confirmed, or, when another
-    save came first, the conflict page against the story as it now is."""
-    if not stories_repo.update(story, changes):
-        return _conflict(request, story_or_404(str(story.id)), base_version, attempted, form)
-    audit.record(story.id, actor(request), action, attempted,
-                 base_version=base_version, version=story.version + 1)
-    return HttpResponseRedirect(f"/studio/stories/{story.id}/?saved=1")
+def _save(request: HttpRequest, story: Story, base_version: int, mine: dict[str, Any],
+          action: str, form: StoryForm | None) -> HttpResponse:
+    """Save an editor's values made from `base_version`, merged with any save since."""
+    base = actions.read_base(request.POST.get("base"), story, base_version)
+    if base is None and base_version == story.version:
+        base = actions.Base(story.version, story_values(story))  # nothing saved since
+    outcome = actions.save_story(actor(request), story, base, mine, action)
+    if outcome.slug_problem:
+        if form is None:
+            form = StoryForm(initial=StoryForm.initial_for(outcome.story))
+        form.add_error("slug", outcome.slug_problem)
+        return _edit_page(request, outcome.story, form, status=400)
+    if outcome.conflicts:
+        return _conflict_page(request, outcome, base_version)
+    return _done(request, outcome.story, outcome)
 
 
 @studio_page
@@ -228,30 +239,44 @@ def story_edit(request: HttpRequest, story_id: str) -> HttpResponse:
                                                "story and make your changes again.", 400)
     if not form.is_valid():
         return _edit_page(request, story, form, status=400)
-    fields = form.story_fields()
-    attempted = _changes(story_values(story), fields_values(fields))
-    if base_version != story.version:
-        return _conflict(request, story, base_version, attempted, form)
-    if not attempted:
-        return HttpResponseRedirect(f"/studio/stories/{story.id}/")
-    problem = _slug_problem(fields["slug"], story) if "slug" in attempted else None
-    if problem:
-        form.add_error("slug", problem)
-        return _edit_page(request, story, form, status=400)
-    try:
-        return _save(request, story, base_version, fields, attempted, "story.update", form)
-    except SlugTaken:
-        form.add_error("slug", f"The slug {fields['slug']!r} was just taken by another story.")
-        return _edit_page(request, story, form, status=400)
+    base = actions.read_base(request.POST.get("base"), story, base_version)
+    # The form does not set the status: it stays what this editor saw.
+    status = base.values.get("status", story.status) if base else story.status
+    mine = {**fields_values(form.story_fields()), "status": status}
+    return _save(request, story, base_version, mine, "story.update", form)
+
+
+@studio_page
+@require_POST
+def story_resolve(request: HttpRequest, story_id: str) -> HttpResponse:
+    """The conflict page's answer: for each field both changed, theirs or mine."""
+    story = story_or_404(story_id)
+    base_version = parse_version(request.POST.get("version"))
+    base = actions.read_base(request.POST.get("base"), story, base_version or 0)
+    mine = actions.read_values(request.POST.get("mine"), story)
+    if base is None or mine is None:
+        form = StoryForm(initial=StoryForm.initial_for(story))
+        return _edit_page(request, story, form, "This conflict page is out of date or was "
+                          "changed; here is the story as it is now.", 400)
+    chosen = dict(mine)
+    for key in mine:
+        if request.POST.get(f"keep_{key}") == "theirs":
+            chosen[key] = base.values.get(key)  # the other save's value at that base
+    return _save(request, story, base.version, chosen, "story.update", None)
 
 
 def _edit_page(request: HttpRequest, story: Story, form: StoryForm, message: str = "",
                status: int = 200) -> HttpResponse:
     origin = request.build_absolute_uri("/").rstrip("/")
+    base = actions.sign_base(story)
+    # A form shown again with its errors keeps the base it was made from, so its
+    # untouched fields cannot overwrite what others saved meanwhile.
+    carried = form.is_bound and request.method == "POST"
     return render(request, "studio/story_form.html", {
         "form": form, "story": story, "message": message, "origin": origin,
-        "saved": request.GET.get("saved") == "1", "statuses": STATUSES,
-        "templates": stories_repo.TEMPLATES,
+        "statuses": STATUSES, "templates": stories_repo.TEMPLATES, "base": base,
+        "form_version": request.POST.get("version", "") if carried else story.version,
+        "form_base": request.POST.get("base", "") if carried else base,
     }, status=status)
 
 
@@ -265,13 +290,11 @@ def story_status(request: HttpRequest, story_id: str) -> HttpResponse:
         form = StoryForm(initial=StoryForm.initial_for(story))
         return _edit_page(request, story, form,
                           f"Unknown status or version; choose one of {', '.join(STATUSES)}.", 400)
-    attempted = {"status": (story.status, status)}
-    if base_version != story.version:
-        return _conflict(request, story, base_version, attempted, None)
-    if status == story.status:
-        return HttpResponseRedirect(f"/studio/stories/{story.id}/?saved=1")
-    return _save(request, story, base_version, {"status": status}, attempted,
-                 f"story.{status}", None)
+    base = actions.read_base(request.POST.get("base"), story, base_version)
+    if base is None and base_version == story.version:
+        base = actions.Base(story.version, story_values(story))
+    mine = {**(base.values if base else {}), "status": status}
+    return _save(request, story, base_version, mine, f"story.{status}", None)
 
 
 @studio_page
