@@ -149,11 +149,39 @@ def test_two_editors_in_two_browsers_one_save_wins(
     expect(pages[0].locator(".ok")).to_be_visible()
     pages[1].get_by_role("button", name="Save", exact=True).click()
     expect(pages[1].locator("h1")).to_contain_text("changed while you were editing")
-    expect(pages[1].locator("table.list").first).to_contain_text("Title from tab one")
-    pages[1].click("text=Apply my changes to the current version")
+    choice = pages[1].get_by_role("group", name="Title")
+    expect(choice).to_contain_text("Title from tab one")
+    expect(choice).to_contain_text("Title from tab two")
+    choice.get_by_role("radio", name="Yours").check()
+    pages[1].get_by_role("button", name="Save with these choices").click()
     expect(pages[1].locator("h1")).to_have_text("Title from tab two")
     for page in pages:
         page.context.close()
+
+
+def test_two_tabs_editing_different_fields_keep_both_edits(
+    browser: Browser, studio_server: tuple[Gunicorn, str],  # noqa: F811
+) -> None:
+    server, password = studio_server
+    context = browser.new_context()
+    tab_a, tab_b = context.new_page(), context.new_page()
+    sign_in(tab_a, server, password)
+    tab_a.click("text=New story")
+    tab_a.fill("input[name=title]", "Two tabs")
+    tab_a.fill("textarea[name=description]", "The first description")
+    tab_a.click("text=Create story")
+    tab_b.goto(tab_a.url)
+
+    tab_a.fill("textarea[name=description]", "Written in tab A")
+    tab_a.get_by_role("button", name="Save", exact=True).click()
+    expect(tab_a.locator("p.ok")).to_be_visible()
+    tab_b.fill("input[name=title]", "Renamed in tab B")
+    tab_b.get_by_role("button", name="Save", exact=True).click()
+
+    expect(tab_b.locator("p.ok")).to_contain_text("changes meanwhile were kept: Description")
+    expect(tab_b.locator("h1")).to_have_text("Renamed in tab B")
+    expect(tab_b.locator("textarea[name=description]")).to_have_value("Written in tab A")
+    context.close()
 
 
 def test_the_database_url_setting_points_accounts_elsewhere(tmp_path: Path) -> None:
