@@ -8,6 +8,8 @@ empty collections and an empty response cache.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from samembed import mongo
 from samembed.embed.cache import response_cache
 from samembed.embedded_db import EmbeddedDB, free_port
 from samembed.repositories import ensure_indexes
+from tests.servers import ROOT, Gunicorn
 
 pytest_plugins = ["tests.fakes.plugin"]
 
@@ -74,3 +77,21 @@ def ada(editor: User) -> Client:
     client = Client()
     client.force_login(editor)
     return client
+
+
+# ---- the studio in a real browser ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def studio_server(embedded_db: EmbeddedDB, static_files: None,
+                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gunicorn, str]]:
+    """The studio under gunicorn (two workers), with the development editor's password."""
+    home = tmp_path_factory.mktemp("studio")
+    env = {"DATABASE_URL": f"sqlite:///{home}/accounts.sqlite3"}
+    server = Gunicorn(embedded_db.uri, workers=2, **env)
+    for command in (["migrate", "--noinput"], ["create_dev_editor", str(home / "password")]):
+        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, check=True,
+                       env=server.env, capture_output=True)
+    server.start()
+    yield server, (home / "password").read_text().strip()
+    server.stop()

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from samembed.embedded_db import free_port, port_open
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Browser, Playwright
+    from playwright.sync_api import Browser, Page, Playwright
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -225,3 +225,16 @@ def launch_chromium(playwright: Playwright) -> Browser:
         executable_path=shutil.which("chromium") or "/usr/bin/chromium",
         args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
               "--disable-component-update", "--no-first-run", "--disable-sync"])
+
+
+def sign_in(page: Page, server: Gunicorn, password: str) -> None:
+    """Sign in to the studio as the development editor."""
+    from playwright.sync_api import expect  # the browser tests' dependency only
+
+    page.goto(server.url + "/studio/")
+    page.fill("input[name=username]", "editor")
+    page.fill("input[name=password]", password)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Stories")
+
+

@@ -13,39 +13,15 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, expect
 
-from samembed.embedded_db import EmbeddedDB
-from tests.servers import ROOT, Gunicorn, PublisherSite
+from tests.servers import ROOT, Gunicorn, PublisherSite, sign_in
 from tests.test_loader_browser import browser, publish, publisher  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
-
-
-@pytest.fixture(scope="module")
-def studio_server(embedded_db: EmbeddedDB, static_files: None,
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gunicorn, str]]:
-    home = tmp_path_factory.mktemp("studio")
-    env = {"DATABASE_URL": f"sqlite:///{home}/accounts.sqlite3"}
-    server = Gunicorn(embedded_db.uri, workers=2, **env)
-    for command in (["migrate", "--noinput"], ["create_dev_editor", str(home / "password")]):
-        subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, check=True,
-                       env=server.env, capture_output=True)
-    server.start()
-    yield server, (home / "password").read_text().strip()
-    server.stop()
-
-
-def sign_in(page: Page, server: Gunicorn, password: str) -> None:
-    page.goto(server.url + "/studio/")
-    page.fill("input[name=username]", "editor")
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
-    expect(page.locator("h1")).to_have_text("Stories")
 
 
 def embed_body(server: Gunicorn, path: str) -> tuple[int, bytes]:
@@ -79,7 +55,7 @@ def test_an_editor_curates_publishes_and_a_third_party_page_shows_it(
         page.fill("textarea[name=text]", f"{name} stall is open #market")
         page.fill("input[name=author_name]", f"{name} vendor")
         page.click("text=Add post")
-    rows = page.locator("table.posts tbody tr")
+    rows = page.locator(".qcard")
     expect(rows).to_have_count(3)
     # Newest first: Third, Second, First. Drag "First" onto "Third" (goes before it).
     rows.filter(has_text="First stall").drag_to(rows.filter(has_text="Third stall"))

@@ -54,19 +54,10 @@ class AuditEntry:
     post_id: ObjectId | None = None
 
 
-def record(
-    story_id: ObjectId,
-    actor: str,
-    action: str,
-    changes: dict[str, tuple[Any, Any]],
-    *,
-    outcome: str = "applied",
-    base_version: int | None = None,
-    version: int | None = None,
-    post_id: ObjectId | None = None,
-) -> None:
-    """Append one action; `changes` maps a field to (before, after)."""
-    collection(COLLECTION, durable=True).insert_one({
+def _entry(story_id: ObjectId, actor: str, action: str, changes: dict[str, tuple[Any, Any]],
+           outcome: str, base_version: int | None, version: int | None,
+           post_id: ObjectId | None) -> dict[str, Any]:
+    return {
         "story_id": story_id,
         "actor": actor,
         "action": action,
@@ -79,7 +70,32 @@ def record(
         "base_version": base_version,
         "version": version,
         "post_id": post_id,
-    })
+    }
+
+
+def record_many(story_id: ObjectId, actor: str, action: str,
+                changes: dict[ObjectId, dict[str, tuple[Any, Any]]]) -> None:
+    """One applied action on many posts (a bulk action), in one write."""
+    if changes:
+        collection(COLLECTION, durable=True).insert_many(
+            [_entry(story_id, actor, action, c, "applied", None, None, post_id)
+             for post_id, c in changes.items()])
+
+
+def record(
+    story_id: ObjectId,
+    actor: str,
+    action: str,
+    changes: dict[str, tuple[Any, Any]],
+    *,
+    outcome: str = "applied",
+    base_version: int | None = None,
+    version: int | None = None,
+    post_id: ObjectId | None = None,
+) -> None:
+    """Append one action; `changes` maps a field to (before, after)."""
+    collection(COLLECTION, durable=True).insert_one(
+        _entry(story_id, actor, action, changes, outcome, base_version, version, post_id))
 
 
 def for_story(story_id: ObjectId, limit: int = 200, since_version: int | None = None,

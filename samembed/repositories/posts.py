@@ -13,14 +13,15 @@ changed nothing costs no write.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from bson import ObjectId
+from bson import ObjectId, json_util
 from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, IndexModel
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from samembed.repositories.common import collection, reading
 
@@ -407,16 +408,122 @@ def count_collected_since(source_id: ObjectId, since: datetime) -> int:
 # ---- studio ----------------------------------------------------------------------
 
 
-def list_for_studio(story_id: ObjectId, state: str, offset: int, limit: int) -> list[Post]:
-    """One page of a story's posts in one state, in embed order (the same index)."""
+@dataclass(frozen=True)
+class QueueFilter:
+    """What an editor narrowed the queue to; every part optional, all combined."""
+
+    text: str = ""
+    author: str = ""
+    source: str = ""
+    lang: str = ""
+    media: bool | None = None
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return any((self.text, self.author, self.source, self.lang, self.reason,
+                    self.media is not None))
+
+
+def _contains(value: str) -> dict[str, Any]:
+    # Escaped: the editor's words are matched literally, never as a pattern.
+    return {"$regex": re.escape(value), "$options": "i"}
+
+
+def _queue_query(story_id: ObjectId, state: str, f: QueueFilter | None) -> dict[str, Any]:
+    # Always inside one story's state: the story_state_order index bounds the scan.
+    query: dict[str, Any] = {"story_id": story_id, "state": state}
+    if not f:
+        return query
+    if f.text:
+        query["$or"] = [{"text": _contains(f.text)}, {"caption": _contains(f.text)}]
+    if f.author:
+        query["$and"] = [{"$or": [{"author.name": _contains(f.author)},
+                                  {"author.handle": _contains(f.author)}]}]
+    if f.source:
+        query["source"] = f.source
+    if f.lang:
+        query["lang"] = {"$regex": "^" + re.escape(f.lang) + "(-|$)", "$options": "i"}
+    if f.media is not None:
+        query["media.0"] = {"$exists": f.media}
+    if f.reason:
+        query["reason"] = _contains(f.reason)
+    return query
+
+
+def list_for_studio(story_id: ObjectId, state: str, offset: int, limit: int,
+                    filters: QueueFilter | None = None) -> list[Post]:
+    """One page of a story's posts in one state, in embed order (the same index),
+    narrowed by `filters`."""
     cursor = (
         collection(COLLECTION)
-        .find({"story_id": story_id, "state": state})
+        .find(_queue_query(story_id, state, filters))
         .sort([("pinned", DESCENDING), ("rank", ASCENDING)])
         .skip(offset)
         .limit(limit)
     )
     return [_to_post(doc) for doc in cursor]
+
+
+def count_matching(story_id: ObjectId, state: str, filters: QueueFilter | None,
+                   cap: int) -> int:
+    """How many posts of one state match `filters` (counted up to `cap`)."""
+    rows = list(collection(COLLECTION).aggregate([
+        {"$match": _queue_query(story_id, state, filters)},
+        {"$limit": cap},
+        {"$count": "n"},
+    ]))
+    return int(rows[0]["n"]) if rows else 0
+
+
+def refs_matching(story_id: ObjectId, state: str, filters: QueueFilter | None,
+                  cap: int) -> list[tuple[ObjectId, int]]:
+    """(id, version) of the posts matching `filters`, for a bulk action on them all."""
+    cursor = collection(COLLECTION).find(_queue_query(story_id, state, filters),
+                                         {"version": 1}).limit(cap)
+    return [(doc["_id"], doc["version"]) for doc in cursor]
+
+
+def update_many(story_id: ObjectId, refs: list[tuple[ObjectId, int]],
+                changes: dict[str, Any]) -> list[Post]:
+    """A bulk action as one write: each post changes only if still at the version
+    the editor saw (a compare-and-set each). Returns the posts it changed, as they
+    were before."""
+    if not refs:
+        return []
+    wanted = dict(refs)
+    before = {doc["_id"]: _to_post(doc) for doc in collection(COLLECTION).find(
+        {"story_id": story_id, "_id": {"$in": list(wanted)}})}
+    guards = [{"_id": key, "version": version} for key, version in refs
+              if key in before and before[key].version == version]
+    if not guards:
+        return []
+    collection(COLLECTION, durable=True).update_many(
+        {"story_id": story_id, "$or": guards}, {"$set": changes, "$inc": {"version": 1}})
+    # Which ones we changed: those now one version past what the editor saw.
+    after = collection(COLLECTION).find(
+        {"story_id": story_id, "_id": {"$in": [g["_id"] for g in guards]}},
+        {"version": 1, **{k: 1 for k in changes}})
+    return [before[doc["_id"]] for doc in after
+            if doc["version"] == wanted[doc["_id"]] + 1
+            and all(doc.get(k) == v for k, v in changes.items())]
+
+
+def snapshot(post: Post) -> str | None:
+    """The stored document of a post as text (MongoDB extended JSON), so a removal
+    can be undone exactly; None if it is gone."""
+    doc = collection(COLLECTION).find_one({"_id": post.id})
+    return json_util.dumps(doc) if doc else None
+
+
+def restore(snapshot_text: str) -> Post | None:
+    """Put back a removed post from its `snapshot` (undo); None if it exists again
+    (restored already, or collected again from its source meanwhile)."""
+    doc = json_util.loads(snapshot_text)
+    try:
+        collection(COLLECTION, durable=True).insert_one(doc)
+    except DuplicateKeyError:
+        return None
+    return _to_post(doc)
 
 
 def count_by_state(story_id: ObjectId) -> dict[str, int]:
@@ -428,6 +535,14 @@ def count_by_state(story_id: ObjectId) -> dict[str, int]:
     ]):
         counts[row["_id"]] = row["n"]
     return counts
+
+
+def parse_key(key: str) -> ObjectId | None:
+    """The id a post's hex key names, or None for anything else."""
+    try:
+        return ObjectId(key)
+    except (InvalidId, TypeError):
+        return None
 
 
 def get_by_key(key: str) -> Post | None:

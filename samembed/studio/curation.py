@@ -11,11 +11,15 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
+from django.contrib import messages
+from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
-from django.views.decorators.http import require_http_methods, require_POST
+from django.template import engines
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from samembed.media.images import MAX_BYTES, ImageRefused, Normalised, normalise
 from samembed.media.signing import STORED_PREFIX
@@ -23,13 +27,33 @@ from samembed.repositories import audit
 from samembed.repositories import media as media_repo
 from samembed.repositories import posts as posts_repo
 from samembed.repositories import stories as stories_repo
-from samembed.repositories.posts import STATES, TEXT_MAX, Author, Media, Post
+from samembed.repositories.posts import (
+    SOURCES,
+    STATES,
+    TEXT_MAX,
+    Author,
+    Media,
+    Post,
+    QueueFilter,
+)
 from samembed.studio.forms import parse_page, parse_version
 from samembed.studio.views import actor, story_or_404, studio_page
 from samembed.text import find_entities
 
 PAGE_SIZE = 50
 BULK_MAX = 200
+# "Reject all 37 matching": at most this many in one action.
+BULK_MATCHING_MAX = 1000
+FILTER_MAX = 200
+RESTORE_SALT = "samembed.studio.restore"
+RESTORE_MAX_AGE = 15 * 60  # seconds an undo of a removal stays possible
+# What editors read after each action.
+DONE = {"approve": "approved", "reject": "rejected", "hold": "put back in the queue",
+        "pin": "pinned", "unpin": "unpinned", "highlight": "highlighted",
+        "unhighlight": "no longer highlighted", "remove": "removed", "move": "moved"}
+TOGGLES = {"pin": "unpin", "unpin": "pin", "highlight": "unhighlight",
+           "unhighlight": "highlight"}
+STATE_ACTIONS = {"pending": "hold", "approved": "approve", "rejected": "reject"}
 ACTIONS: dict[str, dict[str, Any]] = {
     "approve": {"state": "approved"},
     "reject": {"state": "rejected"},
@@ -39,6 +63,24 @@ ACTIONS: dict[str, dict[str, Any]] = {
     "highlight": {"highlighted": True},
     "unhighlight": {"highlighted": False},
 }
+
+
+def wants_json(request: HttpRequest) -> bool:
+    """The desk's script asks for JSON; forms without it get pages and redirects."""
+    return request.headers.get("Accept", "").startswith("application/json")
+
+
+def _card(request: HttpRequest, post: Post, state_view: str) -> str:
+    """One post's card in the queue, exactly as the page renders it."""
+    template = engines["jinja2"].from_string(
+        '{% from "studio/_queue_card.html" import queue_card with context %}'
+        '{{ queue_card(p, state) }}')
+    return template.render({"p": post, "state": state_view}, request)
+
+
+def _state_view(request: HttpRequest, post: Post) -> str:
+    state = request.POST.get("state_view") or post.state
+    return state if state in STATES else post.state
 
 
 def _post_or_404(post_id: str) -> Post:
@@ -68,9 +110,20 @@ def _write(request: HttpRequest, post: Post, base_version: int | None, action: s
 def _post_conflict(request: HttpRequest, post_id: str, attempted: str) -> HttpResponse:
     current = posts_repo.get_by_key(post_id)
     if current is None:
+        if wants_json(request):
+            return JsonResponse({"ok": False, "gone": True,
+                                 "error": "Not changed: this post was removed meanwhile."},
+                                status=409)
         return render(request, "studio/post_gone.html", status=409)
     audit.record(current.story_id, actor(request), f"post.{attempted}", {},
                  outcome="conflict", post_id=current.id)
+    if wants_json(request):
+        view = _state_view(request, current)
+        return JsonResponse({
+            "ok": False, "row": _card(request, current, view), "leaves": current.state != view,
+            "error": "Not changed: someone changed this post meanwhile; it now shows "
+                     "how it is.",
+        }, status=409)
     return render(request, "studio/post_conflict.html", {
         "post": current, "attempted": attempted,
         "history": audit.for_story(current.story_id, limit=10, post_id=current.id),
@@ -84,18 +137,95 @@ def _back(request: HttpRequest, post: Post) -> str:
     return f"/studio/stories/{post.story_id}/posts?state={state}"
 
 
+class QueueFilterForm(forms.Form):
+    """The queue's search and filters, from the URL (so a filtered view can be shared)."""
+
+    q = forms.CharField(max_length=FILTER_MAX, required=False, strip=True)
+    author = forms.CharField(max_length=FILTER_MAX, required=False, strip=True)
+    source = forms.ChoiceField(choices=[("", "any"), *[(k, k) for k in SOURCES]],
+                               required=False)
+    lang = forms.RegexField(regex=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8})*$", max_length=35,
+                            required=False, strip=True,
+                            error_messages={"invalid": "Use a language code such as en or pt-BR."})
+    has_media = forms.ChoiceField(choices=[("", "any"), ("yes", "with media"),
+                                       ("no", "text only")], required=False)
+    reason = forms.CharField(max_length=FILTER_MAX, required=False, strip=True)
+
+    def queue_filter(self) -> QueueFilter:
+        d = self.cleaned_data
+        media = {"yes": True, "no": False}.get(d.get("has_media") or "")
+        return QueueFilter(text=d.get("q", ""), author=d.get("author", ""),
+                           source=d.get("source", ""), lang=d.get("lang", ""), media=media,
+                           reason=d.get("reason", ""))
+
+
+def _filters(request: HttpRequest) -> tuple[QueueFilterForm, QueueFilter | None]:
+    form = QueueFilterForm(request.GET)
+    return form, (form.queue_filter() if form.is_valid() else None)
+
+
+def _filter_query(form: QueueFilterForm) -> str:
+    """The filters as a query string, to keep them in links and redirects."""
+    if not form.is_valid():
+        return ""
+    return urlencode({k: v for k, v in form.cleaned_data.items() if v})
+
+
 @studio_page
+@require_GET
 def queue(request: HttpRequest, story_id: str) -> HttpResponse:
     story = story_or_404(story_id)
     state = request.GET.get("state", "pending")
     if state not in STATES:
         state = "pending"
     page = parse_page(request.GET.get("page"))
-    posts = posts_repo.list_for_studio(story.id, state, (page - 1) * PAGE_SIZE, PAGE_SIZE + 1)
+    form, filters = _filters(request)
+    if filters is None:
+        errors = "; ".join(f"{k}: {' '.join(str(e) for e in v)}"
+                           for k, v in form.errors.items())
+        if wants_json(request):
+            return JsonResponse({"ok": False, "error": errors}, status=400)
+        return render(request, "studio/posts.html", {
+            "story": story, "state": state, "states": STATES, "posts": [], "page": 1,
+            "more": False, "counts": posts_repo.count_by_state(story.id), "filter": form,
+            "filter_error": errors, "filtered": False, "matching": 0, "query": "",
+            "sources": SOURCES,
+        }, status=400)
+    posts = posts_repo.list_for_studio(story.id, state, (page - 1) * PAGE_SIZE, PAGE_SIZE + 1,
+                                       filters)
+    counts = posts_repo.count_by_state(story.id)
+    matching = posts_repo.count_matching(story.id, state, filters, BULK_MATCHING_MAX) \
+        if filters else counts[state]
+    if wants_json(request):
+        # The open queue's look for new posts: the first page as cards, and counts.
+        return JsonResponse({"ok": True, "counts": counts, "matching": matching,
+                             "rows": [{"id": str(p.id), "version": p.version,
+                                       "collected": p.collected_at.timestamp(),
+                                       "html": _card(request, p, state)}
+                                      for p in posts[:PAGE_SIZE]]})
     return render(request, "studio/posts.html", {
         "story": story, "state": state, "states": STATES, "posts": posts[:PAGE_SIZE],
-        "page": page, "more": len(posts) > PAGE_SIZE,
-        "counts": posts_repo.count_by_state(story.id), "message": request.GET.get("done", ""),
+        "page": page, "more": len(posts) > PAGE_SIZE, "counts": counts, "filter": form,
+        "filtered": bool(filters), "matching": matching, "query": _filter_query(form),
+        "sources": SOURCES, "loaded_at": datetime.now(UTC).timestamp(),
+    })
+
+
+def _applied(request: HttpRequest, before: Post, action: str,
+             undo: dict[str, str] | None) -> HttpResponse:
+    """After an applied post action: JSON for the desk, else back to the queue."""
+    text = f"Post by {before.author.name} {DONE.get(action, action + 'ed')}."
+    if not wants_json(request):
+        messages.success(request, text)
+        return HttpResponseRedirect(_back(request, before))
+    view = _state_view(request, before)
+    after = posts_repo.get_by_key(str(before.id)) if action != "remove" else None
+    return JsonResponse({
+        "ok": True, "message": text, "undo": undo,
+        "leaves": after is None or after.state != view,
+        "row": _card(request, after, view) if after is not None else None,
+        "version": after.version if after is not None else None,
+        "counts": posts_repo.count_by_state(before.story_id),
     })
 
 
@@ -106,51 +236,110 @@ def post_action(request: HttpRequest, post_id: str) -> HttpResponse:
     action = request.POST.get("action", "")
     version = parse_version(request.POST.get("version"))
     if version is None or (action not in ACTIONS and action != "remove"):
-        return HttpResponse(f"Unknown action {action!r} or missing version; valid actions: "
-                            f"{', '.join([*ACTIONS, 'remove'])}.", status=400,
-                            content_type="text/plain; charset=utf-8")
+        message = (f"Unknown action {action!r} or missing version; valid actions: "
+                   f"{', '.join([*ACTIONS, 'remove'])}.")
+        if wants_json(request):
+            return JsonResponse({"ok": False, "error": message}, status=400)
+        return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+    undo: dict[str, str] | None
     if action == "remove":
+        snapshot = posts_repo.snapshot(post) if version == post.version else None
         conflict = _write(request, post, version, action, lambda: posts_repo.delete(post),
                           {"text": (post.text[:200], None)})
+        undo = {"url": "/studio/posts/restore",
+                "token": signing.dumps(snapshot, salt=RESTORE_SALT, compress=True)} \
+            if snapshot else None
     else:
         changes = ACTIONS[action]
         conflict = _write(request, post, version, action,
                           lambda: posts_repo.update(post, changes),
                           {k: (getattr(post, k), v) for k, v in changes.items()})
-    return conflict or HttpResponseRedirect(_back(request, post))
+        inverse = TOGGLES.get(action) or STATE_ACTIONS[post.state]
+        undo = {"url": f"/studio/posts/{post.id}/action", "action": inverse,
+                "version": str(post.version + 1)}
+    return conflict or _applied(request, post, action, undo)
+
+
+@studio_page
+@require_POST
+def restore(request: HttpRequest) -> HttpResponse:
+    """Undo a removal: the post comes back exactly as it was, in its story."""
+    try:
+        snapshot = signing.loads(request.POST.get("token", ""), salt=RESTORE_SALT,
+                                 max_age=RESTORE_MAX_AGE)
+    except signing.SignatureExpired:
+        return JsonResponse({"ok": False, "error": "Too late to undo: removals can be "
+                             "undone for 15 minutes."}, status=400)
+    except signing.BadSignature:
+        return JsonResponse({"ok": False, "error": "This undo is not valid."}, status=400)
+    post = posts_repo.restore(snapshot) if isinstance(snapshot, str) else None
+    if post is None:
+        return JsonResponse({"ok": False, "error": "Not restored: the post is back already "
+                             "(restored, or collected again from its source)."}, status=409)
+    audit.record(post.story_id, actor(request), "post.restore",
+                 {"text": (None, post.text[:200])}, post_id=post.id)
+    stories_repo.bump_version(post.story_id)
+    view = request.POST.get("state_view") or post.state
+    return JsonResponse({
+        "ok": True, "message": f"Post by {post.author.name} restored.",
+        "row": _card(request, post, view if view in STATES else post.state),
+        "leaves": post.state != view, "version": post.version,
+        "counts": posts_repo.count_by_state(post.story_id),
+    })
 
 
 @studio_page
 @require_POST
 def bulk(request: HttpRequest, story_id: str) -> HttpResponse:
+    """Approve, reject or hold the selected posts, or every post matching the
+    queue's filters, in one write (each post only if unchanged since it was shown)."""
     story = story_or_404(story_id)
     action = request.POST.get("action", "")
-    refs = request.POST.getlist("post")
-    if action not in ("approve", "reject", "hold") or not refs or len(refs) > BULK_MAX:
-        return HttpResponse(f"Choose approve, reject or hold and 1 to {BULK_MAX} posts.",
-                            status=400, content_type="text/plain; charset=utf-8")
-    done = conflicts = 0
-    for ref in refs:
-        key, _, raw_version = ref.partition(":")
-        post = posts_repo.get_by_key(key)
-        version = parse_version(raw_version)
-        if post is None or post.story_id != story.id or version is None:
-            conflicts += 1
-            continue
-        changes = ACTIONS[action]
-        if version != post.version or not posts_repo.update(post, changes):
-            conflicts += 1
-            continue
-        audit.record(story.id, actor(request), f"post.{action}",
-                     {"state": (post.state, changes["state"])}, post_id=post.id)
-        done += 1
-    if done:
-        stories_repo.bump_version(story.id)
-    message = f"{done} post(s): {action}d." + (
-        f" {conflicts} had changed meanwhile and were left as they are." if conflicts else "")
     state = request.POST.get("state_view", "pending")
     state = state if state in STATES else "pending"
-    return HttpResponseRedirect(f"/studio/stories/{story.id}/posts?state={state}&done={message}")
+    # The "all N matching" buttons say so in their formaction.
+    everything = request.GET.get("scope") == "matching"
+    refs: list[tuple[Any, int]] = []
+    if everything:
+        form = QueueFilterForm(request.POST)
+        filters = form.queue_filter() if form.is_valid() else None
+        if filters is not None:
+            refs = posts_repo.refs_matching(story.id, state, filters, BULK_MATCHING_MAX)
+    else:
+        form = QueueFilterForm(request.POST)
+        for ref in request.POST.getlist("post")[:BULK_MAX + 1]:
+            key, _, raw_version = ref.partition(":")
+            version = parse_version(raw_version)
+            post = posts_repo.parse_key(key)
+            if post is not None and version is not None:
+                refs.append((post, version))
+    asked = len(request.POST.getlist("post")) if not everything else len(refs)
+    too_many = asked > BULK_MAX and not everything
+    if action not in ("approve", "reject", "hold") or not refs or too_many:
+        message = (f"Choose approve, reject or hold and 1 to {BULK_MAX} posts "
+                   "(or every matching post).")
+        if wants_json(request):
+            return JsonResponse({"ok": False, "error": message}, status=400)
+        return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
+    changes = ACTIONS[action]
+    changed = posts_repo.update_many(story.id, refs, changes)
+    audit.record_many(story.id, actor(request), f"post.{action}",
+                      {p.id: {"state": (p.state, changes["state"])} for p in changed
+                       if p.id is not None})
+    if changed:
+        stories_repo.bump_version(story.id)
+    skipped = asked - len(changed)
+    noun = "post" if len(changed) == 1 else "posts"
+    message = f"{len(changed)} {noun} {DONE[action]}." + (
+        f" {skipped} had changed meanwhile and were left as they are." if skipped else "")
+    if wants_json(request):
+        return JsonResponse({"ok": True, "message": message,
+                             "done": [str(p.id) for p in changed],
+                             "counts": posts_repo.count_by_state(story.id)})
+    messages.success(request, message)
+    query = _filter_query(form)
+    return HttpResponseRedirect(f"/studio/stories/{story.id}/posts?state={state}"
+                                + (f"&{query}" if query else ""))
 
 
 @studio_page
@@ -161,8 +350,12 @@ def move(request: HttpRequest, post_id: str) -> HttpResponse:
     direction = request.POST.get("direction")
     if direction in ("up", "down"):
         near = posts_repo.neighbours(post, direction)
-        if not near:
-            return HttpResponseRedirect(_back(request, post))  # already at that end
+        if not near:  # already at that end
+            if wants_json(request):
+                return JsonResponse({"ok": True, "version": post.version,
+                                     "message": "Already at the " +
+                                     ("top." if direction == "up" else "bottom.")})
+            return HttpResponseRedirect(_back(request, post))
         # Up: between the second and the first post above; down: between the first
         # and the second below.
         second = near[1] if len(near) > 1 else None
@@ -179,8 +372,9 @@ def move(request: HttpRequest, post_id: str) -> HttpResponse:
                       {"rank": (post.sort_rank, rank)})
     if conflict:
         return conflict
-    if request.headers.get("Accept") == "application/json":
-        return JsonResponse({"ok": True, "version": post.version + 1})
+    if wants_json(request):
+        return JsonResponse({"ok": True, "version": post.version + 1,
+                             "message": f"Post by {post.author.name} moved."})
     return HttpResponseRedirect(_back(request, post))
 
 
@@ -212,8 +406,11 @@ def edit_caption(request: HttpRequest, post_id: str) -> HttpResponse:
         conflict = _write(request, post, version, "caption",
                           lambda: posts_repo.set_caption(post, shown, entities, overrides),
                           {"caption": (post.text, shown or original)})
-        return conflict or HttpResponseRedirect(
-            f"/studio/stories/{post.story_id}/posts?state={post.state}")
+        if conflict:
+            return conflict
+        messages.success(request, "Caption saved." if shown else
+                         "Caption cleared: the embed shows the source's words.")
+        return HttpResponseRedirect(f"/studio/stories/{post.story_id}/posts?state={post.state}")
     form = CaptionForm(initial={"caption": post.text})
     return render(request, "studio/caption.html",
                   {"post": post, "form": form, "source_alts": source_alts})
@@ -270,6 +467,7 @@ def manual_post(request: HttpRequest, story_id: str) -> HttpResponse:
             permalink=d["link"] or None, posted_at=datetime.now(UTC), state="approved",
         ))
         _changed(request, post, "add", {"text": (None, post.text[:200])})
+        messages.success(request, "Post added. It is approved and shows in the embed now.")
         return HttpResponseRedirect(f"/studio/stories/{story.id}/posts?state=approved")
     status = 400 if request.method == "POST" else 200
     return render(request, "studio/manual_post.html", {"story": story, "form": form},

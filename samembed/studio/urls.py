@@ -28,6 +28,7 @@ urlpatterns = [
     path("stories/<str:story_id>/rules", sources.rules_save, name="studio-rules"),
     path("stories/<str:story_id>/push-token", sources.push_token, name="studio-push-token"),
     path("stories/<str:story_id>/import", sources.import_posts, name="studio-import"),
+    path("posts/restore", curation.restore, name="studio-post-restore"),
     path("posts/<str:post_id>/action", curation.post_action, name="studio-post-action"),
     path("posts/<str:post_id>/move", curation.move, name="studio-post-move"),
     path("posts/<str:post_id>/caption", curation.edit_caption, name="studio-post-caption"),
