@@ -250,3 +250,21 @@ def test_a_right_to_left_story_lays_out_right_to_left(server: Gunicorn, page: Pa
     more = page.locator(".foot .more").bounding_box()
     credit = page.locator(".foot .credit").bounding_box()
     assert more and credit and credit["x"] < more["x"]
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize("language", ["ar", "en"])
+def test_a_carousel_row_never_widens_its_document(server: Gunicorn, page: Page,
+                                                  language: str) -> None:
+    # The cards' hidden labels once escaped the scrolling row, so the document
+    # overflowed sideways (and a right-to-left one painted nothing).
+    story = make_story(f"row-{language}", language=language)
+    for n in range(8):
+        make_post(story, n)
+    page.goto(server.url + f"/e/{story.slug}?template=carousel")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= page.viewport_size["width"]  # type: ignore[index]
+    first = page.locator(".slide").first.bounding_box()
+    assert first and 0 <= first["x"] and first["x"] + first["width"] <= 900
+    if language == "ar":
+        assert first["x"] > 450  # the row starts on the right
