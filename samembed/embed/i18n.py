@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from types import MappingProxyType
 
 DEFAULT = "en"
@@ -494,7 +494,7 @@ class Language:
     t: Mapping[str, str]
 
 
-@cache
+@lru_cache(maxsize=256)
 def language(tag: str) -> Language:
     """The document language for a tag we have words for (others read as English:
     the `lang` attribute must describe the words the reader sees)."""
@@ -510,4 +510,5 @@ def language_for(chosen: str | None, post_langs: Iterable[str | None]) -> Langua
         return language(chosen)
     counts = Counter(lang.split("-", 1)[0].lower() for lang in post_langs if lang)
     top = counts.most_common(1)
-    return language(top[0][0] if top else DEFAULT)
+    # Only codes we have words for reach the cache: posts' tags are open-ended.
+    return language(top[0][0] if top and top[0][0] in TABLES else DEFAULT)
