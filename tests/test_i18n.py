@@ -14,7 +14,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from playwright.sync_api import Browser, Page, sync_playwright
+from pymongo import monitoring
 
+from samembed import mongo
 from samembed.embed.i18n import ENGLISH, NAMES, RTL, TABLES, language_for, strings
 from samembed.repositories import audit
 from samembed.repositories import stories as stories_repo
@@ -148,6 +150,52 @@ def test_an_automatic_story_speaks_its_posts_language_and_follows_a_change() -> 
     assert 'lang="en"' in body  # the English post still says it is English
 
 
+class Finds(monitoring.CommandListener):
+    """The collections `find` commands ask while enabled."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.collections: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if self.enabled and event.command_name in ("find", "aggregate", "count"):
+            self.collections.append(event.command[event.command_name])
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+FINDS = Finds()
+monitoring.register(FINDS)
+
+
+def test_an_automatic_language_costs_the_read_path_no_query() -> None:
+    story = make_story("auto-cheap")
+    for n in range(4):
+        make_post(story, n, lang="nl")
+    mongo.close()  # a new client, so the listener sees its commands
+    FINDS.collections.clear()
+    FINDS.enabled = True
+    try:
+        body = Client().get("/e/auto-cheap").content.decode()
+    finally:
+        FINDS.enabled = False
+    assert '<html lang="nl" dir="ltr"' in body and "Bekijk op Mastodon" in body
+    assert FINDS.collections == ["stories", "posts"]
+
+
+def test_a_screen_speaks_the_story_language() -> None:
+    story = make_story("scherm", language="nl", live=True)
+    make_post(story, 1)
+    body = Client().get("/screen/scherm").content.decode()
+    assert '<span class="live">Live</span>' in body  # Dutch says Live too
+    assert "Volg mee op je telefoon" in body and "Follow along" not in body
+    assert 'data-i18n-pause="Updates pauzeren"' in body
+
+
 def test_an_editor_chooses_the_language_in_the_studio(ada: Client, editor: User) -> None:
     form = {"title": "Fête du Port", "slug": "", "description": "", "default_template": "list",
             "accent": "#c2410c", "background": "", "font": "system", "mode": "auto",
@@ -247,6 +295,9 @@ def test_a_right_to_left_story_lays_out_right_to_left(server: Gunicorn, page: Pa
     assert avatar["x"] + avatar["width"] > card["x"] + card["width"] - 40
     assert source["x"] < avatar["x"]
     assert page.locator(".via").inner_text().startswith("عرض على Mastodon")
+    # "Opens elsewhere" points away from the text: up and to the left.
+    arrow = page.locator(".via > [aria-hidden]").first
+    assert arrow.evaluate("e => getComputedStyle(e).transform").startswith("matrix(-1")
     more = page.locator(".foot .more").bounding_box()
     credit = page.locator(".foot .credit").bounding_box()
     assert more and credit and credit["x"] < more["x"]
