@@ -13,6 +13,7 @@ import pytest
 from django.test import Client, override_settings
 
 from samembed.embed.render import csp_hash
+from samembed.embed.story_page import og_locale
 from samembed.media.signing import verify
 from samembed.repositories.posts import Author, Media
 from samembed.repositories.stories import Theme
@@ -153,7 +154,7 @@ def test_the_page_is_in_the_story_language_and_theme() -> None:
     body = response.content.decode()
     assert '<html lang="fr" dir="ltr" data-theme="dark">' in body
     assert "Épinglé" in body and "Voir sur Mastodon" in body and "Intégrer ce fil" in body
-    assert meta(body, "og:locale") == "fr"
+    assert meta(body, "og:locale") == "fr_FR"
     assert re.search(r"\d\d/\d\d/\d{4} \d\d:\d\d UTC</time>", body)
     # The theme's one inline style is allowed by its hash, nothing else inline.
     csp = response["Content-Security-Policy"]
@@ -169,7 +170,13 @@ def test_an_arabic_story_page_reads_right_to_left() -> None:
     make_post(story, 1)
     body = Client().get("/s/ar").content.decode()
     assert '<html lang="ar" dir="rtl"' in body and "عرض على Mastodon" in body
-    assert meta(body, "og:locale") == "ar"
+    assert meta(body, "og:locale") == "ar_AR"
+
+
+@pytest.mark.parametrize(("tag", "locale"), [("pt-BR", "pt_BR"), ("en", "en_US"),
+                                             ("zh-Hant-TW", "zh_TW"), ("sr-Latn", "sr")])
+def test_open_graph_locales_name_a_territory_where_one_is_known(tag: str, locale: str) -> None:
+    assert og_locale(tag) == locale
 
 
 def test_an_unknown_story_page_is_a_404_with_a_heading() -> None:

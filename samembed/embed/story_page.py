@@ -29,6 +29,10 @@ DESCRIPTION_MAX = 200
 # which every preview crawler reads.
 IMAGE_PRESET = "large"
 WEB = ("https://", "http://")
+# Open Graph names locales language_TERRITORY; a bare language gets the territory
+# link previews expect for it (Facebook's list writes Arabic as ar_AR).
+OG_TERRITORIES = {"en": "US", "fr": "FR", "de": "DE", "es": "ES", "pt": "PT", "it": "IT",
+                  "nl": "NL", "ja": "JP", "ar": "AR", "he": "IL"}
 
 
 @dataclass(frozen=True)
@@ -106,7 +110,14 @@ def head(story: Story, posts: list[Post], origin: str, language: Language) -> He
     }
     if story.description:
         ld["description"] = story.description
-    # Open Graph writes locales as language_TERRITORY.
-    locale = language.tag.replace("-", "_")
     return Head(canonical, story.title, description, image, cover.alt if cover else "",
-                locale, json_ld_script(ld))
+                og_locale(language.tag), json_ld_script(ld))
+
+
+def og_locale(tag: str) -> str:
+    """The Open Graph locale for a language tag ("pt-BR" -> "pt_BR", "fr" -> "fr_FR")."""
+    parts = tag.split("-")
+    region = next((p for p in parts[1:] if len(p) == 2), None)
+    if region is None and parts[0] in OG_TERRITORIES:
+        region = OG_TERRITORIES[parts[0]]
+    return f"{parts[0]}_{region}" if region else parts[0]
