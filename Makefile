@@ -1,12 +1,15 @@
 # samembed: `make run` serves the demo, `make test` runs the whole suite.
 # Both set up everything on a fresh machine: the virtualenv with pinned
-# dependencies, and (tests, bench) Debian's chromium, nginx and wrk.
+# dependencies, and (tests, bench) Debian's chromium, nginx, wrk, node and npm;
+# the tests add the npm packages package-lock.json pins.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 REQS := requirements/app.txt requirements/embedded-db.txt requirements/dev.txt
 STAMP := $(VENV)/.installed
+# npm packages the tests drive (axe-core), exactly as package-lock.json pins them.
+NODE_STAMP := node_modules/.installed
 
 .PHONY: run test lint bench bench-ingest bench-images soak clean system-deps
 
@@ -15,10 +18,14 @@ $(STAMP): $(REQS)
 	$(BIN)/pip install --quiet --disable-pip-version-check $(addprefix -r ,$(REQS))
 	touch $@
 
+$(NODE_STAMP): package.json package-lock.json | system-deps
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # Debian packages the browser tests and the load tests drive.
 system-deps:
 	@missing=""; \
-	for p in chromium:chromium nginx:nginx wrk:wrk; do \
+	for p in chromium:chromium nginx:nginx wrk:wrk node:nodejs npm:npm; do \
 	  command -v $${p%%:*} >/dev/null 2>&1 || missing="$$missing $${p##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -30,7 +37,7 @@ system-deps:
 run: $(STAMP)
 	$(BIN)/python scripts/run.py
 
-test: $(STAMP) system-deps
+test: $(STAMP) system-deps $(NODE_STAMP)
 	$(BIN)/python -m pytest -m "not bench"
 
 lint: $(STAMP)
@@ -53,4 +60,4 @@ soak: $(STAMP) system-deps
 	$(BIN)/python bench/run.py soak
 
 clean:
-	rm -rf var/static var/jinja-cache var/test-static var/test-jinja-cache var/bench
+	rm -rf node_modules var/static var/jinja-cache var/test-static var/test-jinja-cache var/bench

@@ -125,8 +125,9 @@ DECLARED: dict[str, Setting] = {
            "(`/live/<slug>`, answered from memory); with the version watch's 0.5 s it "
            "bounds how fast changes appear."),
         _s("PUBLIC_ORIGIN", "", parse_origin,
-           "The origin the big screen's QR code points to (https://embed.example.com). "
-           "Empty: the origin of the request that rendered the screen."),
+           "The origin the big screen's QR code and the story page's canonical, Open Graph "
+           "and JSON-LD URLs point to (https://embed.example.com). Empty: the origin of "
+           "the request that rendered the page."),
         _s("MEDIA_SIGNING_KEY", None, str,
            "Key of the HMAC that signs /img/ URLs. When unset, a key derived from "
            "SECRET_KEY is used."),

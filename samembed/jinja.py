@@ -14,10 +14,27 @@ from typing import Any
 from django.conf import settings
 from django.contrib.messages import get_messages
 from django.templatetags.static import static
-from jinja2 import Environment, FileSystemBytecodeCache
+from jinja2 import Environment, FileSystemBytecodeCache, pass_context
+from jinja2.runtime import Context
 
 from samembed.media.signing import media_src, media_srcset
 from samembed.text import exact_time, iso_time, post_html, relative_time
+
+
+# Times read in the document's words: the strings table a template was given as `t`
+# (embed and story pages), English where there is none (the studio).
+# Pages that list posts for reading rather than following (the story page) set
+# `absolute_times`, and the cards they share with the embed show exact times.
+@pass_context
+def _relative_time(ctx: Context, when: datetime, now: datetime | None = None) -> str:
+    if ctx.get("absolute_times"):
+        return exact_time(when, ctx.get("t"))
+    return relative_time(when, now, ctx.get("t"))
+
+
+@pass_context
+def _exact_time(ctx: Context, when: datetime) -> str:
+    return exact_time(when, ctx.get("t"))
 
 
 def environment(**options: Any) -> Environment:
@@ -30,8 +47,8 @@ def environment(**options: Any) -> Environment:
                        get_messages=get_messages)
     env.filters.update(
         post_html=post_html,
-        relative_time=relative_time,
-        exact_time=exact_time,
+        relative_time=_relative_time,
+        exact_time=_exact_time,
         iso_time=iso_time,
         media_src=media_src,
         media_srcset=media_srcset,

@@ -11,12 +11,15 @@ and wraps stored entities in links, refusing any href that is not http(s).
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from markupsafe import Markup, escape
+
+from samembed.embed.i18n import ENGLISH
 
 if TYPE_CHECKING:
     from samembed.repositories.posts import Entity, Post
@@ -113,25 +116,34 @@ def _text_html(text: str, entities: tuple[Entity, ...]) -> Markup:
     return Markup("".join(parts).replace("\n", "<br>"))  # noqa: S704 - built from escaped parts
 
 
-def relative_time(when: datetime, now: datetime | None = None) -> str:
-    """A short relative time ("5m", "3h", "2d", "12 Mar"); the page keeps it current."""
+def _date(key: str, when: datetime, words: Mapping[str, str] | None) -> str:
+    return (words or ENGLISH)[key].format(
+        day=when.day, dd=f"{when.day:02d}", month=when.month, mm=f"{when.month:02d}",
+        mon=f"{when:%b}", year=when.year, time=f"{when:%H:%M}")
+
+
+def relative_time(when: datetime, now: datetime | None = None,
+                  words: Mapping[str, str] | None = None) -> str:
+    """A short relative time ("5m", "3h", "2d", "12 Mar") in the words of a strings
+    table (samembed.embed.i18n, English by default); the page keeps it current."""
     now = now or datetime.now(UTC)
+    w = words or ENGLISH
     seconds = (now - when).total_seconds()
     if seconds < 45:
-        return "now"
+        return w["time_now"]
     if seconds < 3600:
-        return f"{max(1, round(seconds / 60))}m"
+        return w["time_minutes"].format(n=max(1, round(seconds / 60)))
     if seconds < 86400:
-        return f"{round(seconds / 3600)}h"
+        return w["time_hours"].format(n=round(seconds / 3600))
     if seconds < 7 * 86400:
-        return f"{round(seconds / 86400)}d"
-    if when.year == now.year:
-        return f"{when.day} {when:%b}"
-    return f"{when.day} {when:%b %Y}"
+        return w["time_days"].format(n=round(seconds / 86400))
+    return _date("date_short" if when.year == now.year else "date_long", when, words)
 
 
-def exact_time(when: datetime) -> str:
-    return f"{when.day} {when:%b %Y, %H:%M} UTC"
+def exact_time(when: datetime, words: Mapping[str, str] | None = None) -> str:
+    """The date and time in UTC ("2 Dec 2026, 14:05 UTC"); pages show it in the
+    reader's own time zone when their script runs."""
+    return _date("date_time", when.astimezone(UTC), words)
 
 
 def iso_time(when: datetime) -> str:

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.template import engines
 from markupsafe import Markup
 
-from samembed.embed.i18n import strings
+from samembed.embed.i18n import language_for
 from samembed.repositories.posts import Post
 from samembed.repositories.stories import TEMPLATES, Story
 
@@ -134,10 +134,12 @@ def render_embed(story: Story, posts: list[Post], template: str,
     assets = _assets(template, live)
     theme = theme_css(story)
     public_url = f"{settings.PUBLIC_ORIGIN or origin}/s/{story.slug}"
+    language = language_for(story.language, (p.lang for p in posts))
     html = engines["jinja2"].get_template(f"embed/{template}.html").render(
         {
             "story": story,
-            "t": strings(None),
+            "t": language.t,
+            "lang": language,
             "posts": posts,
             "template": template,
             "now": datetime.now(UTC),

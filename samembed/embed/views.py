@@ -25,9 +25,12 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.template import engines
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
+from markupsafe import Markup
 
 from samembed.embed.cache import Entry, Header, response_cache
-from samembed.embed.render import EMBED_POST_LIMIT, csp_hash, render_embed
+from samembed.embed.i18n import language_for
+from samembed.embed.render import EMBED_POST_LIMIT, csp_hash, render_embed, theme_css
+from samembed.embed.story_page import head as story_head
 from samembed.exceptions import DatabaseUnavailable
 from samembed.media.signing import media_src
 from samembed.observability import Timing, record_read
@@ -43,7 +46,7 @@ logger = logging.getLogger(__name__)
 SLUG_PATH_MAX = 200
 NOT_FOUND_CSS = (
     "body{margin:0;font:15px/1.4 system-ui,sans-serif;color:#555;background:transparent}"
-    "p{margin:0;padding:12px 16px}"
+    "h1{margin:0;padding:12px 16px;font:inherit}"
 )
 
 
@@ -150,7 +153,7 @@ def _not_found_entry() -> Entry:
     css = NOT_FOUND_CSS
     body = (
         '<!doctype html><html lang="en"><meta charset="utf-8"><title>Story not found</title>'
-        f"<style>{css}</style><p>This story is not available.</p></html>"
+        f"<style>{css}</style><main><h1>This story is not available.</h1></main></html>"
     ).encode()
     csp = f"default-src 'none'; style-src {csp_hash(css)}; frame-ancestors *".encode()
     return Entry.build(404, _common_headers(b"text/html; charset=utf-8", csp), body)
@@ -273,23 +276,33 @@ screen = _read_view(_screen, _not_found_entry)
 # ---- /s/<slug> ---------------------------------------------------------------
 
 STORY_PAGE_CSP = (
-    b"default-src 'none'; style-src 'self'; img-src 'self' https: data:; script-src 'self'; "
-    b"frame-src 'self'; frame-ancestors 'none'; base-uri 'none'"
+    "default-src 'none'; style-src 'self' {theme}; img-src 'self' https: data:; "
+    "script-src 'self'; frame-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 
-def _build_story_page(story: Story, posts: list[Post]) -> Entry:
+def _build_story_page(story: Story, posts: list[Post], origin: str = "") -> Entry:
+    # The head (canonical URL, preview tags, JSON-LD) and the story's language and
+    # theme, shared with the embed: samembed.embed.story_page.
+    language = language_for(story.language, (p.lang for p in posts))
+    theme = theme_css(story)
     html = engines["jinja2"].get_template("story/page.html").render(
-        {"story": story, "posts": posts, "now": datetime.now(UTC)}
+        {"story": story, "posts": posts, "now": datetime.now(UTC), "t": language.t,
+         "lang": language, "head": story_head(story, posts, settings.PUBLIC_ORIGIN or origin,
+                                              language),
+         "theme_style": Markup(theme)}  # noqa: S704 - built from validated theme fields
     )
-    headers = _common_headers(b"text/html; charset=utf-8", STORY_PAGE_CSP)
+    csp = STORY_PAGE_CSP.format(theme=csp_hash(theme)).encode()
+    headers = _common_headers(b"text/html; charset=utf-8", csp)
     return Entry.build(200, headers, html.encode(), story_id=str(story.id),
                        version=story.version)
 
 
 def _story_page(request: HttpRequest, slug: str) -> HttpResponse:
     # Shared links carry tracking parameters; the page ignores them all.
-    return entry_response(_cached(request, slug, "/s/", _not_found_entry, _build_story_page),
+    origin = _origin(request)
+    return entry_response(_cached(request, slug, "/s/", _not_found_entry,
+                                  lambda story, posts: _build_story_page(story, posts, origin)),
                           request)
 
 

@@ -8,6 +8,7 @@ first). Every change bumps `version`, which is what caches key their freshness o
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -40,6 +41,26 @@ FONTS = ("system", "serif", "rounded", "mono")
 SLUG_MAX = 120
 TITLE_MAX = 200
 DESCRIPTION_MAX = 2000
+# BCP 47 in the shape stories use: a language, then script, region or variant
+# subtags ("pt-BR", "zh-Hant-TW", "sr-Latn"); extensions and private use are refused.
+LANGUAGE_TAG = re.compile(
+    r"^[a-z]{2,3}(-[a-z]{4})?(-([a-z]{2}|[0-9]{3}))?(-([a-z0-9]{5,8}|[0-9][a-z0-9]{3}))*$",
+    re.IGNORECASE)
+LANGUAGE_MAX = 35
+
+
+def normalise_language(tag: str) -> str:
+    """The tag in its conventional case ("pt-br" -> "pt-BR"); ValueError when it is not
+    a language tag."""
+    tag = tag.strip().replace("_", "-")
+    if len(tag) > LANGUAGE_MAX or not LANGUAGE_TAG.match(tag):
+        raise ValueError(f"{tag[:40]!r} is not a language tag (like fr, pt-BR or ar).")
+    parts = tag.split("-")
+    out = [parts[0].lower()]
+    for p in parts[1:]:
+        out.append(p.title() if len(p) == 4 and p.isalpha() else
+                   p.upper() if len(p) == 2 else p.lower())
+    return "-".join(out)
 
 INDEXES = [
     IndexModel([("slug", ASCENDING)], name="slug_unique", unique=True),
@@ -93,6 +114,8 @@ VALIDATOR: dict[str, Any] = {
                 },
             },
             "allowed_domains": {"bsonType": "array", "items": {"bsonType": "string"}},
+            # A BCP 47 tag; null (or absent): automatic, from the story's posts.
+            "language": {"bsonType": ["string", "null"], "maxLength": LANGUAGE_MAX},
             "version": {"bsonType": ["int", "long"], "minimum": 1},
             "created_at": {"bsonType": "date"},
             "updated_at": {"bsonType": "date"},
@@ -141,6 +164,9 @@ class Story:
     previous_slugs: tuple[str, ...] = ()
     allowed_domains: tuple[str, ...] = ()
     screen: Screen = Screen()
+    # The editor's choice of language for the embed's own words; None: automatic
+    # (samembed.embed.i18n.language_for picks it from the posts at render time).
+    language: str | None = None
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
@@ -196,9 +222,15 @@ def _to_story(doc: dict[str, Any]) -> Story:
         version=doc["version"],
         previous_slugs=tuple(doc.get("previous_slugs", ())),
         allowed_domains=tuple(doc.get("allowed_domains", ())),
+        language=doc.get("language"),
         created_at=doc["created_at"],
         updated_at=doc["updated_at"],
     )
+
+
+def _language(tag: str | None) -> str | None:
+    # Stored normalised ("pt-BR"), so the cache and the html lang see one spelling.
+    return normalise_language(tag) if tag else None
 
 
 def get_by_slug(slug: str) -> Story | None:
@@ -241,6 +273,7 @@ def insert(
     live: bool = False,
     allowed_domains: tuple[str, ...] = (),
     screen: Screen | None = None,
+    language: str | None = None,
 ) -> Story:
     now = datetime.now(UTC)
     theme = theme or Theme()
@@ -255,6 +288,7 @@ def insert(
         "live": live,
         "allowed_domains": list(allowed_domains),
         "screen": asdict(screen or Screen()),
+        "language": _language(language),
         "version": 1,
         "created_at": now,
         "updated_at": now,
@@ -273,6 +307,8 @@ def update(story: Story, changes: dict[str, Any]) -> bool:
     A changed slug moves the old one to `previous_slugs`, so its URLs redirect.
     """
     changes = dict(changes)
+    if "language" in changes:
+        changes["language"] = _language(changes["language"])
     update: dict[str, Any] = {
         "$set": {**changes, "updated_at": datetime.now(UTC)},
         "$inc": {"version": 1},

@@ -14,6 +14,7 @@ from typing import Any
 from django import forms
 from django.utils.text import slugify
 
+from samembed.embed.i18n import NAMES
 from samembed.repositories.stories import (
     CTA_MAX,
     DESCRIPTION_MAX,
@@ -30,6 +31,7 @@ from samembed.repositories.stories import (
     Screen,
     Story,
     Theme,
+    normalise_language,
 )
 
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
@@ -92,6 +94,27 @@ class StoryForm(forms.Form):
                                          max_value=SCREEN_INTERVAL_MAX, required=False)
     logo_url = forms.CharField(max_length=URL_MAX, required=False, strip=True)
     cta = forms.CharField(max_length=CTA_MAX, required=False, strip=True)
+    # Empty: automatic, the most common language of the story's posts.
+    language = forms.CharField(max_length=40, required=False, strip=True)
+
+    def clean_language(self) -> str | None:
+        value = self.cleaned_data.get("language", "")
+        if not value:
+            return None
+        try:
+            return normalise_language(value)
+        except ValueError as e:
+            raise forms.ValidationError(
+                f"{e} Choose one of the listed languages, or Automatic.") from e
+
+    def language_choices(self) -> list[tuple[str, str]]:
+        """The language select: automatic, each language we have words for (in its
+        own name), and the story's current tag when it is another one."""
+        current = self.data.get("language") if self.is_bound else self.initial.get("language")
+        choices = [("", "Automatic (from the posts)"), *NAMES.items()]
+        if current and current not in NAMES:
+            choices.append((current, current))
+        return choices
 
     def clean_logo_url(self) -> str | None:
         value = self.cleaned_data.get("logo_url", "")
@@ -160,6 +183,7 @@ class StoryForm(forms.Form):
                            mode=d["mode"]),
             "live": d["live"],
             "allowed_domains": tuple(d["allowed_domains"]),
+            "language": d["language"],
             # Only the look: the remote's controls are kept as they are (stories.update).
             "screen": Screen(mode=d.get("screen_mode") or Screen.mode,
                              interval=d.get("screen_interval") or Screen.interval,
@@ -176,11 +200,13 @@ class StoryForm(forms.Form):
             "allowed_domains": "\n".join(story.allowed_domains),
             "screen_mode": story.screen.mode, "screen_interval": story.screen.interval,
             "logo_url": story.screen.logo_url or "", "cta": story.screen.cta,
+            "language": story.language or "",
         }
 
 
 # The fields the audit trail compares, theme fields flattened to theme_<name>.
-AUDITED = ("title", "slug", "description", "default_template", "live", "allowed_domains")
+AUDITED = ("title", "slug", "description", "default_template", "live", "allowed_domains",
+           "language")
 
 
 def fields_values(fields: dict[str, Any]) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 /* samembed frame script: runs inside the sandboxed embed iframe (no same-origin,
    so no storage or cookies). Inlined and allowed by its CSP hash. It
    1. tells the loader its height: {type: "samembed:resize", id, height},
-   2. keeps <time datetime> relative times current (like samembed.text.relative_time),
+   2. keeps <time datetime> relative times current, in the document's language,
    3. drives the carousel buttons/arrow keys and the ticker's pause button,
    again whenever live.js puts a new version in place ("samembed:swapped"). */
 (function () {
@@ -57,27 +57,36 @@
     queue();
   }, true);
 
-  // 2. Relative times, in the viewer's time zone; the exact time on hover.
-  var MONTHS = "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(" ");
+  // 2. Relative times in the story's language (Intl.RelativeTimeFormat), exact
+  // times in the reader's own time zone on hover; the server's text stays where
+  // Intl is missing.
+  var lang = root.lang || "en";
+  var rtf = null, short = null, long = null;
+  try {
+    // Compact where the language has a natural compact form ("5h ago", "5分前"); the
+    // narrow style elsewhere gives forms like "-5 min" (French).
+    rtf = new Intl.RelativeTimeFormat(lang, { numeric: "auto", style: /^(en|ja)\b/.test(lang) ? "narrow" : "short" });
+    short = new Intl.DateTimeFormat(lang, { day: "numeric", month: "short" });
+    long = new Intl.DateTimeFormat(lang, { day: "numeric", month: "short", year: "numeric" });
+  } catch (e) { /* an old browser: keep the server's words */ }
   function relative(t, now) {
     var s = (now - t) / 1000, day = 86400;
-    if (s < 45) return "now";
-    if (s < 3600) return Math.max(1, Math.round(s / 60)) + "m";
-    if (s < day) return Math.round(s / 3600) + "h";
-    if (s < 7 * day) return Math.round(s / day) + "d";
-    var at = new Date(t), year = at.getFullYear();
-    return at.getDate() + " " + MONTHS[at.getMonth()] + (year === new Date(now).getFullYear() ? "" : " " + year);
+    if (s < 45) return rtf.format(0, "second");
+    if (s < 3600) return rtf.format(-Math.max(1, Math.round(s / 60)), "minute");
+    if (s < day) return rtf.format(-Math.round(s / 3600), "hour");
+    if (s < 7 * day) return rtf.format(-Math.round(s / day), "day");
+    return (new Date(t).getFullYear() === new Date(now).getFullYear() ? short : long).format(t);
   }
   function times() {
     var now = Date.now();
     each("time[datetime]", null, function (el) {
       var t = Date.parse(el.getAttribute("datetime"));
-      if (isNaN(t)) return;
+      if (isNaN(t) || !rtf) return;
       var text = relative(t, now);
       if (el.textContent !== text) el.textContent = text;
       if (!el.hasAttribute("data-local")) {
         el.setAttribute("data-local", "");
-        el.title = new Date(t).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+        el.title = new Date(t).toLocaleString(lang, { dateStyle: "medium", timeStyle: "short" });
       }
     });
   }

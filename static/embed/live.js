@@ -6,6 +6,7 @@
    button (WCAG 2.2.2) stops both. Hidden tabs do not poll; embeds stop when the
    story is no longer live, screens keep looking slowly. On errors the content
    stays, an offline mark shows, and the next look backs off up to 30 s.
+   Its words come from the document (<html data-i18n-*>), in the story's language.
    Events for other scripts: "samembed:controls" (the screen's remote controls)
    and "samembed:swapped" (new content in place). */
 (function () {
@@ -25,6 +26,7 @@
   var offline = d.querySelector("[data-offline]");
   var paused = false, failures = 0, timer = 0, busy = false, stopped = false;
   var wanted = 0, retries = 0;
+  function word(name) { return root.getAttribute("data-i18n-" + name) || ""; }
 
   // The document's own URL with only the template kept, plus the version as a
   // cache-buster for CDNs (the origin caches by template alone).
@@ -156,8 +158,8 @@
       var who = added[0].querySelector(".name");
       // One short message, replaced each time: screen readers hear the latest only.
       say.textContent = added.length === 1
-        ? "New post" + (who ? " by " + who.textContent : "")
-        : added.length + " new posts";
+        ? (who ? word("new-post-by").replace("{name}", who.textContent) : word("new-post"))
+        : word("new-posts").replace("{count}", added.length);
     }
     d.dispatchEvent(new CustomEvent("samembed:swapped", { detail: { added: added.length } }));
   }
@@ -165,7 +167,7 @@
   if (pauseButton) pauseButton.addEventListener("click", function () {
     paused = !paused;
     pauseButton.setAttribute("aria-pressed", String(paused));
-    if (label) label.textContent = paused ? "Resume updates" : "Pause updates";
+    if (label) label.textContent = word(paused ? "resume" : "pause");
     root.classList.toggle("live-paused", paused);
     if (paused && say) say.textContent = "";
     d.dispatchEvent(new CustomEvent("samembed:paused", { detail: { paused: paused } }));
