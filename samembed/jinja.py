@@ -8,9 +8,11 @@ disk so a new worker does not compile them again.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 from typing import Any
 
+import jinja2
 from django.conf import settings
 from django.contrib.messages import get_messages
 from django.templatetags.static import static
@@ -40,7 +42,6 @@ def _exact_time(ctx: Context, when: datetime) -> str:
 def environment(**options: Any) -> Environment:
     cache_dir = settings.JINJA_BYTECODE_DIR
     cache_dir.mkdir(parents=True, exist_ok=True)
-    options.setdefault("bytecode_cache", FileSystemBytecodeCache(str(cache_dir)))
     options["cache_size"] = 400
     env = Environment(**options)  # noqa: S701 - the backend passes autoescape=True
     env.globals.update(static=static, utcnow=lambda: datetime.now(UTC),
@@ -53,4 +54,19 @@ def environment(**options: Any) -> Environment:
         media_src=media_src,
         media_srcset=media_srcset,
     )
+    if "bytecode_cache" not in options:
+        env.bytecode_cache = FileSystemBytecodeCache(
+            str(cache_dir), f"__jinja2_%s.{_compiled_for(env)}.cache")
     return env
+
+
+def _compiled_for(env: Environment) -> str:
+    """What compiled bytecode depends on besides a template's source: whether each
+    filter and global takes the context is compiled in, so a change there must not
+    meet bytecode from before it."""
+    def shape(name: str, f: Any) -> str:
+        passes = getattr(f, "jinja_pass_arg", None)
+        return f"{name}:{passes.name if passes else '-'}"
+    described = [jinja2.__version__, *sorted(shape(n, f) for n, f in env.filters.items()),
+                 *sorted(shape(n, f) for n, f in env.globals.items() if callable(f))]
+    return hashlib.sha256("|".join(described).encode()).hexdigest()[:12]

@@ -66,10 +66,10 @@ class Tab:
                                      re.S):
             self.fields[name] = html.unescape(text)
         for name, body in re.findall(r'<select name="([^"]+)"[^>]*>(.*?)</select>', form, re.S):
-            chosen = re.search(r"<option selected>([^<]*)</option>", body) or re.search(
-                r"<option[^>]*>([^<]*)</option>", body)
-            assert chosen is not None
-            self.fields[name] = html.unescape(chosen.group(1))
+            options = re.findall(r"<option([^>]*)>([^<]*)</option>", body)
+            chosen = next((o for o in options if "selected" in o[0]), options[0])
+            value = re.search(r'value="([^"]*)"', chosen[0])
+            self.fields[name] = html.unescape(value.group(1) if value else chosen[1])
 
     def save(self, **changes: str) -> object:
         return self.client.post(self.url, {**self.fields, **changes})
