@@ -37,6 +37,8 @@ ENGLISH: dict[str, str] = {
     "previous": "Previous",
     "next": "Next",
     "skip_story": "Skip past this story",
+    "end_of_story": "End of the story",
+    "image_of": "Image {n} of {count}",
     "pause_updates": "Pause updates",
     "resume_updates": "Resume updates",
     "offline": "Offline · showing the last update",

@@ -28,7 +28,15 @@ from samembed.ingest.model import Collected, CollectedMedia
 from samembed.media import collect
 from samembed.repositories import posts, sources, stories
 from samembed.repositories.common import Id
-from samembed.repositories.posts import EDITORIAL, TEXT_MAX, Author, Media, Post
+from samembed.repositories.posts import (
+    EDITORIAL,
+    TEXT_MAX,
+    WARNING_MAX,
+    Author,
+    Media,
+    Post,
+    media_doc,
+)
 from samembed.repositories.sources import Rules
 
 log = logging.getLogger(__name__)
@@ -90,13 +98,18 @@ def check(post: Collected) -> Collected:
         if e.kind in posts.ENTITY_KINDS and 0 <= e.start < e.end <= len(text)
         and _http_url(e.href, LINK_SCHEMES))
     media = tuple(
-        replace(m, alt=m.alt[:ALT_MAX], type=m.type if m.type in posts.MEDIA_TYPES else "image")
-        for m in post.media[:MEDIA_MAX] if _http_url(m.url))
+        replace(m, alt=m.alt[:ALT_MAX], type=m.type if m.type in posts.MEDIA_TYPES else "image",
+                play_url=_http_url(m.play_url) if m.type == "video" else None,
+                loop=bool(m.loop) and m.type == "video")
+        for m in post.media[:MEDIA_MAX]
+        if _http_url(m.url) or (m.type == "video" and not m.url and _http_url(m.play_url)))
     return replace(post, text=text, entities=entities, media=media,
                    author_name=post.author_name.strip(),
                    permalink=_http_url(post.permalink), author_url=_http_url(post.author_url),
                    avatar_url=_http_url(post.avatar_url),
-                   lang=(post.lang or "")[:35] or None)
+                   lang=(post.lang or "")[:35] or None,
+                   sensitive=bool(post.sensitive or post.content_warning),
+                   content_warning=" ".join(post.content_warning.split())[:WARNING_MAX])
 
 
 def fingerprint(post: Collected) -> str:
@@ -134,14 +147,18 @@ class _Media:
     def item(self, m: CollectedMedia) -> Media | None:
         known = self.known.get(m.url)
         if known:
-            return Media(m.type, known.url, known.width, known.height, m.alt, m.url)
-        if not self.copy_now:
+            return Media(m.type, known.url, known.width, known.height, m.alt, m.url,
+                         m.play_url, m.loop)
+        if m.url and not self.copy_now:
             self.pending = True
-            return Media(m.type, "", m.width, m.height, m.alt, m.url)
-        copied = self._copy(m.url)
+            return Media(m.type, "", m.width, m.height, m.alt, m.url, m.play_url, m.loop)
+        copied = self._copy(m.url) if m.url else None
         if copied is None:
-            return None
-        return Media(m.type, copied.url, copied.width, copied.height, m.alt, m.url)
+            # A video is still a video without its still: the embed shows a placeholder.
+            return (Media(m.type, "", m.width, m.height, m.alt, None, m.play_url, m.loop)
+                    if m.type == "video" else None)
+        return Media(m.type, copied.url, copied.width, copied.height, m.alt, m.url,
+                     m.play_url, m.loop)
 
     def avatar_url(self, source: str | None) -> str | None:
         if not source:
@@ -167,7 +184,8 @@ def _build(story_id: Id, kind: str, source_id: Id | None, c: Collected,
         text=c.text, posted_at=c.posted_at, entities=tuple(c.entities),
         media=tuple(m for m in items if m is not None), permalink=c.permalink, lang=c.lang,
         state=verdict.state, reason=verdict.reason, source_id=source_id,
-        fingerprint=fingerprint(c), media_pending=media.pending)
+        fingerprint=fingerprint(c), media_pending=media.pending,
+        sensitive=c.sensitive, content_warning=c.content_warning)
 
 
 def _start_of_day(now: datetime) -> datetime:
@@ -243,12 +261,12 @@ def copy_pending(limit: int = 20) -> int:
         # Post.media shows an editor's alt texts; the stored ones stay the source's.
         alts = post.original_alts or tuple(m.alt for m in post.media)
         items = [replace(m, alt=alt) if m.url else
-                 media.item(CollectedMedia(m.source_url or "", alt, m.type))
+                 media.item(CollectedMedia(m.source_url or "", alt, m.type,
+                                           play_url=m.play_url, loop=m.loop))
                  for m, alt in zip(post.media, alts, strict=True)]
         avatar = post.author.avatar_url or media.avatar_url(post.author.avatar_source)
         changes = {
-            "media": [{"type": m.type, "url": m.url, "width": m.width, "height": m.height,
-                       "alt": m.alt, "source_url": m.source_url} for m in items if m],
+            "media": [media_doc(m) for m in items if m],
             "author.avatar_url": avatar,
             "media_pending": False,
         }

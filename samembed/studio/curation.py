@@ -38,6 +38,9 @@ ACTIONS: dict[str, dict[str, Any]] = {
     "unpin": {"pinned": False},
     "highlight": {"highlighted": True},
     "unhighlight": {"highlighted": False},
+    # A warned post shows only its warning on big screens unless let through.
+    "screens_show": {"show_on_screens": True},
+    "screens_warn": {"show_on_screens": False},
 }
 
 
