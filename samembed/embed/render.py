@@ -69,26 +69,46 @@ def _grid_columns(width: float, posts: int) -> int:
     return max(1, min(fit, posts))
 
 
+# `sizes` names three quarters of the width shown: the standard widths are a
+# factor of two apart and browsers take the first at least as dense as the
+# screen, so every picture then arrives at 0.75 to 1.5 times its shown pixels.
+SIZES_SHARE = 0.75
+
+
+def _width(vw: float, px: float, parts: int) -> str:
+    # One of `parts` pictures side by side in a block `vw` + `px` wide, as `sizes` says it.
+    vw, px = vw / parts, (px - (parts - 1) * MEDIA_GAP) / parts
+    vw, px = round(vw * SIZES_SHARE, 1), round(px * SIZES_SHARE)
+    if not vw:
+        return f"{px}px"
+    if not px:
+        return f"{vw:g}vw"
+    return f"calc({vw:g}vw {'-' if px < 0 else '+'} {abs(px)}px)"
+
+
 @lru_cache(maxsize=256)
 def slot_sizes(template: str, posts: int, parts: int = 1) -> str:
     """`sizes` for one of `parts` pictures side by side in a card's media block in
     `template` (a `posts`-card grid has as many columns as fit, no more than its
-    cards). Short vw figures a little above the shown width: every rule is sent
-    once per picture, and Chromium's choice between widths allows for the margin."""
+    cards)."""
     if template == "list":
-        wide = (640 - 38) // parts - (MEDIA_GAP if parts > 1 else 0)
-        return f"(min-width: {640 + 2 * BODY_PAD}px) {wide}px, {100 // parts}vw"
+        return (f"(min-width: {640 + 2 * BODY_PAD}px) {_width(0, 640 - 38, parts)}, "
+                f"{_width(100, -(2 * BODY_PAD + CARD_PAD), parts)}")
     if template == "carousel":
         return (f"(min-width: {round(SLIDE / 0.86) + 2 * BODY_PAD}px) "
-                f"{(SLIDE - CARD_PAD) // parts}px, {86 // parts}vw")
+                f"{_width(0, SLIDE - CARD_PAD, parts)}, "
+                f"{_width(86, -(0.86 * 2 * BODY_PAD + CARD_PAD), parts)}")
     if template == "screen":
-        return f"(min-aspect-ratio: 2/1) {24 // parts}vw, {31 // parts}vw"
+        # Photo-led cards: the picture is as wide as the card, a third or a quarter
+        # of the screen (screen.js widens it for the spotlight).
+        return f"(min-aspect-ratio: 2/1) {_width(24, 0, parts)}, {_width(31, 0, parts)}"
     rules = []
     if template == "grid":
         for cols in range(min(posts, GRID_MAX_COLUMNS), 1, -1):
             at = cols * (GRID_COLUMN + GAP) - GAP + 2 * BODY_PAD
-            rules.append(f"(min-width: {at}px) {100 // (cols * parts)}vw")
-    return ", ".join([*rules, f"{100 // parts}vw"])
+            inner = (2 * BODY_PAD + (cols - 1) * GAP) / cols + CARD_PAD
+            rules.append(f"(min-width: {at}px) {_width(100 / cols, -inner, parts)}")
+    return ", ".join([*rules, _width(100, -(2 * BODY_PAD + CARD_PAD), parts)])
 
 
 @dataclass(frozen=True)
