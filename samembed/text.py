@@ -2,7 +2,7 @@
 
 Collection (ingest, demo, manual posts) calls `find_entities()` once and stores
 the entities with the plain text; rendering (`post_html`) only escapes the text
-and wraps stored entities in links, refusing any href that is not http(s).
+and wraps stored entities in links, refusing any href `safe_href` refuses.
 
     >>> [e.kind for e in find_entities("Hi @ada@example.social #tea https://x.test/a")]
     ['mention', 'hashtag', 'url']
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TYPE_CHECKING
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from markupsafe import Markup, escape
 
@@ -76,8 +76,29 @@ def find_entities(
     return found
 
 
-def _safe_href(href: str) -> bool:
-    return href.startswith(("https://", "http://"))
+def safe_href(href: str | None, *, mail: bool = False) -> str | None:
+    """`href` if it may be a link: an absolute http(s) URL with a host, or with
+    `mail` (links inside a post's text) a mailto: address; else None.
+
+    The one policy for every ingested URL that becomes an href (ingest's
+    `sanitise.safe_link`, the text's entities, the embed's cards).
+
+        >>> safe_href("javascript:alert(1)") is None, safe_href("mailto:a@b.test", mail=True)
+        (True, 'mailto:a@b.test')
+    """
+    if not href:
+        return None
+    href = href.strip()
+    try:
+        parts = urlsplit(href)
+    except ValueError:
+        return None
+    scheme = parts.scheme.lower()
+    if scheme in ("http", "https") and parts.hostname:
+        return href
+    if mail and scheme == "mailto" and "@" in parts.path:
+        return href
+    return None
 
 
 def _display_url(url: str) -> str:
@@ -99,7 +120,7 @@ def _text_html(text: str, entities: tuple[Entity, ...]) -> Markup:
     parts: list[str] = []
     pos = 0
     for entity in entities:
-        if entity.start < pos or entity.end > len(text) or not _safe_href(entity.href):
+        if entity.start < pos or entity.end > len(text) or not safe_href(entity.href, mail=True):
             continue
         parts.append(str(escape(text[pos:entity.start])))
         label = text[entity.start:entity.end]

@@ -27,8 +27,10 @@ from django.template import engines
 from markupsafe import Markup
 
 from samembed.embed.i18n import language_for
-from samembed.repositories.posts import Post
+from samembed.media.signing import STORED_PREFIX, media_src, media_srcset, signed_url
+from samembed.repositories.posts import Media, Post
 from samembed.repositories.stories import TEMPLATES, Story
+from samembed.text import exact_time, iso_time, post_html, safe_href
 
 STATIC_EMBED = Path(settings.BASE_DIR) / "static" / "embed"
 FONT_STACKS = {
@@ -39,6 +41,180 @@ FONT_STACKS = {
 }
 # How many posts an embed shows; the story page links to the rest.
 EMBED_POST_LIMIT = 50
+
+
+# ---- cards: what the `card` macro of templates/embed/_post.html shows ---------------
+
+# A source's name and the key of its "View on …" words in the strings table.
+SOURCES = {
+    "mastodon": ("Mastodon", "view_on_mastodon"),
+    "bluesky": ("Bluesky", "view_on_bluesky"),
+    "rss": ("RSS", "read_article"),
+    "push": ("Post", "view_original"),
+    "import": ("Imported", "view_original"),
+    "manual": ("Note", "view_original"),
+}
+AVATAR_COLOURS = 6
+# Card geometry the `sizes` below follow (base.css and the templates' CSS): the
+# body's padding, the gap between cards, a card's padding plus border, the
+# grid's narrowest column and the carousel's slide.
+BODY_PAD, GAP, CARD_PAD, GRID_COLUMN, SLIDE = 12, 12, 34, 280, 320
+MEDIA_GAP = 3
+GRID_MAX_COLUMNS = 8
+
+
+def _grid_columns(width: float, posts: int) -> int:
+    """Columns of the grid at a frame `width` (masonry.js and grid.css count alike)."""
+    fit = int((width - 2 * BODY_PAD + GAP) // (GRID_COLUMN + GAP))
+    return max(1, min(fit, posts))
+
+
+# `sizes` names three quarters of the width shown: the standard widths are a
+# factor of two apart and browsers take the first at least as dense as the
+# screen, so every picture then arrives at 0.75 to 1.5 times its shown pixels.
+SIZES_SHARE = 0.75
+
+
+def _width(vw: float, px: float, parts: int) -> str:
+    # One of `parts` pictures side by side in a block `vw` + `px` wide, as `sizes` says it.
+    vw, px = vw / parts, (px - (parts - 1) * MEDIA_GAP) / parts
+    vw, px = round(vw * SIZES_SHARE, 1), round(px * SIZES_SHARE)
+    if not vw:
+        return f"{px}px"
+    if not px:
+        return f"{vw:g}vw"
+    return f"calc({vw:g}vw {'-' if px < 0 else '+'} {abs(px)}px)"
+
+
+@lru_cache(maxsize=256)
+def slot_sizes(template: str, posts: int, parts: int = 1) -> str:
+    """`sizes` for one of `parts` pictures side by side in a card's media block in
+    `template` (a `posts`-card grid has as many columns as fit, no more than its
+    cards)."""
+    if template == "list":
+        return (f"(min-width: {640 + 2 * BODY_PAD}px) {_width(0, 640 - 38, parts)}, "
+                f"{_width(100, -(2 * BODY_PAD + CARD_PAD), parts)}")
+    if template == "carousel":
+        return (f"(min-width: {round(SLIDE / 0.86) + 2 * BODY_PAD}px) "
+                f"{_width(0, SLIDE - CARD_PAD, parts)}, "
+                f"{_width(86, -(0.86 * 2 * BODY_PAD + CARD_PAD), parts)}")
+    if template == "screen":
+        # Photo-led cards: the picture is as wide as the card, a third or a quarter
+        # of the screen (screen.js widens it for the spotlight).
+        return f"(min-aspect-ratio: 2/1) {_width(24, 0, parts)}, {_width(31, 0, parts)}"
+    rules = []
+    if template == "grid":
+        for cols in range(min(posts, GRID_MAX_COLUMNS), 1, -1):
+            at = cols * (GRID_COLUMN + GAP) - GAP + 2 * BODY_PAD
+            inner = (2 * BODY_PAD + (cols - 1) * GAP) / cols + CARD_PAD
+            rules.append(f"(min-width: {at}px) {_width(100 / cols, -inner, parts)}")
+    return ", ".join([*rules, _width(100, -(2 * BODY_PAD + CARD_PAD), parts)])
+
+
+@dataclass(frozen=True)
+class CardMedia:
+    kind: str  # "image", "video" (poster + play) or "gif" (a muted loop)
+    src: str  # the JPEG fallback, a video's poster; "" when it has none
+    srcset: str
+    sizes: str
+    width: int | None
+    height: int | None
+    alt: str
+    zoom: str  # the large picture the lightbox (or, without script, a new tab) shows
+    play: str  # a video's file, "" when the source gave none
+    href: str  # where a video without a file plays: the post at its source
+
+
+@dataclass(frozen=True)
+class Card:
+    """One post as every template shows it, built once per post and template."""
+
+    id: str
+    source: str
+    source_name: str
+    via: str  # the strings-table key of the "View on …" link
+    icon: str
+    classes: str
+    name: str
+    handle: str
+    profile: str | None
+    initial: str
+    colour: int
+    avatar: str  # JPEG fallback
+    avatar_webp: str  # srcset
+    text: Markup
+    lang: str | None
+    media: tuple[CardMedia, ...]
+    permalink: str | None
+    posted_at: datetime
+    iso: str
+    exact: str
+    pinned: bool
+    warning: str  # the content warning ("" when none)
+    sensitive: bool  # media hidden until shown (blurred), with or without a warning
+    screen_warning: bool  # a big screen shows the warning only
+
+
+def _avatar(url: str | None, template: str) -> tuple[str, str]:
+    # (JPEG fallback, WebP srcset) at about the shown size per screen density: 40 px
+    # in embeds, about 70 px on a big screen.
+    if not url:
+        return "", ""
+    if not url.startswith(STORED_PREFIX):
+        return url, ""
+    key = url[len(STORED_PREFIX):]
+    if template == "screen":
+        return signed_url(key, "avatar96", "jpg"), signed_url(key, "avatar96")
+    return (signed_url(key, "avatar48", "jpg"),
+            f"{signed_url(key, 'avatar48')} 1x, {signed_url(key, 'avatar96')} 2x")
+
+
+def _media(m: Media, sizes: str, permalink: str | None) -> CardMedia:
+    kind = "image" if m.type == "image" else "gif" if m.loop and m.play_url else "video"
+    stored = m.url.startswith(STORED_PREFIX)
+    zoom = media_src(m.url, "large") if stored else (safe_href(m.url) or "")
+    return CardMedia(
+        kind=kind, src=media_src(m.url) if m.url else "", srcset=media_srcset(m.url),
+        sizes=sizes, width=m.width, height=m.height, alt=m.alt, zoom=zoom,
+        play=safe_href(m.play_url) or "", href=permalink or "")
+
+
+@lru_cache(maxsize=8192)
+def card(post: Post, template: str, posts: int = 1) -> Card:
+    """The card of `post` in `template` (`posts`: how many cards the page shows)."""
+    name, via = SOURCES.get(post.source, ("Post", "view_original"))
+    a = post.author
+    initial = (a.name.strip()[:1] or "?").upper()
+    handle = a.handle or ""
+    if handle and post.source in ("mastodon", "bluesky") and not handle.startswith("@"):
+        handle = "@" + handle
+    permalink = safe_href(post.permalink)
+    shown = post.media[:4] if template != "ticker" else ()
+    items = []
+    for i, m in enumerate(shown):
+        # Three pictures: the first spans the row, the others share the next one.
+        halves = 1 if len(shown) == 1 or (len(shown) == 3 and i == 0) else 2
+        items.append(_media(m, slot_sizes(template, posts, halves), permalink))
+    warning = post.content_warning.strip()
+    avatar, avatar_webp = _avatar(a.avatar_url, template)
+    classes = "post" + (" pinned" if post.pinned else "") + (" hl" if post.highlighted else "") \
+        + (" photo" if items and template != "ticker" else "")
+    return Card(
+        id=str(post.id), source=post.source, source_name=name, via=via,
+        icon="push" if post.source == "import" else post.source, classes=classes,
+        name=a.name, handle=handle, profile=safe_href(a.profile_url), initial=initial,
+        colour=(len(a.name) + "abcdefghijklmnopqrstuvwxyz".find(initial.lower())) % AVATAR_COLOURS,
+        avatar=avatar, avatar_webp=avatar_webp,
+        text=post_html(post), lang=post.lang, media=tuple(items), permalink=permalink,
+        posted_at=post.posted_at, iso=iso_time(post.posted_at), exact=exact_time(post.posted_at),
+        pinned=post.pinned, warning=warning,
+        sensitive=bool(items) and (post.sensitive or bool(warning)),
+        screen_warning=bool(warning) and not post.show_on_screens)
+
+
+def cards(posts: list[Post], template: str) -> list[Card]:
+    """The cards of a page of `posts` in `template`."""
+    return [card(p, template, len(posts)) for p in posts]
 
 
 @dataclass(frozen=True)
@@ -80,6 +256,10 @@ def _bundle(template: str, live: bool) -> Assets:
     scripts = ["frame.js"] + (["live.js"] if live else [])
     if template == "screen":
         scripts.append("screen.js")
+    else:  # warnings, media, lightbox, keyboard: a screen has no one to use them
+        scripts.append("cards.js")
+    if template == "grid":
+        scripts.append("masonry.js")
     style = "\n".join(_asset(n) for n in styles)
     script = "\n".join(_asset(n) for n in scripts)
     return Assets(style, script, csp_hash(style), csp_hash(script),
@@ -141,6 +321,7 @@ def render_embed(story: Story, posts: list[Post], template: str,
             "t": language.t,
             "lang": language,
             "posts": posts,
+            "cards": cards(posts, template),
             "template": template,
             "now": datetime.now(UTC),
             "story_url": f"/s/{story.slug}",
@@ -160,6 +341,9 @@ def render_embed(story: Story, posts: list[Post], template: str,
             f"style-src {assets.style_hash} {csp_hash(theme)}",
             f"script-src {assets.script_hash}",
             "img-src 'self' https: data:",
+            # A video plays from its source, only when the reader asks (or, a GIF-like
+            # clip, muted); never on a big screen's sound.
+            "media-src https:",
             "connect-src 'self'",
             "base-uri 'none'",
             "form-action 'none'",

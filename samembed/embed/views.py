@@ -29,7 +29,7 @@ from markupsafe import Markup
 
 from samembed.embed.cache import Entry, Header, response_cache
 from samembed.embed.i18n import language_for
-from samembed.embed.render import EMBED_POST_LIMIT, csp_hash, render_embed, theme_css
+from samembed.embed.render import EMBED_POST_LIMIT, cards, csp_hash, render_embed, theme_css
 from samembed.embed.story_page import head as story_head
 from samembed.exceptions import DatabaseUnavailable
 from samembed.media.signing import media_src
@@ -287,7 +287,9 @@ def _build_story_page(story: Story, posts: list[Post], origin: str = "") -> Entr
     language = language_for(story.language, (p.lang for p in posts))
     theme = theme_css(story)
     html = engines["jinja2"].get_template("story/page.html").render(
-        {"story": story, "posts": posts, "now": datetime.now(UTC), "t": language.t,
+        {"story": story, "posts": posts,
+         "cards": list(zip(posts, cards(posts, "list"), strict=True)),
+         "now": datetime.now(UTC), "t": language.t,
          "lang": language, "head": story_head(story, posts, settings.PUBLIC_ORIGIN or origin,
                                               language),
          "theme_style": Markup(theme)}  # noqa: S704 - built from validated theme fields

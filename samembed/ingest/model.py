@@ -22,6 +22,9 @@ class CollectedMedia:
     type: str = "image"  # "image" or "video" (a video is kept as its preview image URL)
     width: int | None = None
     height: int | None = None
+    # A video's playable file (`url` is its still); `loop`: a GIF-like clip.
+    play_url: str | None = None
+    loop: bool = False
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,15 @@ from samembed.ingest.model import Collected, CollectedMedia
 from samembed.media import collect
 from samembed.repositories import posts, sources, stories
 from samembed.repositories.common import Id
-from samembed.repositories.posts import EDITORIAL, TEXT_MAX, Author, Media, Post
+from samembed.repositories.posts import (
+    EDITORIAL,
+    TEXT_MAX,
+    WARNING_MAX,
+    Author,
+    Media,
+    Post,
+    media_doc,
+)
 from samembed.repositories.sources import Rules
 
 log = logging.getLogger(__name__)
@@ -103,13 +111,18 @@ def check(post: Collected) -> Collected:
         if e.kind in posts.ENTITY_KINDS and 0 <= e.start < e.end <= len(text)
         and _http_url(e.href, LINK_SCHEMES))
     media = tuple(
-        replace(m, alt=m.alt[:ALT_MAX], type=m.type if m.type in posts.MEDIA_TYPES else "image")
-        for m in post.media[:MEDIA_MAX] if _http_url(m.url))
+        replace(m, alt=m.alt[:ALT_MAX], type=m.type if m.type in posts.MEDIA_TYPES else "image",
+                play_url=_http_url(m.play_url) if m.type == "video" else None,
+                loop=bool(m.loop) and m.type == "video")
+        for m in post.media[:MEDIA_MAX]
+        if _http_url(m.url) or (m.type == "video" and not m.url and _http_url(m.play_url)))
     return replace(post, text=text, entities=entities, media=media,
                    author_name=post.author_name.strip(),
                    permalink=_http_url(post.permalink), author_url=_http_url(post.author_url),
                    avatar_url=_http_url(post.avatar_url),
-                   lang=(post.lang or "")[:35] or None)
+                   lang=(post.lang or "")[:35] or None,
+                   sensitive=bool(post.sensitive or post.content_warning),
+                   content_warning=" ".join(post.content_warning.split())[:WARNING_MAX])
 
 
 def fingerprint(post: Collected) -> str:
@@ -149,14 +162,18 @@ class _Media:
     def item(self, m: CollectedMedia) -> Media | None:
         known = self.known.get(m.url)
         if known:
-            return Media(m.type, known.url, known.width, known.height, m.alt, m.url)
-        if not self.copy_now:
+            return Media(m.type, known.url, known.width, known.height, m.alt, m.url,
+                         m.play_url, m.loop)
+        if m.url and not self.copy_now:
             self.pending = True
-            return Media(m.type, "", m.width, m.height, m.alt, m.url)
-        copied = self._copy(m.url)
+            return Media(m.type, "", m.width, m.height, m.alt, m.url, m.play_url, m.loop)
+        copied = self._copy(m.url) if m.url else None
         if copied is None:
-            return None
-        return Media(m.type, copied.url, copied.width, copied.height, m.alt, m.url)
+            # A video is still a video without its still: the embed shows a placeholder.
+            return (Media(m.type, "", m.width, m.height, m.alt, None, m.play_url, m.loop)
+                    if m.type == "video" else None)
+        return Media(m.type, copied.url, copied.width, copied.height, m.alt, m.url,
+                     m.play_url, m.loop)
 
     def avatar_url(self, source: str | None) -> str | None:
         if not source:
@@ -182,7 +199,8 @@ def _build(story_id: Id, kind: str, source_id: Id | None, c: Collected,
         text=c.text, posted_at=c.posted_at, entities=tuple(c.entities),
         media=tuple(m for m in items if m is not None), permalink=c.permalink, lang=c.lang,
         state=verdict.state, reason=verdict.reason, source_id=source_id,
-        fingerprint=fingerprint(c), media_pending=media.pending)
+        fingerprint=fingerprint(c), media_pending=media.pending,
+        sensitive=c.sensitive, content_warning=c.content_warning)
 
 
 def _start_of_day(now: datetime) -> datetime:
@@ -285,14 +303,16 @@ def _copy_post_media(post: Post,
             items.append(replace(m, alt=alt))
         elif m.source_url and (copied := attempt(m.source_url)) is not None:
             items.append(Media(m.type, copied.url, copied.width, copied.height, alt,
-                               m.source_url))
+                               m.source_url, m.play_url, m.loop))
+        elif m.type == "video":
+            # A video is still a video without its still: the embed shows a placeholder.
+            items.append(Media(m.type, "", m.width, m.height, alt, None, m.play_url, m.loop))
     avatar = post.author.avatar_url
     if not avatar and post.author.avatar_source:
         copied = attempt(post.author.avatar_source)
         avatar = copied.url if copied else None
     changes = {
-        "media": [{"type": m.type, "url": m.url, "width": m.width, "height": m.height,
-                   "alt": m.alt, "source_url": m.source_url} for m in items],
+        "media": [media_doc(m) for m in items],
         "author.avatar_url": avatar,
         "media_pending": False,
         "media_retry_at": None,

@@ -8,13 +8,18 @@
                 "author": {"name": "Ada", "handle": "ada", "url": "https://…",
                            "avatar_url": "https://…"},
                 "url": "https://…", "lang": "en",
-                "media": [{"url": "https://…/a.jpg", "alt": "A red kite"}],
+                "media": [{"url": "https://…/a.jpg", "alt": "A red kite"},
+                          {"type": "video", "url": "https://…/b.mp4",
+                           "poster": "https://…/b.jpg", "alt": "The kite landing"}],
                 "sensitive": false, "content_warning": "", "reply": false,
                 "repost": false}]}
 
 Strict on purpose: unknown fields, wrong types and `$`-prefixed keys are
 refused with the item's index and field, so a client's bug is found on its
-first request rather than stored as nonsense. A batch with any bad item stores
+first request rather than stored as nonsense. A video's `url` is its file and
+`poster` its still (without one the embed shows a plain placeholder). A
+`content_warning` (or `sensitive`) hides the post behind a "Show" button in
+embeds, and on big screens unless an editor lets it through. A batch with any bad item stores
 nothing; the same id sent again updates the post (idempotent).
 """
 
@@ -46,9 +51,9 @@ _FIELDS: dict[str, type] = {
     "id": str, "text": str, "created_at": str, "author": dict, "url": str, "lang": str,
     "media": list, "sensitive": bool, "content_warning": str, "reply": bool, "repost": bool}
 _AUTHOR: dict[str, type] = {"name": str, "handle": str, "url": str, "avatar_url": str}
-_MEDIA: dict[str, type] = {"url": str, "alt": str, "type": str}
+_MEDIA: dict[str, type] = {"url": str, "alt": str, "type": str, "poster": str}
 _LIMITS = {"id": 500, "text": TEXT_MAX, "url": 2000, "lang": 35, "content_warning": 500,
-           "name": 200, "handle": 200, "avatar_url": 2000, "alt": 1500, "type": 10}
+           "name": 200, "handle": 200, "avatar_url": 2000, "alt": 1500, "type": 10, "poster": 2000}
 _TYPE_NAMES = {str: "a string", bool: "true or false", dict: "an object", list: "a list"}
 
 
@@ -118,7 +123,11 @@ def parse_post(raw: Any) -> Collected:
         if m.get("type", "image") not in ("image", "video"):
             raise ValueError(f"media[{n}].type: image or video")
         url = _fetched_url(m["url"], f"media[{n}].url") or ""
-        images.append(CollectedMedia(url, m.get("alt", ""), m.get("type", "image")))
+        if m.get("type", "image") == "video":
+            poster = _fetched_url(m.get("poster") or None, f"media[{n}].poster") or ""
+            images.append(CollectedMedia(poster, m.get("alt", ""), "video", play_url=url))
+        else:
+            images.append(CollectedMedia(url, m.get("alt", ""), m.get("type", "image")))
     text = item["text"]
     return check(Collected(
         external_id=item["id"], author_name=author["name"], text=text,

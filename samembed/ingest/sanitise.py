@@ -19,12 +19,12 @@ import re
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from html.parser import HTMLParser
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import nh3
 
 from samembed.repositories.posts import TEXT_MAX, Entity
-from samembed.text import find_entities
+from samembed.text import find_entities, safe_href
 
 # Markup past this is not read at all: a post is at most TEXT_MAX characters, and
 # nh3's time grows with its input.
@@ -132,10 +132,7 @@ def safe_link(href: str | None, base_url: str | None = None) -> str | None:
     href = href.strip()
     if base_url:
         href = urljoin(base_url, href)
-    parts = urlsplit(href)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return None
-    return href
+    return safe_href(href)
 
 
 class _TextWalker(HTMLParser):

@@ -33,6 +33,8 @@ STATES = ("pending", "approved", "rejected")
 ENTITY_KINDS = ("url", "hashtag", "mention")
 MEDIA_TYPES = ("image", "video")
 TEXT_MAX = 10_000
+# A content warning is a label ("Spoilers: the final"), not a second body.
+WARNING_MAX = 500
 
 INDEXES = [
     IndexModel([("story_id", ASCENDING), ("source", ASCENDING), ("external_id", ASCENDING)],
@@ -99,7 +101,8 @@ VALIDATOR: dict[str, Any] = {
                     "properties": {"type": {"enum": list(MEDIA_TYPES)}, "url": _STRING,
                                    "width": {"bsonType": ["int", "null"]},
                                    "height": {"bsonType": ["int", "null"]},
-                                   "alt": _STRING, "source_url": _OPT_STRING},
+                                   "alt": _STRING, "source_url": _OPT_STRING,
+                                   "play_url": _OPT_STRING, "loop": {"bsonType": "bool"}},
                 },
             },
             "permalink": _OPT_STRING,
@@ -125,6 +128,12 @@ VALIDATOR: dict[str, Any] = {
             "media_attempts": {"bsonType": ["int", "long"], "minimum": 0},
             "media_retry_at": {"bsonType": ["date", "null"]},
             "media_error": _OPT_STRING,
+            # Marked at the source (Mastodon's sensitive and spoiler_text, Bluesky's
+            # labels, the push API): embeds hide the body behind the warning.
+            "sensitive": {"bsonType": "bool"},
+            "content_warning": {"bsonType": "string", "maxLength": WARNING_MAX},
+            # The editor's choice to show a warned post on big screens anyway.
+            "show_on_screens": {"bsonType": "bool"},
             "version": {"bsonType": ["int", "long"], "minimum": 1},
         },
     }
@@ -160,6 +169,10 @@ class Media:
     alt: str = ""
     # Where a stored image ("media:<key>") was copied from; the URL to copy when pending.
     source_url: str | None = None
+    # A video's playable file at the source (http(s)), when the source gives one;
+    # `url` is then its still. `loop`: a GIF-like clip, shown muted and looping.
+    play_url: str | None = None
+    loop: bool = False
 
 
 @dataclass(frozen=True)
@@ -193,6 +206,9 @@ class Post:
     media_attempts: int = 0
     media_retry_at: datetime | None = None
     media_error: str | None = None
+    sensitive: bool = False
+    content_warning: str = ""
+    show_on_screens: bool = False
 
     @property
     def sort_rank(self) -> float:
@@ -211,7 +227,8 @@ def _to_post(doc: dict[str, Any]) -> Post:
     media = tuple(
         Media(m["type"], m["url"], m.get("width"), m.get("height"),
               (overrides[i] if i < len(overrides) and overrides[i] is not None
-               else m.get("alt", "")), m.get("source_url"))
+               else m.get("alt", "")), m.get("source_url"), m.get("play_url"),
+              m.get("loop", False))
         for i, m in enumerate(doc.get("media", ()))
     )
     return Post(
@@ -246,6 +263,9 @@ def _to_post(doc: dict[str, Any]) -> Post:
         media_attempts=doc.get("media_attempts", 0),
         media_retry_at=doc.get("media_retry_at"),
         media_error=doc.get("media_error"),
+        sensitive=doc.get("sensitive", False),
+        content_warning=doc.get("content_warning", ""),
+        show_on_screens=doc.get("show_on_screens", False),
     )
 
 
@@ -261,8 +281,7 @@ def _to_doc(post: Post) -> dict[str, Any]:
         "text": post.text,
         "entities": [{"kind": e.kind, "start": e.start, "end": e.end, "href": e.href}
                      for e in post.entities],
-        "media": [{"type": m.type, "url": m.url, "width": m.width, "height": m.height,
-                   "alt": m.alt, "source_url": m.source_url} for m in post.media],
+        "media": [media_doc(m) for m in post.media],
         "permalink": post.permalink,
         "lang": post.lang,
         "posted_at": post.posted_at,
@@ -279,14 +298,25 @@ def _to_doc(post: Post) -> dict[str, Any]:
         "media_attempts": post.media_attempts,
         "media_retry_at": post.media_retry_at,
         "media_error": post.media_error,
+        "sensitive": post.sensitive,
+        "content_warning": post.content_warning,
+        "show_on_screens": post.show_on_screens,
     }
 
 
+def media_doc(m: Media) -> dict[str, Any]:
+    """One media item as stored."""
+    return {"type": m.type, "url": m.url, "width": m.width, "height": m.height,
+            "alt": m.alt, "source_url": m.source_url, "play_url": m.play_url, "loop": m.loop}
+
+
 def _copied_media_only(post: Post) -> Post:
-    # Media still waiting for the ingest loop's copy has no URL we can serve yet.
+    # Media still waiting for the ingest loop's copy has no URL we can serve yet; a
+    # video whose still could not be had (no source URL left to copy) is shown as one.
     if all(m.url for m in post.media):
         return post
-    return replace(post, media=tuple(m for m in post.media if m.url))
+    return replace(post, media=tuple(m for m in post.media
+                                     if m.url or (m.type == "video" and not m.source_url)))
 
 
 def list_published(story_id: ObjectId, limit: int) -> list[Post]:
@@ -301,7 +331,7 @@ def list_published(story_id: ObjectId, limit: int) -> list[Post]:
         return [_copied_media_only(_to_post(doc)) for doc in cursor]
 
 
-EDITORIAL = ("state", "pinned", "highlighted", "rank", "reason")
+EDITORIAL = ("state", "pinned", "highlighted", "rank", "reason", "show_on_screens")
 
 
 def upsert(post: Post, keep: tuple[str, ...] = EDITORIAL) -> bool:

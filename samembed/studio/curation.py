@@ -50,9 +50,11 @@ RESTORE_MAX_AGE = 15 * 60  # seconds an undo of a removal stays possible
 # What editors read after each action.
 DONE = {"approve": "approved", "reject": "rejected", "hold": "put back in the queue",
         "pin": "pinned", "unpin": "unpinned", "highlight": "highlighted",
-        "unhighlight": "no longer highlighted", "remove": "removed", "move": "moved"}
+        "unhighlight": "no longer highlighted", "remove": "removed", "move": "moved",
+        "screens_show": "shown on big screens", "screens_warn": "warned about on big screens"}
 TOGGLES = {"pin": "unpin", "unpin": "pin", "highlight": "unhighlight",
-           "unhighlight": "highlight"}
+           "unhighlight": "highlight", "screens_show": "screens_warn",
+           "screens_warn": "screens_show"}
 STATE_ACTIONS = {"pending": "hold", "approved": "approve", "rejected": "reject"}
 ACTIONS: dict[str, dict[str, Any]] = {
     "approve": {"state": "approved"},
@@ -62,6 +64,9 @@ ACTIONS: dict[str, dict[str, Any]] = {
     "unpin": {"pinned": False},
     "highlight": {"highlighted": True},
     "unhighlight": {"highlighted": False},
+    # A warned post shows only its warning on big screens unless let through.
+    "screens_show": {"show_on_screens": True},
+    "screens_warn": {"show_on_screens": False},
 }
 
 

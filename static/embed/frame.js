@@ -2,7 +2,7 @@
    so no storage or cookies). Inlined and allowed by its CSP hash. It
    1. tells the loader its height: {type: "samembed:resize", id, height},
    2. keeps <time datetime> relative times current, in the document's language,
-   3. drives the carousel buttons/arrow keys and the ticker's pause button,
+   3. drives the ticker's pause button (cards.js drives the carousel),
    again whenever live.js puts a new version in place ("samembed:swapped"). */
 (function () {
   "use strict";
@@ -93,49 +93,6 @@
   times();
   setInterval(times, 60000);
 
-  // 3a. Carousel: the buttons and arrow keys scroll by a page of slides.
-  function carousels() { each("[data-carousel]", null, function (car) {
-    var track = car.querySelector("[data-carousel-track]");
-    var prev = car.querySelector("[data-carousel-prev]");
-    var next = car.querySelector("[data-carousel-next]");
-    if (!track) return;
-    // Steps taken during a smooth scroll count from where it is going, not where it is.
-    var target = null, settle;
-    function step(dir) {
-      var slide = track.firstElementChild;
-      if (!slide) return;
-      var gap = parseFloat(getComputedStyle(track).columnGap) || 0;
-      var size = slide.getBoundingClientRect().width + gap;
-      var per = Math.max(1, Math.floor((track.clientWidth + gap) / size));
-      var from = target === null ? track.scrollLeft : target;
-      var max = track.scrollWidth - track.clientWidth;
-      target = Math.max(0, Math.min(max, Math.round(from / size + dir * per) * size));
-      clearTimeout(settle);
-      settle = setTimeout(function () { target = null; }, 800);
-      track.scrollTo({ left: target, behavior: reduce && reduce.matches ? "auto" : "smooth" });
-    }
-    var pending = false;
-    function update() {
-      pending = false;
-      var end = track.scrollWidth - track.clientWidth - 2;
-      if (prev) prev.setAttribute("aria-disabled", String(track.scrollLeft <= 2));
-      if (next) next.setAttribute("aria-disabled", String(track.scrollLeft >= end));
-    }
-    if (prev) prev.addEventListener("click", function () { step(-1); });
-    if (next) next.addEventListener("click", function () { step(1); });
-    track.addEventListener("scroll", function () {
-      if (!pending) { pending = true; w.requestAnimationFrame(update); }
-    }, { passive: true });
-    car.addEventListener("keydown", function (e) {
-      var keys = { ArrowLeft: -1, ArrowRight: 1 };
-      if (e.altKey || e.ctrlKey || e.metaKey || !keys[e.key]) return;
-      e.preventDefault();
-      step(keys[e.key]);
-    });
-    if (w.ResizeObserver) new ResizeObserver(update).observe(track);
-    update();
-  }); }
-
   // 3b. Ticker: a second, inert copy of the cards makes the loop seamless; it only
   // runs when the cards overflow the view. The button pauses and resumes it.
   function tickers() { each("[data-ticker]", null, function (tk) {
@@ -161,17 +118,15 @@
     fit();
     if (button) button.addEventListener("click", function () {
       var paused = tk.classList.toggle("paused");
-      button.setAttribute("aria-label", paused ? "Play" : "Pause");
+      button.setAttribute("aria-label", paused ? button.dataset.labelPlay : button.dataset.labelPause);
     });
   }); }
 
   function wire() {
-    carousels();
     tickers();
     times();
     if (screen) clip(); else queue();
   }
-  carousels();
   tickers();
   d.addEventListener("samembed:swapped", wire);
 })();

@@ -25,12 +25,65 @@
     Array.prototype.forEach.call(all, function (el) {
       if (el !== spot && el.classList.contains("spot")) el.classList.remove("spot");
     });
+    var fresh = !spot.classList.contains("spot");
     spot.classList.add("spot");
     var mode = state.spotlight ? "spotlight" : state.mode;
     if (root.getAttribute("data-mode") !== mode) root.setAttribute("data-mode", mode);
-    // A text cut off by its card fades out (frame.js does this on load and resize).
+    // The spotlit picture is shown large (about 56vw; sizes names three quarters,
+    // as render.slot_sizes does): let the browser pick a wider file.
+    Array.prototype.forEach.call(d.querySelectorAll(".feed img[sizes]"), function (img) {
+      if (!img.hasAttribute("data-sizes")) img.setAttribute("data-sizes", img.sizes);
+      var want = mode === "spotlight" && img.closest(".spot") ? "42vw" : img.getAttribute("data-sizes");
+      if (img.sizes !== want) img.sizes = want;
+    });
+    if (fresh) page = 0;
+    paginate(spot, mode === "spotlight");
+  }
+
+  // Spotlight: a text longer than its card turns pages of whole lines, one page
+  // per interval, before the next post; elsewhere it fades out (frame.js).
+  var page = 0;
+  function paginate(spot, on) {
+    Array.prototype.forEach.call(d.querySelectorAll(".feed .text.paged"), function (t) {
+      if (!on || !spot.contains(t)) { t.classList.remove("paged"); t.style.maxHeight = ""; t.scrollTop = 0; }
+    });
+    var old = spot.querySelector(".pages");
     var text = spot.querySelector(".text");
-    if (text) text.classList.toggle("clip", text.scrollHeight > text.clientHeight + 1);
+    if (!on || !text) { if (old) old.remove(); return 1; }
+    text.classList.remove("clip");
+    text.classList.add("paged");
+    text.style.maxHeight = "";
+    var line = parseFloat(getComputedStyle(text).lineHeight) || 20;
+    var room = Math.max(line, Math.floor(text.clientHeight / line) * line);
+    var count = Math.max(1, Math.ceil((text.scrollHeight - 1) / room));
+    if (count > 1) text.style.maxHeight = room + "px";
+    if (page >= count) page = 0;
+    text.scrollTop = page * room;
+    if (count > 1) {
+      if (!old) {
+        old = d.createElement("span");
+        old.className = "pages";
+        var meta = spot.querySelector(".meta");
+        if (meta) meta.appendChild(old);
+      }
+      old.textContent = (page + 1) + " / " + count;
+    } else if (old) old.remove();
+    return count;
+  }
+  function pagesLeft() {
+    var spot = d.querySelector(".feed > .post.spot");
+    var text = spot && spot.querySelector(".text.paged");
+    if (!text || !text.style.maxHeight) return false;
+    return text.scrollTop + text.clientHeight < text.scrollHeight - 1;
+  }
+
+  // GIF-like clips loop muted on a screen (unless reduced motion is asked).
+  var still = window.matchMedia && window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+  function gifs() {
+    Array.prototype.forEach.call(d.querySelectorAll("video[data-gif]"), function (v) {
+      v.muted = true;
+      if (!still) { v.autoplay = true; var p = v.play(); if (p && p.catch) p.catch(function () {}); }
+    });
   }
 
   // The CSS grid decides how many cards fit; the ones on show move to the end.
@@ -51,7 +104,11 @@
   function tick() {
     clearTimeout(timer);
     timer = setTimeout(function () {
-      if (!state.paused && !held && !state.spotlight) {
+      var spotlit = state.spotlight || state.mode === "spotlight";
+      if (!state.paused && !held && spotlit && pagesLeft()) {
+        page += 1;
+        show();
+      } else if (!state.paused && !held && !state.spotlight) {
         if (state.mode === "wall") turnWall();
         index += 1;
         show();
@@ -89,7 +146,9 @@
   }
 
   d.addEventListener("samembed:controls", function (e) { apply(e.detail || {}); });
-  d.addEventListener("samembed:swapped", fromHeader);
+  d.addEventListener("samembed:swapped", function () { fromHeader(); gifs(); });
+  window.addEventListener("resize", function () { show(); });
+  gifs();
   // The viewer's own pause button (live.js) holds the rotation as well.
   d.addEventListener("samembed:paused", function (e) { held = !!(e.detail && e.detail.paused); });
   fromHeader();

@@ -222,7 +222,7 @@ def _media(attachments: Any) -> list[CollectedMedia]:
         if kind == "image":
             url, media_type = _str(item.get("url")) or _str(item.get("preview_url")), "image"
         elif kind in ("video", "gifv"):
-            # Kept as its still: the embed shows images, and links to the post for playback.
+            # Its still, and the file to play when the reader asks (a gifv loops muted).
             url, media_type = _str(item.get("preview_url")), "video"
         else:
             continue  # audio and unknown attachments have no picture to show
@@ -232,8 +232,9 @@ def _media(attachments: Any) -> list[CollectedMedia]:
         meta = common.as_dict(item.get("meta"))
         size = meta.get("original") if media_type == "image" else meta.get("small")
         size = size if isinstance(size, dict) else {}
+        play = sanitise.safe_link(_str(item.get("url"))) if media_type == "video" else None
         media.append(CollectedMedia(
-            url=url, type=media_type,
+            url=url, type=media_type, play_url=play, loop=kind == "gifv",
             alt=sanitise.plain_text(_str(item.get("description")) or "")[:1500],
             width=size.get("width") if isinstance(size.get("width"), int) else None,
             height=size.get("height") if isinstance(size.get("height"), int) else None,

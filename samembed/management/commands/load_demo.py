@@ -48,9 +48,9 @@ def _stored(file: str) -> tuple[str, int, int]:
     return STORED_PREFIX + media.put(image.data, image.content_type), image.width, image.height
 
 
-def _media(file: str, alt: str) -> Media:
+def _media(file: str, alt: str, kind: str = "image") -> Media:
     url, width, height = _stored(file)
-    return Media("image", url, width, height, alt)
+    return Media(kind, url, width, height, alt)
 
 
 class Command(DatabaseCommand):
@@ -78,13 +78,16 @@ class Command(DatabaseCommand):
                     text=p["text"],
                     entities=tuple(find_entities(
                         p["text"], **_link_formats(p["source"], a.get("profile_url")))),
-                    media=tuple(_media(m["file"], m.get("alt", "")) for m in p["media"]),
+                    media=tuple(_media(m["file"], m.get("alt", ""), m.get("type", "image"))
+                                for m in p["media"]),
                     permalink=p.get("permalink"),
                     lang=p.get("lang"),
                     posted_at=story.created_at - timedelta(minutes=p["minutes_ago"]),
                     state="approved",
                     pinned=p.get("pinned", False),
                     highlighted=p.get("highlighted", False),
+                    sensitive=p.get("sensitive", False),
+                    content_warning=p.get("content_warning", ""),
                 )
                 created += posts.upsert(post)
             if created:
