@@ -5,7 +5,9 @@
    data-max-height (px: the frame scrolls inside beyond it) are checked: a bad
    value falls back to the default with a console warning, never an error in the
    page. Each frame starts at a height guessed from its template, page size and
-   width, so the page barely moves when the frame reports its own.
+   width, so the page barely moves when the frame reports its own. In the
+   page's <head> it waits for the placeholders, and the page does not move at all
+   when the frames appear.
    Served minified at /embed.js (see samembed/embed/loader.py). */
 (function (w, d) {
   if (w.samembed) { w.samembed.load(); return; }
@@ -32,14 +34,17 @@
 
   // The height a template's first page of k posts is likely to take at width x.
   function guess(t, k, x) {
-    return { carousel: 480, ticker: 150, screen: x * 9 / 16 }[t] ||
-      Math.ceil(k / (t === 'grid' ? Math.max(1, (x - 12) / 284 | 0) : 1)) * (x < 500 ? 360 : 300) + 110;
+    return { carousel: 700, ticker: 150, screen: x * 9 / 16 }[t] ||
+      Math.ceil(k / (t === 'grid' ? Math.max(1, (x - 12) / 284 | 0) : 1)) * 400 + 110;
   }
 
   function load(root) {
     var found = (root || d).querySelectorAll('blockquote.samembed[data-story]');
     for (var i = 0; i < found.length; i++) {
-      var q = found[i], f = d.createElement('iframe'), k = id(), s = q.dataset,
+      var q = found[i];
+      // Still being parsed (the loader is in the <head>): its link text is to come.
+      if (d.readyState === 'loading' && !q.nextSibling) continue;
+      var f = d.createElement('iframe'), k = id(), s = q.dataset,
         t = (s.template || '').toLowerCase(), l = num(q, 'limit', 1, 100),
         m = num(q, 'max-height', 40, 1e6), h = num(q, 'height', 40, 1e6), x = [];
       if (t && !LIMITS[t]) t = warn('template', t) || '';
@@ -72,4 +77,11 @@
 
   w.samembed = { load: load };
   load();
+  // Included in the <head> (render-blocking): each placeholder becomes a frame as
+  // soon as it is parsed, before it is ever painted, so nothing moves.
+  if (d.readyState === 'loading') {
+    var o = new MutationObserver(function () { load(); });
+    o.observe(d.documentElement, { childList: true, subtree: true });
+    d.addEventListener('DOMContentLoaded', function () { o.disconnect(); load(); });
+  }
 })(window, document);
