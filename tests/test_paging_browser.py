@@ -24,7 +24,7 @@ from samembed.repositories import posts as posts_repo
 from samembed.repositories import stories as stories_repo
 from samembed.repositories.posts import Author, Post
 from samembed.repositories.stories import Story
-from tests.factories import make_story
+from tests.factories import make_post, make_story
 from tests.servers import Gunicorn, PublisherSite
 from tests.test_loader_browser import browser, publish, publisher  # noqa: F401 - fixtures
 
@@ -120,9 +120,7 @@ def test_show_more_reaches_every_approved_post_and_the_frame_grows(
         frame.wait_for_function(f"() => document.querySelectorAll('article.post').length > {count}")
         first_new = frame.locator("article.post").nth(count).get_attribute("data-post-id")
         # Focus moves to the first new card, so keyboard and screen reader users go on there.
-        frame.wait_for_function(
-            "id => document.activeElement && document.activeElement.dataset.postId === id",
-            arg=first_new)
+        assert frame.evaluate("document.activeElement.dataset.postId") == first_new
         count = frame.locator("article.post").count()
         # The frame reports its new height at once; it is never shorter than its document.
         page.wait_for_function(
@@ -293,3 +291,41 @@ def test_a_screen_of_a_draft_starts_by_itself_once_published(
     elapsed = time.monotonic() - published
     context.close()
     assert elapsed <= 2 * POLL_SECONDS, elapsed
+
+
+def test_cards_added_by_show_more_stay_through_live_updates(
+    page: Page, server: Gunicorn, publisher: PublisherSite  # noqa: F811
+) -> None:
+    story = make_story("rolling", posts=30, live=True)
+    page.goto(publish(publisher, "/rolling", snippet(server, "rolling", template="list")))
+    frame = embed_frame(page, "rolling")
+    frame.wait_for_selector("article.post")
+    frame.locator("[data-more]").click()
+    frame.wait_for_function("document.querySelectorAll('article.post').length === 30")
+    assert frame.locator("[data-more]").count() == 0
+
+    def shown() -> list[str]:
+        return frame.locator("article.post").evaluate_all("els => els.map(e => e.dataset.postId)")
+
+    def wait_for(ids: list[str]) -> None:
+        # Polled from here: the frame's CSP refuses the evaluated predicates of
+        # wait_for_function once it has to poll.
+        deadline = time.monotonic() + 10
+        while shown() != ids and time.monotonic() < deadline:
+            page.wait_for_timeout(100)
+        assert shown() == ids
+
+    # A post arrives and an editor hides one in the middle of the first page.
+    make_post(story, 100, text="fresh news", posted_at=datetime.now(UTC))
+    hidden = posts_repo.list_published(story.id, 30)[6]
+    assert posts_repo.update(hidden, {"state": "rejected"})
+    stories_repo.bump_version(story.id)
+    expected = [str(p.id) for p in posts_repo.list_published(story.id, 100)]
+    assert len(expected) == 30 and str(hidden.id) not in expected
+    wait_for(expected)
+    # Another arrives: the cards it pushes off the first page stay, in order.
+    make_post(story, 101, text="fresher news", posted_at=datetime.now(UTC))
+    stories_repo.bump_version(story.id)
+    expected = [str(p.id) for p in posts_repo.list_published(story.id, 100)]
+    wait_for(expected)
+    assert len(shown()) == len(set(shown())) == 31
