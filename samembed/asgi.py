@@ -27,14 +27,13 @@ django.setup(set_prefix=False)
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
 from samembed import metrics  # noqa: E402
-from samembed.embed.cache import ResponseCache, response_cache  # noqa: E402
+from samembed.embed.cache import ResponseCache, canonical_query, response_cache  # noqa: E402
 from samembed.embed.loader import loader_entry  # noqa: E402
 from samembed.embed.versions import start_watch  # noqa: E402
 from samembed.media.views import cached_file  # noqa: E402
 
 Scope = dict[str, Any]
 
-# The only query a cached URL may carry; anything else is Django's to judge.
 _TEMPLATE_QUERY = b"template="
 _CACHED_PREFIXES = ("/e/", "/s/", "/api/v1/stories/", "/screen/", "/live/")
 
@@ -45,14 +44,19 @@ def cache_key(path: str, query: bytes) -> str | None:
         return None
     if not query:
         return path
-    if query.startswith(_TEMPLATE_QUERY) and path.startswith("/e/") and query[9:].isalpha():
+    # Only the canonical form of a page's parameters; anything else is Django's
+    # to judge (and to canonicalise into the same key). The commonest query, a
+    # template alone, costs no more than it did before pages.
+    if query.startswith(_TEMPLATE_QUERY) and query[9:].isalpha() and path.startswith("/e/"):
+        return path + "?" + query.decode("ascii")
+    if canonical_query(path, query):
         return path + "?" + query.decode("ascii")
     return None
 
 
 def versioned_key(path: str, query: bytes) -> tuple[str | None, int]:
-    """A live document asking for version N (`?v=N`, `?template=x&v=N`): the cache
-    key without `v` and N. An entry older than N is left to Django, which marks its
+    """A live document asking for version N (`?v=N`, `?template=x&limit=n&v=N`): the
+    cache key without `v` and N. An entry older than N is left to Django, which marks its
     answer no-store so a CDN does not keep it under the new version's URL."""
     if not path.startswith(("/e/", "/screen/")):
         return None, 0
@@ -60,8 +64,6 @@ def versioned_key(path: str, query: bytes) -> tuple[str | None, int]:
         base, digits = b"", query[2:]
     else:
         base, _, digits = query.partition(b"&v=")
-    if base and not base.startswith(_TEMPLATE_QUERY):
-        return None, 0
     if not digits.isdigit() or len(digits) > 12:
         return None, 0
     return cache_key(path, base), int(digits)

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.usefixtures("mongo_db")
 # Words that are the same in a language as in English, as its own products write them.
 SAME_AS_ENGLISH = {
     "de": {"video", "live"}, "it": {"video", "posts", "pause"}, "nl": {"video", "live"},
-    "fr": {"pause"},
+    "fr": {"pause", "pages"},
 }
 
 

@@ -127,8 +127,9 @@ def test_posts_show_avatars_and_pinned_and_highlighted_markers() -> None:
     harbour()
     body = Client().get("/s/harbour").content.decode()
     assert re.search(r'<span class="av[^"]*" aria-hidden="true">N<picture>'
-                     r'<source type="image/webp" srcset="/img/[^"]+/avatar48/avatar-noa\.webp 1x, /img/[^"]+/avatar96/'
-                     r'avatar-noa\.webp 2x"><img src="/img/[^"]+/avatar48/avatar-noa\.jpg"', body)
+                     r'<source type="image/webp" srcset="/img/[^"]+/avatar48/avatar-noa\.webp 1x, '
+                     r'/img/[^"]+/avatar96/avatar-noa\.webp 2x">'
+                     r'<img src="/img/[^"]+/avatar48/avatar-noa\.jpg"', body)
     assert body.count('<p class="pin">') == 1 and "Pinned</p>" in body
     assert body.count('class="hl-mark"') == 1 and "Highlighted</p>" in body
     assert body.index("Lanterns on the water") < body.index('class="hl-mark"')

@@ -1,6 +1,8 @@
 """The response cache of the read path: the one place story content is cached.
 
-Per process, in memory, keyed by the canonical request (`/e/demo?template=grid`).
+Per process, in memory, keyed by the canonical request (`/e/demo?template=grid`,
+`/e/demo?template=grid&limit=30&after=<cursor>`: `query_suffix` writes the
+query part, `canonical_query` recognises it on the fast path).
 An `Entry` is a whole response (status, headers, the body and its brotli and
 gzip codings, each made once on first demand), so a hit is a dictionary lookup
 and a header pick, done by the ASGI fast path (`samembed.asgi`) without
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import re
 import threading
 import time
 from collections import OrderedDict
@@ -40,6 +43,36 @@ Header = tuple[bytes, bytes]
 COMPRESS_MIN_BYTES = 512
 # While the database fails, each key asks it again at most this often.
 RETRY_INTERVAL = 1.0
+
+
+# The query strings of cached URLs as the views write them: each parameter they
+# keep at most once, in this order, in canonical spelling. The fast path looks
+# up only these (a hit means a view stored that exact key after validating it);
+# anything else (tracking parameters, upper case, percent-encoding) goes to the
+# view, which canonicalises it to the same key.
+KEY_PARAMS = ("template", "limit", "after")
+_AFTER = rb"after=[A-Za-z0-9_-]{60}"
+_LIMIT = rb"limit=[1-9][0-9]{0,2}"
+_CANONICAL_QUERY = {
+    "e": re.compile(rb"template=[a-z]{1,12}(?:&%s)?(?:&%s)?|%s(?:&%s)?|%s"
+                    % (_LIMIT, _AFTER, _LIMIT, _AFTER, _AFTER)),
+    "s": re.compile(_AFTER),
+    "a": re.compile(rb"%s(?:&%s)?|%s" % (_LIMIT, _AFTER, _AFTER)),
+}
+
+
+def query_suffix(template: str | None = None, limit: int | None = None,
+                 after: str | None = None) -> str:
+    """The canonical query part of a cache key or link: "" or "?template=grid&after=…"."""
+    parts = [f"{name}={value}" for name, value in
+             zip(KEY_PARAMS, (template, limit, after), strict=True) if value is not None]
+    return "?" + "&".join(parts) if parts else ""
+
+
+def canonical_query(path: str, query: bytes) -> bool:
+    """Whether `query` is in the form a view writes keys in, for `path`'s route."""
+    pattern = _CANONICAL_QUERY.get(path[1]) if not path.startswith("/screen/") else None
+    return pattern is not None and pattern.fullmatch(query) is not None
 
 
 @lru_cache(maxsize=512)

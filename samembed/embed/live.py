@@ -21,8 +21,14 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 
 from samembed.embed.cache import Entry
-from samembed.embed.views import _cached, _common_headers, _error, _read_view, entry_response
-from samembed.repositories.posts import Post
+from samembed.embed.views import (
+    Page,
+    _cached,
+    _common_headers,
+    _error,
+    _read_view,
+    entry_response,
+)
 from samembed.repositories.stories import SCREEN_PUBLIC, Story
 
 PREFIX = "/live/"
@@ -62,7 +68,7 @@ def _version(request: HttpRequest, slug: str) -> HttpResponse:
     if request.META.get("QUERY_STRING"):
         return _error(400, "The version endpoint takes no query parameters.")
 
-    def build(story: Story, _: list[Post]) -> Entry:
+    def build(story: Story, _: Page) -> Entry:
         return _json(200, version_payload(story), story_id=str(story.id), version=story.version)
 
     # The same lookup, 404 and 301 as every story URL; the version needs no posts.

@@ -9,6 +9,9 @@ Live stories and every big screen also carry `live.js` (and `live.css`): the
 document names its story, version and build on `<html>`, and the script polls
 `/live/<slug>` to fetch the document again only when the version moved
 (`samembed.embed.live`). Screens add `screen.js` (spotlight, remote controls).
+Every other template carries `pager.js` (and `pager.css`): the "Show more"
+button that appends the next page's cards inside the frame, and the "more
+below" cue of a frame the publisher bounded with `data-max-height`.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ FONT_STACKS = {
     "rounded": 'ui-rounded, "SF Pro Rounded", "Nunito", system-ui, sans-serif',
     "mono": 'ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace',
 }
-# How many posts an embed shows; the story page links to the rest.
+# How many posts the studio's preview shows (embeds show pages: embed.paging).
 EMBED_POST_LIMIT = 50
 
 
@@ -256,8 +259,10 @@ def _bundle(template: str, live: bool) -> Assets:
     scripts = ["frame.js"] + (["live.js"] if live else [])
     if template == "screen":
         scripts.append("screen.js")
-    else:  # warnings, media, lightbox, keyboard: a screen has no one to use them
+    else:  # warnings, media, lightbox, keyboard, pages: a screen has no one to use them
         scripts.append("cards.js")
+        styles.append("pager.css")
+        scripts.append("pager.js")
     if template == "grid":
         scripts.append("masonry.js")
     style = "\n".join(_asset(n) for n in styles)
@@ -303,11 +308,14 @@ def frame_ancestors(story: Story) -> str:
 
 def render_embed(story: Story, posts: list[Post], template: str,
                  ancestors: str | None = None, origin: str = "",
-                 follow: bool = True) -> Rendered:
+                 follow: bool = True, more_url: str | None = None,
+                 story_more_url: str | None = None) -> Rendered:
     """The embed document; `ancestors` overrides who may frame it (the studio's
     preview allows only itself); `origin` (https://host) makes the screen's QR code
     absolute when PUBLIC_ORIGIN is not set; `follow=False` leaves out live updates
-    (the preview is reloaded by the editor instead)."""
+    (the preview is reloaded by the editor instead); `more_url`, the next page's
+    embed document, makes a "Show more" button (`story_more_url`: the same page
+    on the story's own page, for readers without script)."""
     if template not in TEMPLATES:
         raise ValueError(f"unknown template {template!r}")
     live = follow and is_live(story, template)
@@ -333,6 +341,8 @@ def render_embed(story: Story, posts: list[Post], template: str,
             "poll_ms": int(settings.LIVE_POLL_INTERVAL * 1000),
             "public_url": public_url,
             "qr": Markup(qr_svg(public_url)) if template == "screen" else "",  # noqa: S704
+            "more_url": more_url,
+            "story_more_url": story_more_url,
         }
     )
     csp = "; ".join(

@@ -2,7 +2,11 @@
 `/api/v1/stories/<slug>` (the live version endpoint is in `live.py`).
 
 Each view validates the request, derives the canonical cache key and asks the
-response cache for it; a cache miss renders from the repositories. Whatever the
+response cache for it; a cache miss renders from the repositories. Views that
+show posts show one page of them (`limit`, `after`: see `samembed.embed.paging`);
+each page is a cache entry of its own, under a key that keeps only the
+parameters the view knows, in canonical form (unknown ones are ignored, so
+tracking parameters never make extra entries). Whatever the
 outcome (200, a 301 for a renamed story, a 404), the response is a cache
 `Entry`, so the next identical request is answered by the ASGI fast path from
 memory. These views only see the requests the fast path could not answer.
@@ -15,8 +19,9 @@ import logging
 import time
 import unicodedata
 from collections.abc import Callable
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from html import escape as html_escape
 from typing import Any
 from urllib.parse import quote
 
@@ -27,9 +32,11 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from markupsafe import Markup
 
-from samembed.embed.cache import Entry, Header, response_cache
+from samembed.embed import paging
+from samembed.embed.cache import Entry, Header, query_suffix, response_cache
 from samembed.embed.i18n import language_for
-from samembed.embed.render import EMBED_POST_LIMIT, cards, csp_hash, render_embed, theme_css
+from samembed.embed.paging import BadPage, Cursor
+from samembed.embed.render import cards, csp_hash, render_embed, theme_css
 from samembed.embed.story_page import head as story_head
 from samembed.exceptions import DatabaseUnavailable
 from samembed.media.signing import media_src
@@ -44,12 +51,6 @@ logger = logging.getLogger(__name__)
 
 # Path segments longer than any slug we ever issue are refused before any lookup.
 SLUG_PATH_MAX = 200
-NOT_FOUND_CSS = (
-    "body{margin:0;font:15px/1.4 system-ui,sans-serif;color:#555;background:transparent}"
-    "h1{margin:0;padding:12px 16px;font:inherit}"
-)
-
-
 def public_cache_control() -> bytes:
     ttl = int(settings.EMBED_CACHE_TTL)
     return (
@@ -119,6 +120,51 @@ def _check_query(request: HttpRequest, allowed: tuple[str, ...]) -> str | None:
     return None
 
 
+def _known_params(request: HttpRequest, known: tuple[str, ...]) -> dict[str, str]:
+    """The known parameters of the query, each given once; others are ignored (pages
+    that embed us add tracking parameters). BadPage for a repeated known one."""
+    found: dict[str, str] = {}
+    for name in known:
+        values = request.GET.getlist(name)
+        if len(values) > 1:
+            shown = ", ".join(repr(v[:40]) for v in values[:4])
+            raise BadPage(f"Query parameter {name!r} is given {len(values)} times ({shown}); "
+                          "give it once.")
+        if values:
+            found[name] = values[0]
+    return found
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """The page a request asks for: `limit` None means the template's default."""
+
+    limit: int | None = None
+    cursor: Cursor | None = None
+    after: str | None = None
+
+
+@dataclass(frozen=True)
+class Page:
+    """The posts of one page and the cursor of the next one (None: the last page)."""
+
+    posts: list[Post]
+    next: str | None = None
+
+
+def _page_request(params: dict[str, str], default: int | None) -> PageRequest:
+    """`limit` and `after` from the query, checked before any lookup. `default` is the
+    named template's page size: asking for it explicitly makes no entry of its own."""
+    limit = None
+    if "limit" in params:
+        limit = paging.parse_limit(params["limit"], 0)
+        if limit == default:
+            limit = None
+    after = params.get("after")
+    cursor = paging.decode(after) if after is not None else None
+    return PageRequest(limit, cursor, after)
+
+
 def _read_view(
     handler: Callable[[HttpRequest, str], HttpResponse],
     not_found: Callable[[], Entry],
@@ -136,6 +182,8 @@ def _read_view(
             return entry_response(not_found(), request)
         try:
             return handler(request, normal)
+        except BadPage as e:
+            return _error(400, str(e))
         except DatabaseUnavailable as e:
             logger.warning("database unavailable: %s", e)
             return _unavailable()
@@ -149,13 +197,37 @@ def _redirect_entry(location: str) -> Entry:
     return Entry.build(301, headers, b"", etag=False)
 
 
-def _not_found_entry() -> Entry:
-    css = NOT_FOUND_CSS
+# The 404 document of an embed tells the loader its height, so the frame shrinks
+# to its one line instead of leaving the reserved box blank.
+NOT_FOUND_SCRIPT = (
+    "(function(){var m=/[#&]samembed=([^&]*)/.exec(location.hash);if(!m)return;"
+    "function s(){parent.postMessage({type:'samembed:resize',id:decodeURIComponent(m[1]),"
+    "height:Math.ceil(document.documentElement.getBoundingClientRect().height)},'*')}"
+    "s();addEventListener('resize',s)})();"
+)
+# The frame is transparent on a page whose colours we cannot know: this grey reads
+# at 4.5:1 on white and on black alike, and the link is told apart by its underline.
+NOT_FOUND_CSS = (
+    "body{margin:0;font:15px/1.4 system-ui,sans-serif;color:#767676;background:transparent}"
+    "main{padding:10px 2px}h1{display:inline;margin:0;font:inherit}"
+    "a{color:inherit;text-decoration:underline}"
+)
+
+
+def _not_found_entry(slug: str | None = None) -> Entry:
+    """The small 404 document of an embed: one line, with a link to the story's page
+    when the slug could name one (a story still in draft will be there)."""
+    link = (f' <a href="/s/{quote(slug)}" target="_blank" rel="noopener">'
+            "Open the story&#8217;s page</a>") if slug else ""
     body = (
-        '<!doctype html><html lang="en"><meta charset="utf-8"><title>Story not found</title>'
-        f"<style>{css}</style><main><h1>This story is not available.</h1></main></html>"
+        '<!doctype html><html lang="en"><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Story not available</title><style>{NOT_FOUND_CSS}</style>"
+        f"<main><h1>This story is not available.</h1>{link}</main>"
+        f"<script>{NOT_FOUND_SCRIPT}</script></html>"
     ).encode()
-    csp = f"default-src 'none'; style-src {csp_hash(css)}; frame-ancestors *".encode()
+    csp = (f"default-src 'none'; style-src {csp_hash(NOT_FOUND_CSS)}; "
+           f"script-src {csp_hash(NOT_FOUND_SCRIPT)}; frame-ancestors *").encode()
     return Entry.build(404, _common_headers(b"text/html; charset=utf-8", csp), body)
 
 
@@ -164,14 +236,18 @@ def _cached(
     slug: str,
     prefix: str,
     not_found: Callable[[], Entry],
-    build: Callable[[Story, list[Post]], Entry],
+    build: Callable[[Story, Page], Entry],
     suffix: str = "",
     with_posts: bool = True,
+    page: PageRequest = PageRequest(),
+    page_size: Callable[[Story], int] = lambda story: paging.PAGE_DEFAULT,
 ) -> Entry:
     """The cached answer for `<prefix><slug><suffix>`: 404, 301 to the story's
-    current slug, or `build` (given the published posts unless `with_posts` is
+    current slug, or `build` (given one page of the published posts, `page` of
+    `page_size(story)` posts unless it names its limit, or none if `with_posts` is
     false); rendered at most once at a time per process. Every story URL of the
-    read path comes through here, so its timings reach Server-Timing and /metrics."""
+    read path comes through here, so its timings reach Server-Timing and /metrics.
+    A cursor issued for another story raises BadPage and caches nothing."""
 
     timing = Timing()
 
@@ -180,10 +256,18 @@ def _cached(
         started = time.perf_counter()
         story = stories_repo.get_by_slug(slug)
         if story is not None and story.is_public and story.slug == slug:
-            posts = posts_repo.list_published(story.id, EMBED_POST_LIMIT) if with_posts else []
+            result = Page([])
+            if with_posts:
+                paging.check_story(page.cursor, story.id)
+                limit = page.limit or page_size(story)
+                position = page.cursor.position if page.cursor else None
+                posts, more = posts_repo.list_page(
+                    story.id, (position.pinned, position.rank, position.id)
+                    if position else None, limit)
+                result = Page(posts, _next_cursor(story, posts) if more else None)
             fetched = time.perf_counter()
             timing.db = fetched - started
-            entry = build(story, posts)
+            entry = build(story, result)
             timing.render = time.perf_counter() - fetched
         else:
             timing.db = time.perf_counter() - started
@@ -199,6 +283,13 @@ def _cached(
     # RequestMiddleware turns it into Server-Timing.
     request.samembed_timing = timing  # type: ignore[attr-defined]
     return entry
+
+
+def _next_cursor(story: Story, posts: list[Post]) -> str | None:
+    last = posts[-1] if posts else None
+    if last is None or last.id is None:
+        return None
+    return paging.encode(story.id, paging.Position(last.pinned, float(last.sort_rank), last.id))
 
 
 # ---- /e/<slug> and /screen/<slug> ----------------------------------------------
@@ -223,20 +314,34 @@ def _asked_version(request: HttpRequest) -> tuple[int | None, str | None]:
 
 
 def _document(request: HttpRequest, slug: str, prefix: str, template: str | None,
-              suffix: str, asked: int | None) -> HttpResponse:
+              page: PageRequest, asked: int | None) -> HttpResponse:
     origin = _origin(request)
+    suffix = query_suffix(template if prefix == "/e/" else None, page.limit, page.after)
 
-    def build(story: Story, posts: list[Post]) -> Entry:
-        rendered = render_embed(story, posts, template or story.default_template,
-                                origin=origin)
+    def build(story: Story, result: Page) -> Entry:
+        shown = template or story.default_template
+        more_url = None
+        if result.next and shown in paging.PAGED_TEMPLATES:
+            more_url = prefix + quote(story.slug) + query_suffix(template, page.limit,
+                                                                 result.next)
+        rendered = render_embed(story, result.posts, shown, origin=origin,
+                                more_url=more_url,
+                                story_more_url=f"/s/{quote(story.slug)}?after={result.next}"
+                                if more_url else None)
         headers = _common_headers(b"text/html; charset=utf-8", rendered.csp.encode())
         # Live embeds are sandboxed frames (an opaque origin) that fetch their own
-        # next version: they need CORS to read it. The content is public anyway.
+        # next version and next pages: they need CORS to read them. The content is
+        # public anyway.
         headers.append((b"access-control-allow-origin", b"*"))
         return Entry.build(200, headers, rendered.body,
                            story_id=str(story.id), version=story.version)
 
-    entry = _cached(request, slug, prefix, _not_found_entry, build, suffix)
+    def not_found() -> Entry:
+        return _waiting_entry(slug) if prefix == "/screen/" else _not_found_entry(slug)
+
+    entry = _cached(request, slug, prefix, not_found, build, suffix, page=page,
+                    page_size=lambda story: paging.default_limit(
+                        template or story.default_template))
     response = entry_response(entry, request)
     if asked is not None and entry.story_id is not None and (entry.version or 0) < asked:
         # This process has not seen that version yet: a CDN must not keep this
@@ -245,17 +350,23 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
     return response
 
 
+EMBED_PARAMS = ("template", "limit", "after", "v")
+
+
 def _embed(request: HttpRequest, slug: str) -> HttpResponse:
-    problem = _check_query(request, ("template", "v"))
-    template = request.GET.get("template")
-    if problem is None and template is not None and template not in TEMPLATES:
-        problem = f"Unknown template {template!r}; valid templates: {', '.join(TEMPLATES)}."
+    # Unknown parameters are ignored, as on /s/: only bad values of ours are a 400.
+    params = _known_params(request, EMBED_PARAMS)
+    template = params.get("template")
+    if template is not None:
+        template = template.lower()
+        if template not in TEMPLATES:
+            return _error(400, f"Unknown template {params['template'][:40]!r}; "
+                               f"valid templates: {', '.join(TEMPLATES)}.")
+    page = _page_request(params, paging.default_limit(template) if template else None)
     asked, bad_version = _asked_version(request)
-    problem = problem or bad_version
-    if problem:
-        return _error(400, problem)
-    suffix = f"?template={template}" if template else ""
-    return _document(request, slug, "/e/", template, suffix, asked)
+    if bad_version:
+        return _error(400, bad_version)
+    return _document(request, slug, "/e/", template, page, asked)
 
 
 embed = _read_view(_embed, _not_found_entry)
@@ -267,7 +378,45 @@ def _screen(request: HttpRequest, slug: str) -> HttpResponse:
     problem = _check_query(request, ("v",)) or problem
     if problem:
         return _error(400, problem)
-    return _document(request, slug, "/screen/", "screen", "", asked)
+    return _document(request, slug, "/screen/", "screen", PageRequest(), asked)
+
+
+# The big screen of a story that is not (yet) published: a calm card that looks
+# for the story every LIVE_POLL_INTERVAL and starts the screen by itself when it
+# is there (a TV set up before the event has no one to press reload).
+WAITING_CSS = (
+    "html,body{height:100%;margin:0}body{display:grid;place-items:center;background:#0b0f16;"
+    "color:#e8edf4;font:clamp(18px,2.2vw,44px)/1.4 system-ui,sans-serif;cursor:none}"
+    "main{max-width:36em;padding:1.2em 1.6em;border:1px solid #262f3d;border-radius:.6em;"
+    "background:#151b25;text-align:center}h1{margin:0 0 .3em;font-size:1.4em;font-weight:650}"
+    "p{margin:0;color:#98a3b3}"
+)
+WAITING_SCRIPT = (
+    "(function(){var r=document.documentElement,u='/live/'+r.getAttribute('data-waiting'),"
+    "t=+r.getAttribute('data-poll')||1000,n=0;function look(){fetch(u,{credentials:'omit',"
+    "cache:'no-store'}).then(function(x){if(x.ok){location.reload();return}n=0;"
+    "setTimeout(look,t)}).catch(function(){n++;setTimeout(look,Math.min(30000,t*Math.pow(2,n)))})}"
+    "setTimeout(look,t)})();"
+)
+
+
+def _waiting_entry(slug: str) -> Entry:
+    """The screen of a story that does not exist or is not published yet."""
+    poll_ms = int(settings.LIVE_POLL_INTERVAL * 1000)
+    name = html_escape(slug)
+    body = (
+        f'<!doctype html><html lang="en" data-waiting="{html_escape(quote(slug))}" '
+        f'data-poll="{poll_ms}"><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Waiting for {name}</title><style>{WAITING_CSS}</style>"
+        f'<main><h1>Waiting for <span dir="auto">{name}</span></h1>'
+        "<p>The screen starts by itself as soon as the story is published.</p></main>"
+        f"<script>{WAITING_SCRIPT}</script></html>"
+    ).encode()
+    csp = (f"default-src 'none'; style-src {csp_hash(WAITING_CSS)}; "
+           f"script-src {csp_hash(WAITING_SCRIPT)}; connect-src 'self'; "
+           "frame-ancestors *").encode()
+    return Entry.build(404, _common_headers(b"text/html; charset=utf-8", csp), body)
 
 
 screen = _read_view(_screen, _not_found_entry)
@@ -281,17 +430,22 @@ STORY_PAGE_CSP = (
 )
 
 
-def _build_story_page(story: Story, posts: list[Post], origin: str = "") -> Entry:
+def _build_story_page(story: Story, result: Page, first_url: str | None,
+                      origin: str = "") -> Entry:
     # The head (canonical URL, preview tags, JSON-LD) and the story's language and
     # theme, shared with the embed: samembed.embed.story_page.
+    posts = result.posts
     language = language_for(story.language, (p.lang for p in posts))
     theme = theme_css(story)
+    base = f"/s/{quote(story.slug)}"
     html = engines["jinja2"].get_template("story/page.html").render(
         {"story": story, "posts": posts,
          "cards": list(zip(posts, cards(posts, "list"), strict=True)),
          "now": datetime.now(UTC), "t": language.t,
          "lang": language, "head": story_head(story, posts, settings.PUBLIC_ORIGIN or origin,
                                               language),
+         "next_url": f"{base}?after={result.next}" if result.next else None,
+         "first_url": first_url,
          "theme_style": Markup(theme)}  # noqa: S704 - built from validated theme fields
     )
     csp = STORY_PAGE_CSP.format(theme=csp_hash(theme)).encode()
@@ -301,11 +455,17 @@ def _build_story_page(story: Story, posts: list[Post], origin: str = "") -> Entr
 
 
 def _story_page(request: HttpRequest, slug: str) -> HttpResponse:
-    # Shared links carry tracking parameters; the page ignores them all.
+    # Shared links carry tracking parameters; the page ignores all but its cursor.
+    page = _page_request(_known_params(request, ("after",)), paging.PAGE_DEFAULT)
     origin = _origin(request)
-    return entry_response(_cached(request, slug, "/s/", _not_found_entry,
-                                  lambda story, posts: _build_story_page(story, posts, origin)),
-                          request)
+
+    def build(story: Story, result: Page) -> Entry:
+        first = f"/s/{quote(story.slug)}" if page.after else None
+        return _build_story_page(story, result, first, origin)
+
+    return entry_response(
+        _cached(request, slug, "/s/", _not_found_entry, build, query_suffix(after=page.after),
+                page=page), request)
 
 
 story_page = _read_view(_story_page, _not_found_entry)
@@ -318,7 +478,9 @@ def _iso(when: datetime) -> str:
     return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def story_json(story: Story, posts: list[Post]) -> dict[str, Any]:
+def story_json(story: Story, posts: list[Post], next_url: str | None = None
+               ) -> dict[str, Any]:
+    """The API's document: the story, one page of its posts and the next page's URL."""
     return {
         "story": {
             "slug": story.slug,
@@ -351,6 +513,7 @@ def story_json(story: Story, posts: list[Post]) -> dict[str, Any]:
             }
             for p in posts
         ],
+        "next": next_url,
     }
 
 
@@ -365,14 +528,35 @@ def _json_not_found() -> Entry:
     return _json_entry(404, {"error": "not_found", "message": "No such story."})
 
 
-def _build_story_json(story: Story, posts: list[Post]) -> Entry:
-    return _json_entry(200, story_json(story, posts), story_id=str(story.id),
-                       version=story.version)
-
-
 def _story_api(request: HttpRequest, slug: str) -> HttpResponse:
-    return entry_response(
-        _cached(request, slug, "/api/v1/stories/", _json_not_found, _build_story_json), request)
+    try:
+        page = _page_request(_known_params(request, ("limit", "after")), paging.PAGE_DEFAULT)
+    except BadPage as e:
+        return _json_error(400, str(e))
+
+    def build(story: Story, result: Page) -> Entry:
+        next_url = None
+        if result.next:
+            next_url = (f"/api/v1/stories/{quote(story.slug)}"
+                        + query_suffix(limit=page.limit, after=result.next))
+        return _json_entry(200, story_json(story, result.posts, next_url),
+                           story_id=str(story.id), version=story.version)
+
+    try:
+        entry = _cached(request, slug, "/api/v1/stories/", _json_not_found, build,
+                        query_suffix(limit=page.limit, after=page.after), page=page)
+    except BadPage as e:
+        return _json_error(400, str(e))
+    return entry_response(entry, request)
+
+
+def _json_error(status: int, message: str) -> HttpResponse:
+    response = HttpResponse(
+        json.dumps({"error": "bad_request", "message": message}, ensure_ascii=False),
+        status=status, content_type="application/json")
+    response["Cache-Control"] = "no-store"
+    response["Access-Control-Allow-Origin"] = "*"
+    return response
 
 
 story_api = _read_view(_story_api, _json_not_found)

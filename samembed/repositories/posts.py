@@ -39,10 +39,12 @@ WARNING_MAX = 500
 INDEXES = [
     IndexModel([("story_id", ASCENDING), ("source", ASCENDING), ("external_id", ASCENDING)],
                name="story_source_external_id_unique", unique=True),
+    # The embed's order with `_id` as its tie-breaker, so a page's keyset query
+    # (`list_page`) is one range scan of it; the studio's lists use its prefix.
     IndexModel(
         [("story_id", ASCENDING), ("state", ASCENDING), ("pinned", DESCENDING),
-         ("rank", ASCENDING)],
-        name="story_state_order",
+         ("rank", ASCENDING), ("_id", ASCENDING)],
+        name="story_state_order_id",
     ),
     # A source's recent posts: its daily cap and the ids it rechecks for edits/deletions.
     # Not partial: a partial index serves only queries that repeat its filter, and
@@ -57,9 +59,10 @@ INDEXES = [
                name="media_pending_due", partialFilterExpression={"media_pending": True}),
 ]
 # Dropped by ensure_indexes: one post could not be in two stories; two partial
-# indexes the queries could not use; the work list before it had an order.
+# indexes the queries could not use; the work list before it had an order; the
+# order index before it had `_id`.
 OBSOLETE_INDEXES = ["source_external_id_unique", "source_collected", "avatar_source",
-                    "media_pending"]
+                    "media_pending", "story_state_order"]
 
 _STRING = {"bsonType": "string"}
 _OPT_STRING = {"bsonType": ["string", "null"]}
@@ -319,16 +322,68 @@ def _copied_media_only(post: Post) -> Post:
                                      if m.url or (m.type == "video" and not m.source_url)))
 
 
+EMBED_ORDER = [("pinned", DESCENDING), ("rank", ASCENDING), ("_id", ASCENDING)]
+
+
 def list_published(story_id: ObjectId, limit: int) -> list[Post]:
     """Approved posts of a story in embed order (pinned first, then rank)."""
     with reading():
         cursor = (
             collection(COLLECTION)
             .find({"story_id": story_id, "state": "approved"})
-            .sort([("pinned", DESCENDING), ("rank", ASCENDING)])
+            .sort(EMBED_ORDER)
             .limit(limit)
         )
         return [_copied_media_only(_to_post(doc)) for doc in cursor]
+
+
+def page_filter(story_id: ObjectId, after: tuple[bool, float, ObjectId] | None
+                ) -> dict[str, Any]:
+    """The query of a page starting after `after` = (pinned, rank, id) in embed order:
+    one range of the order index, with no `$or` (which planners may answer with a
+    collection scan). It can include a few posts at or before the position (ties of
+    rank, and pinned posts when the page starts among them), which `list_page`
+    skips as it reads."""
+    query: dict[str, Any] = {"story_id": story_id, "state": "approved"}
+    if after is not None and not after[0]:
+        query["pinned"] = False
+        query["rank"] = {"$gte": after[1]}
+    return query
+
+
+def _is_after(doc: dict[str, Any], after: tuple[bool, float, ObjectId]) -> bool:
+    pinned, rank, last_id = after
+    if doc["pinned"] != pinned:
+        return pinned and not doc["pinned"]
+    return doc["rank"] > rank or (doc["rank"] == rank and doc["_id"] > last_id)
+
+
+def list_page(story_id: ObjectId, after: tuple[bool, float, ObjectId] | None,
+              limit: int) -> tuple[list[Post], bool]:
+    """One page of a story's approved posts in embed order, starting after the
+    position `after` (pinned, rank, id; None: from the top), and whether more follow.
+
+    The position need not be a post that still exists, so a page whose last post
+    was deleted since still leads on. One query; a page that had to skip many
+    ties reads further batches of the same cursor.
+    """
+    found: list[dict[str, Any]] = []
+    with reading():
+        cursor = (
+            collection(COLLECTION)
+            .find(page_filter(story_id, after))
+            .sort(EMBED_ORDER)
+            .batch_size(limit + 2)
+        )
+        try:
+            for doc in cursor:
+                if after is None or _is_after(doc, after):
+                    found.append(doc)
+                    if len(found) > limit:
+                        break
+        finally:
+            cursor.close()
+    return [_copied_media_only(_to_post(doc)) for doc in found[:limit]], len(found) > limit
 
 
 EDITORIAL = ("state", "pinned", "highlighted", "rank", "reason", "show_on_screens")
@@ -460,7 +515,7 @@ def _contains(value: str) -> dict[str, Any]:
 
 
 def _queue_query(story_id: ObjectId, state: str, f: QueueFilter | None) -> dict[str, Any]:
-    # Always inside one story's state: the story_state_order index bounds the scan.
+    # Always inside one story's state: the story_state_order_id index bounds the scan.
     query: dict[str, Any] = {"story_id": story_id, "state": state}
     if not f:
         return query

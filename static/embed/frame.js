@@ -3,7 +3,10 @@
    1. tells the loader its height: {type: "samembed:resize", id, height},
    2. keeps <time datetime> relative times current, in the document's language,
    3. drives the ticker's pause button (cards.js drives the carousel),
-   again whenever live.js puts a new version in place ("samembed:swapped"). */
+   again whenever live.js puts a new version in place ("samembed:swapped").
+   The height goes out at once, before images load (they carry their sizes), and
+   again on every change of size, so the loader's reserved box is replaced by the
+   real one before the reader sees it move. */
 (function () {
   "use strict";
   var d = document, root = d.documentElement, w = window;
@@ -30,6 +33,7 @@
     // Off-screen cross-origin frames may get no animation frames: measure anyway.
     setTimeout(measure, 250);
   }
+  function report() { queued = true; measure(); }
   var screen = root.getAttribute("data-template") === "screen";
   // The screen template fills its viewport; the page around it sets its size.
   // Instead, texts cut off by their card fade out (class "clip").
@@ -45,7 +49,8 @@
     w.addEventListener("resize", queue);
     w.addEventListener("load", queue);
     d.addEventListener("load", queue, true); // images, capture: load does not bubble
-    queue();
+    // This script ends the body: the layout is known now, images or not.
+    report();
   }
   // A broken avatar falls back to its initial; a broken picture disappears.
   d.addEventListener("error", function (e) {
@@ -129,4 +134,6 @@
   }
   tickers();
   d.addEventListener("samembed:swapped", wire);
+  // Cards of the next page (pager.js): their times, and the new height at once.
+  d.addEventListener("samembed:cards-added", function () { times(); if (!screen) report(); });
 })();

@@ -8,7 +8,10 @@
    stays, an offline mark shows, and the next look backs off up to 30 s.
    Its words come from the document (<html data-i18n-*>), in the story's language.
    Events for other scripts: "samembed:controls" (the screen's remote controls)
-   and "samembed:swapped" (new content in place). */
+   and "samembed:swapped" (new content in place).
+   Cards the reader added with "Show more" (pager.js, data-more-page) stay
+   through a swap after the new first page, with the cards new posts pushed off
+   it, and the pager keeps its place. */
 (function () {
   "use strict";
   var d = document, root = d.documentElement, w = window;
@@ -28,11 +31,13 @@
   var wanted = 0, retries = 0;
   function word(name) { return root.getAttribute("data-i18n-" + name) || ""; }
 
-  // The document's own URL with only the template kept, plus the version as a
-  // cache-buster for CDNs (the origin caches by template alone).
+  // The document's own URL with only the template and page size kept, plus the
+  // version as a cache-buster for CDNs (the origin caches by template and size).
   var tpl = /[?&]template=([a-z]+)/.exec(location.search);
+  var lim = /[?&]limit=([0-9]+)/.exec(location.search);
   function documentUrl(v) {
-    return location.pathname + "?" + (tpl ? "template=" + tpl[1] + "&" : "") + "v=" + v;
+    return location.pathname + "?" + (tpl ? "template=" + tpl[1] + "&" : "") +
+      (lim ? "limit=" + lim[1] + "&" : "") + "v=" + v;
   }
 
   function schedule(ms) {
@@ -138,15 +143,55 @@
     return seen;
   }
 
+  var FEED = "[data-swap=content] [data-carousel-track], [data-swap=content] .feed";
+  function postId(item) {
+    var p = item.matches("[data-post-id]") ? item : item.querySelector("[data-post-id]");
+    return p && p.getAttribute("data-post-id");
+  }
+
+  // Before a swap of a feed the reader lengthened: the cards to put back after
+  // the new first page (new posts pushed the last ones of the old first page off
+  // it; cards missing in its middle were hidden), and the icons they use.
+  function keepMore(fresh) {
+    var list = d.querySelector(FEED), next = fresh.querySelector(FEED);
+    if (!list || !next || !root.hasAttribute("data-paged")) return null;
+    var items = Array.prototype.slice.call(list.children);
+    var first = items.filter(function (el) { return !el.hasAttribute("data-more-page"); });
+    var shown = {};
+    Array.prototype.forEach.call(next.children, function (el) { shown[postId(el)] = true; });
+    var tail = [];
+    if (next.children.length >= first.length) {
+      for (var i = first.length - 1; i >= 0 && !shown[postId(first[i])]; i--) tail.unshift(first[i]);
+    }
+    var keep = tail.concat(items.filter(function (el) { return el.hasAttribute("data-more-page"); }))
+      .filter(function (el) { return !shown[postId(el)]; });
+    return { items: keep, symbols: Array.prototype.slice.call(d.querySelectorAll(".sprite symbol[id]")) };
+  }
+
+  function putBack(kept) {
+    var list = d.querySelector(FEED), sprite = d.querySelector(".sprite");
+    if (!list) return;
+    kept.items.forEach(function (el) {
+      el.setAttribute("data-more-page", "");
+      el.classList.remove("arrive");
+      list.appendChild(el);
+    });
+    if (sprite) kept.symbols.forEach(function (s) { if (!d.getElementById(s.id)) sprite.appendChild(s); });
+  }
+
   function swap(fresh) {
     var before = ids();
+    var kept = keepMore(fresh);
     Array.prototype.forEach.call(d.querySelectorAll("[data-swap]"), function (el) {
       var name = el.getAttribute("data-swap");
+      // The pager of a lengthened feed goes on from its own last page.
+      if (kept && name === "pager") return;
       var other = fresh.querySelector('[data-swap="' + name + '"]');
       // A part the new version does not have (the Live badge) is emptied.
       if (other) el.parentNode.replaceChild(d.importNode(other, true), el);
       else el.textContent = "";
     });
+    if (kept) putBack(kept);
     var added = [];
     Array.prototype.forEach.call(d.querySelectorAll("[data-swap=content] [data-post-id]"), function (el) {
       if (!before[el.getAttribute("data-post-id")]) {

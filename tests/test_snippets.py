@@ -1,0 +1,99 @@
+"""Snippets as publishers really write them: odd case, extra parameters, stories
+that are not there (yet). Each degrades to something readable, never a raw error."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+
+from samembed.embed.cache import response_cache
+from samembed.repositories import stories as stories_repo
+from tests.factories import make_story
+
+pytestmark = pytest.mark.usefixtures("mongo_db")
+
+
+@pytest.fixture
+def client() -> Client:
+    return Client()
+
+
+@pytest.mark.parametrize("spelling", ["GRID", "Grid", "grid"])
+def test_template_names_are_case_insensitive(client: Client, spelling: str) -> None:
+    make_story("case", posts=3)
+    response = client.get(f"/e/case?template={spelling}")
+    assert response.status_code == 200
+    assert b'data-template="grid"' in response.content
+    assert list(response_cache()._entries) == ["/e/case?template=grid"]
+
+
+def test_unknown_parameters_are_ignored_and_make_no_entry_of_their_own(client: Client) -> None:
+    make_story("utm", posts=2)
+    plain = client.get("/e/utm?template=list")
+    for query in ("utm_source=x&template=list", "template=list&fbclid=abc&utm_medium=social",
+                  "template=LIST&x=1&x=2"):
+        response = client.get(f"/e/utm?{query}")
+        assert response.status_code == 200, query
+        assert response["ETag"] == plain["ETag"]
+    assert client.get("/e/utm?utm_source=x").status_code == 200
+    assert sorted(response_cache()._entries) == ["/e/utm", "/e/utm?template=list"]
+
+
+def test_a_repeated_template_is_refused_naming_the_problem(client: Client) -> None:
+    make_story("twice", posts=1)
+    response = client.get("/e/twice?template=GRID&template=list")
+    assert response.status_code == 400
+    assert response["Cache-Control"] == "no-store"
+    text = response.content.decode()
+    assert "'template' is given 2 times ('GRID', 'list'); give it once." in text
+    assert len(response_cache()) == 0
+
+
+def test_an_unknown_template_value_is_still_refused(client: Client) -> None:
+    make_story("fancy", posts=1)
+    response = client.get("/e/fancy?template=Fancy&utm_source=x")
+    assert response.status_code == 400
+    assert "Unknown template 'Fancy'; valid templates: list, grid" in response.content.decode()
+
+
+@pytest.mark.parametrize("status", ["unknown", "draft"])
+def test_a_missing_story_answers_a_one_line_document_that_reports_its_height(
+    client: Client, status: str
+) -> None:
+    if status != "unknown":
+        make_story("missing", posts=2, status=status)
+    response = client.get("/e/missing?template=grid")
+    assert response.status_code == 404
+    body = response.content.decode()
+    assert "<h1>This story is not available.</h1>" in body and "<main>" in body
+    assert '<a href="/s/missing" target="_blank" rel="noopener">' in body
+    assert "postMessage({type:'samembed:resize'" in body
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'sha256-" in csp and "frame-ancestors *" in csp
+    assert "unsafe-inline" not in csp
+
+
+def test_a_screen_of_a_draft_waits_for_its_story(client: Client) -> None:
+    story = make_story("soon", posts=2, status="draft")
+    response = client.get("/screen/soon")
+    assert response.status_code == 404
+    body = response.content.decode()
+    assert '<h1>Waiting for <span dir="auto">soon</span></h1>' in body
+    assert 'data-waiting="soon"' in body and 'data-poll="1000"' in body
+    assert "fetch(u," in body and "location.reload()" in body
+    csp = response["Content-Security-Policy"]
+    assert "connect-src 'self'" in csp and "script-src 'sha256-" in csp
+    # The story it names is looked for at /live/<slug>: a 404 until it is published.
+    assert client.get("/live/soon").status_code == 404
+    assert stories_repo.update(story, {"status": "published"})
+    response_cache().clear()  # the version watch does this within 0.5 s
+    assert client.get("/live/soon").status_code == 200
+    assert client.get("/screen/soon").status_code == 200
+
+
+def test_a_screen_of_an_unknown_story_escapes_its_name(client: Client) -> None:
+    response = client.get("/screen/%3Cb%3Ehi")
+    assert response.status_code == 404
+    body = response.content.decode()
+    assert "<b>hi" not in body and "&lt;b&gt;hi" in body
+    assert 'data-waiting="%3Cb%3Ehi"' in body
