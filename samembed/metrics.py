@@ -104,9 +104,13 @@ def snapshot() -> dict[str, object]:
             mine = histograms.setdefault(key, [0.0] * len(h))
             for i, v in enumerate(h):
                 mine[i] += v
+    from samembed.embed.live import screens
+
     cache = response_cache()
     return {
         "pid": os.getpid(),
+        # Open big screens by story, for the producer remote (embed/live.py).
+        "screens": screens.snapshot(),
         "counters": counters,
         "histograms": histograms,
         "gauges": {
