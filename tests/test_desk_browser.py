@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, ViewportSize, expect
 
 from samembed.embedded_db import EmbeddedDB
 from samembed.repositories import posts as posts_repo
@@ -24,7 +24,7 @@ from tests.test_loader_browser import browser  # noqa: F401 - the module's Chrom
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
 
-PHONE = {"width": 390, "height": 844}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def desk(embedded_db: EmbeddedDB, static_files: None, upstream: FakeMastodon,
 
 
 def signed_in(browser: Browser, desk: tuple[Gunicorn, str],  # noqa: F811
-              viewport: dict[str, int]) -> Page:
+              viewport: ViewportSize) -> Page:
     server, password = desk
     context = browser.new_context(viewport=viewport, has_touch=viewport == PHONE)
     page = context.new_page()
