@@ -216,3 +216,36 @@ def test_a_cell_starting_like_a_formula_gets_a_quote(cell: str, safe: str) -> No
 def test_the_trail_of_another_story_or_a_bad_id_is_404(ana: Client) -> None:
     assert ana.get("/studio/stories/000000000000000000000000/audit").status_code == 404
     assert ana.get("/studio/stories/nope/audit?format=csv").status_code == 404
+
+
+def test_the_remotes_commands_and_a_refused_post_action_read_as_sentences(
+    ana: Client,
+) -> None:
+    live_story = make_story("remote-trail", live=True)
+    make_post(live_story, 1, text="Fog over the harbour this morning")
+    post = posts_repo.list_published(live_story.id, 1)[0]
+    remote = f"/studio/stories/{live_story.id}/remote/command"
+    json_answer = {"Accept": "application/json"}
+    assert ana.post(remote, {"command": "pause", "control_version": "0"},
+                    headers=json_answer).status_code == 200
+    assert ana.post(remote, {"command": "mode", "mode": "spotlight", "control_version": "1"},
+                    headers=json_answer).status_code == 200
+    assert ana.post(remote, {"command": "hide", "post": str(post.id),
+                             "post_version": str(post.version)},
+                    headers=json_answer).status_code == 200
+    assert ana.post(remote, {"command": "unhide", "post": str(post.id),
+                             "post_version": str(post.version + 1)},
+                    headers=json_answer).status_code == 200
+    # A press from a page that showed an older version of the post.
+    refused = ana.post(f"/studio/posts/{post.id}/action",
+                       {"action": "pin", "version": str(post.version)})
+    assert refused.status_code == 409
+
+    text = trail(ana, live_story)
+    assert "Ana paused the screens." in text
+    assert "Ana switched the screens to one post at a time." in text
+    assert "Ana hid ‘Fog over the harbour this morning’ by Author 1 on every screen." in text
+    assert ("Ana brought ‘Fog over the harbour this morning’ by Author 1 back to the "
+            "screens.") in text
+    assert ("Conflict Ana tried to pin ‘Fog over the harbour this morning’ by Author 1, but "
+            "it had changed meanwhile: not applied.") in text

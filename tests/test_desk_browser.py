@@ -193,6 +193,13 @@ def test_sources_show_one_kind_and_test_answers_in_place(
     expect(rss).to_be_visible()
     expect(mastodon).to_be_hidden()
     laptop.select_option("#kind", "mastodon")
+    # Within Mastodon: the hashtag for a hashtag, the account for an account's posts.
+    expect(laptop.locator("#tag")).to_be_visible()
+    expect(laptop.locator("#account")).to_be_hidden()
+    laptop.select_option("#mastodon_mode", "account")
+    expect(laptop.locator("#account")).to_be_visible()
+    expect(laptop.locator("#tag")).to_be_hidden()
+    laptop.select_option("#mastodon_mode", "hashtag")
 
     laptop.fill("#instance", upstream.base)
     laptop.fill("#tag", "harbourdesk")

@@ -63,21 +63,30 @@ LABELS = {
 # Fields whose values mean nothing to a person (the order is said in words instead).
 HIDDEN_VALUES = {"rank", "advance"}
 
-# action -> (verb for one post, verb for many: "approved 12 posts").
+# action -> (what one did to {post}, what a run did to {n} posts).
 POST_VERBS = {
-    "post.approve": ("approved", "approved"),
-    "post.reject": ("rejected", "rejected"),
-    "post.hold": ("put back for review", "put back for review"),
-    "post.pin": ("pinned", "pinned"),
-    "post.unpin": ("unpinned", "unpinned"),
-    "post.highlight": ("highlighted", "highlighted"),
-    "post.unhighlight": ("removed the highlight from", "removed the highlight from"),
-    "post.remove": ("removed", "removed"),
-    "post.move": ("moved", "moved"),
-    "post.caption": ("edited the caption of", "edited the captions of"),
-    "post.add": ("added", "added"),
-    "post.hide": ("hid on every screen", "hid on every screen"),
-    "post.unhide": ("brought back", "brought back"),
+    "post.approve": ("approved {post}", "approved {n} posts"),
+    "post.reject": ("rejected {post}", "rejected {n} posts"),
+    "post.hold": ("put {post} back for review", "put {n} posts back for review"),
+    "post.pin": ("pinned {post}", "pinned {n} posts"),
+    "post.unpin": ("unpinned {post}", "unpinned {n} posts"),
+    "post.highlight": ("highlighted {post}", "highlighted {n} posts"),
+    "post.unhighlight": ("removed the highlight from {post}",
+                         "removed the highlight from {n} posts"),
+    "post.remove": ("removed {post}", "removed {n} posts"),
+    "post.move": ("moved {post}", "moved {n} posts"),
+    "post.caption": ("edited the caption of {post}", "edited the captions of {n} posts"),
+    "post.add": ("added {post}", "added {n} posts"),
+    "post.hide": ("hid {post} on every screen", "hid {n} posts on every screen"),
+    "post.unhide": ("brought {post} back to the screens", "brought {n} posts back to the screens"),
+}
+# The attempted action, for a conflict: "tried to approve ‘…’".
+TRIED = {
+    "post.approve": "approve", "post.reject": "reject", "post.hold": "put back for review",
+    "post.pin": "pin", "post.unpin": "unpin", "post.highlight": "highlight",
+    "post.unhighlight": "remove the highlight from", "post.remove": "remove",
+    "post.move": "move", "post.caption": "edit the caption of", "post.add": "add",
+    "post.hide": "hide", "post.unhide": "bring back",
 }
 OTHER_SENTENCES = {
     "story.create": "created the story",
@@ -93,6 +102,7 @@ STATUS_SENTENCES = {
     "published": "published the story", "draft": "moved the story back to draft",
     "archived": "archived the story",
 }
+MODE_WORDS = {"wall": "the wall", "spotlight": "one post at a time"}
 SOURCE_VERBS = {"add": "added", "retry": "retried", "enable": "enabled", "disable": "disabled",
                 "remove": "removed"}
 
@@ -214,18 +224,17 @@ def describe(entry: AuditEntry, name: str, posts: dict[ObjectId, PostSummary]) -
     fallback = _removed_text(entry)
     conflict = entry.outcome == "conflict"
     if entry.action in POST_VERBS:
-        words = POST_VERBS[entry.action][0]
         target = _post_words(post, fallback)
         if conflict:
-            line.sentence = (f"{name} tried to act on {target} ({words}), but it had changed "
-                             "meanwhile: not applied")
+            line.sentence = (f"{name} tried to {TRIED[entry.action]} {target}, but it had "
+                             "changed meanwhile: not applied")
         elif entry.action == "post.move":
             line.sentence = f"{name} moved {target}{_move_words(entry)}"
-        elif entry.action == "post.caption":
-            line.sentence = f"{name} edited the caption of {target}"
-            line.details = [_change("caption", b, a) for n, b, a in changes if n == "caption"]
         else:
-            line.sentence = f"{name} {words} {target}"
+            line.sentence = f"{name} " + POST_VERBS[entry.action][0].format(post=target)
+            if entry.action == "post.caption":
+                line.details = [_change("caption", b, a) for n, b, a in changes
+                                if n == "caption"]
         return line
     if kind == "story" and entry.action != "story.create":
         fields = [c for c in changes if c[0] != "status"]
@@ -262,7 +271,7 @@ def describe(entry: AuditEntry, name: str, posts: dict[ObjectId, PostSummary]) -
         line.sentence = f"{name} put {_post_words(spot)} in the spotlight"
     elif entry.action == "screen.mode":
         mode = next((a for n, _, a in changes if n == "mode"), "")
-        line.sentence = f"{name} switched the screens to {mode} mode"
+        line.sentence = f"{name} switched the screens to {MODE_WORDS.get(mode, mode)}"
     elif entry.action == "screen.speed":
         seconds = next((a for n, _, a in changes if n == "interval"), "")
         line.sentence = f"{name} set the screens to {seconds} s per post"
@@ -302,14 +311,20 @@ def _grouped(lines: list[Line], people: dict[str, str]) -> list[Line]:
         out.append(line)
     for line in out:
         if line.count > 1:
-            name = people.get(line.actor, line.actor)
-            line.sentence = f"{name} {POST_VERBS[line.action][1]} {line.count} posts"
+            name = display_name(line.actor, people)
+            line.sentence = f"{name} " + POST_VERBS[line.action][1].format(n=line.count)
             # Each detail repeats the person; in a group it reads better without.
             prefix = f"{name} "
             line.details = [d[len(prefix):] if d.startswith(prefix) else d
                             for d in line.details]
             line.post = None
     return out
+
+
+def display_name(actor: str, people: dict[str, str]) -> str:
+    """How a sentence names a person: their first name, else the username, capitalised."""
+    name = people.get(actor) or actor or "Someone"
+    return name[:1].upper() + name[1:]
 
 
 def _people() -> dict[str, str]:
@@ -330,7 +345,7 @@ def lines_for(entries: list[AuditEntry], story_id: ObjectId, people: dict[str, s
             if isinstance(after, str) and ObjectId.is_valid(after):
                 ids.append(ObjectId(after))
     posts = audit.post_summaries(story_id, ids)
-    lines = [describe(e, people.get(e.actor, e.actor), posts) for e in entries]
+    lines = [describe(e, display_name(e.actor, people), posts) for e in entries]
     return _grouped(lines, people) if group else lines
 
 

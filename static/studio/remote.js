@@ -94,7 +94,10 @@
         say(answer.message, answer.ok);
         var undone = body.get('command') === 'unhide';
         return redraw(answer.undo || undone ? null : focusKey).then(function () {
-          if (answer.ok && answer.undo) offerUndo(answer.message, answer.undo);
+          if (answer.ok && answer.undo) {
+            said.hidden = true; // the undo bar says it, once
+            offerUndo(answer.message, answer.undo);
+          }
         });
       })
       .catch(function () { say('The studio could not be reached; nothing changed. Try again.', false); })

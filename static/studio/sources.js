@@ -19,11 +19,25 @@
     });
     if (hint) hint.hidden = true;
   }
-  kind.addEventListener('change', function () {
-    show();
-    out.textContent = '';
+  // Within a kind, fields that only one way of collecting uses ("a hashtag" or
+  // "an account's posts") show for that way only.
+  var whens = Array.prototype.slice.call(form.querySelectorAll('[data-src-when]'));
+  function showModes() {
+    whens.forEach(function (field) {
+      var rule = field.getAttribute('data-src-when').split('=');
+      var select = form.querySelector('[name="' + rule[0] + '"]');
+      field.hidden = !!select && select.value !== rule[1];
+    });
+  }
+  form.addEventListener('change', function (e) {
+    if (e.target === kind) {
+      show();
+      out.textContent = '';
+    }
+    showModes();
   });
   show();
+  showModes();
 
   function el(tag, cls, text) {
     var e = document.createElement(tag);
