@@ -22,6 +22,7 @@ answers instead of redirects, and redraws the page in place.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib import messages
@@ -74,7 +75,8 @@ def _page(request: HttpRequest, story: Story, error: str = "",
     spotlit = next((p for p in posts if str(p.id) == screen.spotlight), None)
     if spotlit is None and screen.spotlight:
         found = posts_repo.get_by_key(screen.spotlight)
-        spotlit = found if found is not None and found.story_id == story.id else None
+        spotlit = found if found is not None and found.story_id == story.id \
+            and found.state == "approved" else None
     undo = request.session.get(UNDO_KEY)
     if not (isinstance(undo, dict) and undo.get("story") == str(story.id)
             and time.time() - float(undo.get("at", 0)) < UNDO_SECONDS):
@@ -107,41 +109,49 @@ def _answer(request: HttpRequest, story: Story, status: int, message: str,
     return protect(response)
 
 
-def _controls(request: HttpRequest, story: Story, command: str) -> tuple[dict[str, Any], str] | str:
-    """The controls a command sets and what to say once done (with {screens} to fill
-    in), or the message saying why it cannot."""
+Said = Callable[[str], str]
+
+
+def _controls(request: HttpRequest, story: Story,
+              command: str) -> tuple[dict[str, Any], Said] | str:
+    """The controls a command sets and what to say once done (given the screens it
+    reached, "all 3 screens"), or the message saying why it cannot."""
     screen = story.screen
     if command == "pause":
-        return {"paused": True}, "{Screens} paused."
+        return {"paused": True}, lambda screens: f"{screens[:1].upper()}{screens[1:]} paused."
     if command == "resume":
-        return {"paused": False}, "{Screens} running again."
+        return {"paused": False}, \
+            lambda screens: f"{screens[:1].upper()}{screens[1:]} running again."
     if command == "next":
-        return {"advance": screen.advance + 1, "spotlight": None}, "Next post on {screens}."
+        return {"advance": screen.advance + 1, "spotlight": None}, \
+            lambda screens: f"Next post on {screens}."
     if command == "clear":
-        return {"spotlight": None}, "Spotlight cleared: {screens} back to the " \
-            f"{MODE_LABELS.get(screen.mode, screen.mode).lower()}."
+        back = MODE_LABELS.get(screen.mode, screen.mode).lower()
+        return {"spotlight": None}, \
+            lambda screens: f"Spotlight cleared: {screens} back to the {back}."
     if command == "spotlight":
         post = posts_repo.get_by_key(request.POST.get("post", ""))
         if post is None or post.story_id != story.id or post.state != "approved":
             return "Choose an approved post of this story to spotlight."
-        return {"spotlight": str(post.id)}, f"Spotlight: {post_words(post)}, on {{screens}}."
+        words = post_words(post)
+        return {"spotlight": str(post.id)}, lambda screens: f"Spotlight: {words}, on {screens}."
     if command == "mode":
         mode = request.POST.get("mode", "")
         if mode not in SCREEN_MODES:
             return f"Unknown mode {mode[:40]!r}; valid modes: {', '.join(SCREEN_MODES)}."
-        return {"mode": mode}, f"Mode: {MODE_LABELS.get(mode, mode).lower()}, on {{screens}}."
+        label = MODE_LABELS.get(mode, mode).lower()
+        return {"mode": mode}, lambda screens: f"Mode: {label}, on {screens}."
     raw = request.POST.get("interval", "")
     interval = int(raw) if raw.isascii() and raw.isdigit() and len(raw) < 4 else 0
     if not SCREEN_INTERVAL_MIN <= interval <= SCREEN_INTERVAL_MAX:
         return (f"The interval must be {SCREEN_INTERVAL_MIN} to {SCREEN_INTERVAL_MAX} "
                 f"seconds, not {raw[:40]!r}.")
-    return {"interval": interval}, f"Speed: {interval} s per post, on {{screens}}."
+    return {"interval": interval}, \
+        lambda screens: f"Speed: {interval} s per post, on {screens}."
 
 
-def _said(template: str, count: int) -> str:
-    words = screens_words(count)
-    text = template.replace("{Screens}", words[0].upper() + words[1:]).replace(
-        "{screens}", words)
+def _said(say: Said, count: int) -> str:
+    text = say(screens_words(count))
     if count <= 0:
         text += " Screens that open now start this way."
     return text
