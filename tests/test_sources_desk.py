@@ -68,11 +68,21 @@ def test_test_lists_the_first_posts_a_source_would_collect_and_stores_nothing(
     assert "It works: this source would collect 2 posts now. The newest 2:" in page
     assert "Fog over the harbour" in page and "Boats leaving the harbour at dawn" in page
     assert "Not this one" not in page
-    # The form comes back as filled in, ready for "Add source".
+    # The form comes back as filled in, ready for "Add source"; secrets are not.
     assert 'value="#harbour"' in response.content.decode()
+    assert "Type the token again before Add source" not in page
     assert any(seen.path.startswith("/api/v1/timelines/tag/harbour")
                for seen in fake_mastodon.requests)
     assert nothing_stored(story)
+
+
+def test_a_token_used_for_a_test_is_asked_for_again_not_echoed(
+    ada: Client, story: Story, fake_mastodon: FakeMastodon
+) -> None:
+    response = ada.post(add_url(story), hashtag(fake_mastodon, token="s3cret-token"))
+    body = response.content.decode()
+    assert response.status_code == 200 and "s3cret-token" not in body
+    assert "Type the token again before Add source" in body
 
 
 def test_test_answers_json_for_the_page_script(ada: Client, story: Story,
