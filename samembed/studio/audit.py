@@ -25,7 +25,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from bson import ObjectId
 from django.contrib.auth.models import User
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
@@ -33,6 +32,7 @@ from django.shortcuts import render
 
 from samembed.repositories import audit
 from samembed.repositories.audit import AuditEntry, PostSummary
+from samembed.repositories.common import Id
 from samembed.studio.forms import parse_page
 from samembed.studio.views import EDITORS_GROUP, story_or_404, studio_page
 
@@ -136,7 +136,7 @@ class Line:
     outcome: str
     sentence: str
     details: list[str] = field(default_factory=list)
-    post_id: ObjectId | None = None
+    post_id: Id | None = None
     post: PostSummary | None = None
     count: int = 1
     # For a group: its oldest entry's time (the line shows the newest).
@@ -214,7 +214,7 @@ def _move_words(entry: AuditEntry) -> str:
     return ""
 
 
-def describe(entry: AuditEntry, name: str, posts: dict[ObjectId, PostSummary]) -> Line:
+def describe(entry: AuditEntry, name: str, posts: dict[Id, PostSummary]) -> Line:
     """One entry as a sentence, with details for what the sentence leaves out."""
     post = posts.get(entry.post_id) if entry.post_id else None
     line = Line(entry.at, entry.actor, entry.action, entry.outcome, "", post_id=entry.post_id,
@@ -265,8 +265,8 @@ def describe(entry: AuditEntry, name: str, posts: dict[ObjectId, PostSummary]) -
         return line
     if entry.action == "screen.spotlight":
         chosen = next((a for n, _, a in changes if n == "spotlight"), None)
-        spot = posts.get(ObjectId(chosen)) if isinstance(chosen, str) and \
-            ObjectId.is_valid(chosen) else None
+        spot = posts.get(Id(chosen)) if isinstance(chosen, str) and \
+            Id.is_valid(chosen) else None
         line.post = spot
         line.sentence = f"{name} put {_post_words(spot)} in the spotlight"
     elif entry.action == "screen.mode":
@@ -334,16 +334,16 @@ def _people() -> dict[str, str]:
     return {u.username: (u.first_name or u.username) for u in users}
 
 
-def lines_for(entries: list[AuditEntry], story_id: ObjectId, people: dict[str, str],
+def lines_for(entries: list[AuditEntry], story_id: Id, people: dict[str, str],
               group: bool = True) -> list[Line]:
     """The entries as sentences, their posts looked up in one query."""
-    ids: list[ObjectId] = [e.post_id for e in entries if e.post_id is not None]
+    ids: list[Id] = [e.post_id for e in entries if e.post_id is not None]
     for e in entries:
         spot = e.changes.get("spotlight")
         if e.action == "screen.spotlight" and isinstance(spot, dict):
             after = spot.get("after")
-            if isinstance(after, str) and ObjectId.is_valid(after):
-                ids.append(ObjectId(after))
+            if isinstance(after, str) and Id.is_valid(after):
+                ids.append(Id(after))
     posts = audit.post_summaries(story_id, ids)
     lines = [describe(e, display_name(e.actor, people), posts) for e in entries]
     return _grouped(lines, people) if group else lines
@@ -377,7 +377,7 @@ def _filters(request: HttpRequest, people: dict[str, str]) -> tuple[Filters, str
                    parse_page(request.GET.get("page"))), problem
 
 
-def _entries(story_id: ObjectId, f: Filters, offset: int, limit: int) -> list[AuditEntry]:
+def _entries(story_id: Id, f: Filters, offset: int, limit: int) -> list[AuditEntry]:
     return audit.find(story_id, actor=f.person or None,
                       actions=ACTION_FILTERS[f.action][1] if f.action else None,
                       outcome="conflict" if f.conflicts else None,
