@@ -18,9 +18,10 @@ from django.test import Client, override_settings
 from samembed.asgi import FastPath
 from samembed.embed import live
 from samembed.embed.cache import ResponseCache
-from samembed.repositories import audit
+from samembed.repositories import audit, sources
 from samembed.repositories import posts as posts_repo
 from samembed.repositories import stories as stories_repo
+from samembed.repositories.sources import Source
 from samembed.repositories.stories import Story
 from tests.factories import make_story
 from tests.test_fastpath import Downstream, call
@@ -218,3 +219,14 @@ def test_what_a_browser_can_make_us_remember_is_bounded() -> None:
     live.screens.seen("story", "latecomer1", now + live.SCREEN_WINDOW + 1)
     assert live.screens.snapshot(now + live.SCREEN_WINDOW + 1) == {
         "story": {"latecomer1": now + live.SCREEN_WINDOW + 1}}
+
+
+def test_a_failing_source_shows_on_the_remote_with_a_link_to_sources(ada: Client) -> None:
+    story = make_story("failing-show", posts=1, live=True)
+    added = sources.add(Source(story_id=story.id, kind="rss", label="feed", interval=60.0,
+                               settings={"url": "https://www.exmaple.com/feed.xml"}))
+    assert sources.save(added, failures=5, paused_since=added.next_run_at,
+                        last_error="The address www.exmaple.com could not be found.")
+    page = ada.get(f"/studio/stories/{story.id}/remote").content.decode()
+    assert (f'<a href="/studio/stories/{story.id}/sources">Sources: 1 paused; press Retry on '
+            "the Sources page.</a>") in page

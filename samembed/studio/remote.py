@@ -42,6 +42,7 @@ from samembed.repositories.stories import (
     Story,
 )
 from samembed.studio.forms import parse_version
+from samembed.studio.sources import health_summary
 from samembed.studio.views import actor, is_editor, protect, story_or_404, studio_page
 
 COMMANDS = ("pause", "resume", "next", "spotlight", "clear", "mode", "speed", "hide", "unhide")
@@ -86,6 +87,8 @@ def _page(request: HttpRequest, story: Story, error: str = "",
         "modes": SCREEN_MODES, "mode_labels": MODE_LABELS, "error": error,
         "spotlit": spotlit, "showing": posts[:SHOWING], "connected": connected_screens(story.id),
         "undo": undo, "undo_seconds": UNDO_SECONDS, "post_words": post_words,
+        # A source failing during the show is the producer's business too.
+        "health": health_summary(story.id),
     }, status=status)
 
 
