@@ -20,6 +20,9 @@ What is counted:
     samembed_db_seconds / samembed_render_seconds  per cache miss (histograms)
     samembed_worker_resident_memory_bytes{pid}     per live worker
     samembed_cache_entries{pid}, samembed_cache_bytes{pid}
+
+Snapshots also carry the big screens each worker saw polling (`screens`, not
+exported): the producer remote sums them into "3 screens connected".
 """
 
 from __future__ import annotations
