@@ -27,6 +27,7 @@ django.setup(set_prefix=False)
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
 from samembed import metrics  # noqa: E402
+from samembed.embed import live  # noqa: E402
 from samembed.embed.cache import ResponseCache, canonical_query, response_cache  # noqa: E402
 from samembed.embed.loader import loader_entry  # noqa: E402
 from samembed.embed.versions import start_watch  # noqa: E402
@@ -107,11 +108,18 @@ class FastPath:
                 await self._send_file(scope, send, *image)
                 return None
             key, least = cache_key(path, scope["query_string"]), 0
+            screen = None
+            if key is None and path.startswith("/live/"):
+                # A screen saying who it is: the same entry, and the screen counted.
+                screen = live.screen_id(scope["query_string"])
+                key = cache_key(path, b"") if screen else None
             if key is None:
                 key, least = versioned_key(path, scope["query_string"])
             if key is not None:
                 entry = (self.cache or response_cache()).peek(key)
                 if entry is not None and (entry.version or 0) >= least:
+                    if screen is not None and entry.status == 200:
+                        live.screens.seen(entry.story_id, screen)
                     started = time.perf_counter()
                     status = await self._send(scope, send, entry, _HIT_TIMING)
                     _count_hit(path, status, time.perf_counter() - started, entry.stale)

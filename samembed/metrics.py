@@ -20,6 +20,9 @@ What is counted:
     samembed_db_seconds / samembed_render_seconds  per cache miss (histograms)
     samembed_worker_resident_memory_bytes{pid}     per live worker
     samembed_cache_entries{pid}, samembed_cache_bytes{pid}
+
+Snapshots also carry the big screens each worker saw polling (`screens`, not
+exported): the producer remote sums them into "3 screens connected".
 """
 
 from __future__ import annotations
@@ -104,9 +107,13 @@ def snapshot() -> dict[str, object]:
             mine = histograms.setdefault(key, [0.0] * len(h))
             for i, v in enumerate(h):
                 mine[i] += v
+    from samembed.embed.live import screens
+
     cache = response_cache()
     return {
         "pid": os.getpid(),
+        # Open big screens by story, for the producer remote (embed/live.py).
+        "screens": screens.snapshot(),
         "counters": counters,
         "histograms": histograms,
         "gauges": {

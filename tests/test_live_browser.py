@@ -112,7 +112,8 @@ def open_remote(page: Page, server: Gunicorn, story: Story) -> None:
 
 def press(page: Page, label: str, row: str | None = None) -> None:
     """Press a remote button (in the row of post `row`) and wait for the answer."""
-    scope = page.locator(f'tr[data-post-id="{row}"]') if row else page.locator(".remote")
+    scope = (page.locator(f'[data-remote-desk] [data-post-id="{row}"]') if row
+             else page.locator(".remote"))
     scope.get_by_role("button", name=label, exact=True).click()
     expect(page.locator("p.ok")).to_be_visible()
 

@@ -116,8 +116,8 @@ def test_it_maps_replies_content_warnings_and_reblogs(fake_mastodon: FakeMastodo
 def test_it_names_an_unknown_account(fake_mastodon: FakeMastodon) -> None:
     settings = SOURCE.clean_settings({"instance": fake_mastodon.base, "mode": "account",
                                       "account": "@nobody"})
-    with pytest.raises(SourceError, match="mastodon.test answered 404 for @nobody: "
-                                          "no such account"):
+    with pytest.raises(SourceError, match="^mastodon.test answered 404: there is no account "
+                                          "@nobody there"):
         SOURCE.fetch(settings, {}, [])
 
 

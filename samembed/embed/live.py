@@ -11,11 +11,23 @@ Its `max-age=1` lets a CDN answer a whole venue with one origin request a second
 
     GET /live/demo-live  ->  {"slug": "demo-live", "version": 41, "live": true,
                               "screen": {"mode": "wall", "interval": 8, ...}}
+
+Big screens also say who they are, now and then: every tenth poll of a screen
+carries `?screen=<random id of that page>`. It is answered from the same cache
+entry (the fast path and the view both accept exactly that query), and the id
+is remembered in memory with the time it was seen, per story; each worker's
+ids travel in its metrics snapshot (samembed/metrics.py), so the producer
+remote can count the distinct screens seen in the last minute across the
+instance's workers (`connected_screens`). No database write per poll, and
+embeds, whose readers are not counted, keep one shared URL for a CDN.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import threading
+import time
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -36,6 +48,90 @@ PREFIX = "/live/"
 # venue full of screens behind it costs the origin one request a second. No
 # stale-while-revalidate: browsers would answer each poll with the previous one.
 CACHE_CONTROL = b"public, max-age=1, stale-if-error=60"
+
+
+# A screen counts as connected while it has said so within this window; it says so
+# every tenth poll, so a minute is several chances even with back-off after errors.
+SCREEN_WINDOW = 60.0
+# Bounds on what callers can make us remember (ids come from anyone's browser).
+SCREENS_PER_STORY = 1000
+STORIES_COUNTED = 5000
+_SCREEN_QUERY = re.compile(rb"^screen=([A-Za-z0-9]{8,32})$")
+
+
+class Screens:
+    """The screens of each story seen by this process: story id -> {screen id: last seen}."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, dict[str, float]] = {}
+        # The fast path (event loop), Django's thread and the metrics flush thread
+        # all touch it; one screen's poll in ten takes this lock.
+        self._lock = threading.Lock()
+
+    def seen(self, story_id: str | None, screen_id: str, now: float | None = None) -> None:
+        """Remember that `screen_id` of `story_id` polled just now."""
+        if not story_id:
+            return
+        now = time.time() if now is None else now
+        with self._lock:
+            ids = self._seen.get(story_id)
+            if ids is None:
+                if len(self._seen) >= STORIES_COUNTED:
+                    self._prune(now)
+                    if len(self._seen) >= STORIES_COUNTED:
+                        return
+                ids = self._seen[story_id] = {}
+            if screen_id not in ids and len(ids) >= SCREENS_PER_STORY:
+                for old in [k for k, t in ids.items() if now - t > SCREEN_WINDOW]:
+                    del ids[old]
+                if len(ids) >= SCREENS_PER_STORY:
+                    return
+            ids[screen_id] = now
+
+    def _prune(self, now: float) -> None:
+        for story_id in list(self._seen):
+            ids = {k: t for k, t in self._seen[story_id].items() if now - t <= SCREEN_WINDOW}
+            if ids:
+                self._seen[story_id] = ids
+            else:
+                del self._seen[story_id]
+
+    def snapshot(self, now: float | None = None) -> dict[str, dict[str, float]]:
+        """The screens seen within the window, for this process's metrics snapshot."""
+        now = time.time() if now is None else now
+        with self._lock:
+            self._prune(now)
+            return {story_id: dict(ids) for story_id, ids in self._seen.items()}
+
+    def clear(self) -> None:
+        with self._lock:
+            self._seen.clear()
+
+
+screens = Screens()
+
+
+def screen_id(query: bytes) -> str | None:
+    """The screen id of a `/live/` query (`screen=<8 to 32 letters or digits>`), else None."""
+    found = _SCREEN_QUERY.match(query)
+    return found.group(1).decode("ascii") if found else None
+
+
+def connected_screens(story_id: object, now: float | None = None) -> int:
+    """Distinct screens of a story that polled within SCREEN_WINDOW, summed over every
+    worker whose snapshot is in METRICS_DIR (this process alone without one)."""
+    from samembed import metrics
+
+    now = time.time() if now is None else now
+    key = str(story_id)
+    ids: set[str] = set()
+    for snap in metrics.collect():
+        seen = snap.get("screens")
+        story = seen.get(key) if isinstance(seen, dict) else None
+        if isinstance(story, dict):
+            ids.update(k for k, t in story.items()
+                       if isinstance(t, (int, float)) and now - t <= SCREEN_WINDOW)
+    return len(ids)
 
 
 def _json(status: int, payload: dict[str, Any], **extra: Any) -> Entry:
@@ -65,15 +161,20 @@ def version_payload(story: Story) -> dict[str, Any]:
 
 
 def _version(request: HttpRequest, slug: str) -> HttpResponse:
-    if request.META.get("QUERY_STRING"):
-        return _error(400, "The version endpoint takes no query parameters.")
+    query = request.META.get("QUERY_STRING", "")
+    screen = screen_id(query.encode("latin-1", "replace")) if query else None
+    if query and screen is None:
+        return _error(400, "The version endpoint takes no query parameters "
+                           "(screens may send screen=<id>).")
 
     def build(story: Story, _: Page) -> Entry:
         return _json(200, version_payload(story), story_id=str(story.id), version=story.version)
 
     # The same lookup, 404 and 301 as every story URL; the version needs no posts.
-    return entry_response(_cached(request, slug, PREFIX, _not_found, build, with_posts=False),
-                          request)
+    entry = _cached(request, slug, PREFIX, _not_found, build, with_posts=False)
+    if screen is not None and entry.status == 200:
+        screens.seen(entry.story_id, screen)
+    return entry_response(entry, request)
 
 
 version = _read_view(_version, _not_found)

@@ -113,3 +113,49 @@ def for_story(story_id: ObjectId, limit: int = 200, since_version: int | None = 
                    d["changes"], d.get("base_version"), d.get("version"), d.get("post_id"))
         for d in cursor
     ]
+
+
+def find(story_id: ObjectId, *, actor: str | None = None,
+         actions: tuple[str, ...] | None = None, outcome: str | None = None,
+         offset: int = 0, limit: int = 50) -> list[AuditEntry]:
+    """A page of a story's trail, newest first, filtered by person, actions and outcome."""
+    query: dict[str, Any] = {"story_id": story_id}
+    if actor:
+        query["actor"] = actor
+    if actions:
+        query["action"] = {"$in": list(actions)}
+    if outcome:
+        query["outcome"] = outcome
+    cursor = (collection(COLLECTION).find(query).sort("at", DESCENDING)
+              .skip(max(offset, 0)).limit(limit))
+    return [
+        AuditEntry(d["story_id"], d["actor"], d["action"], d["at"], d["outcome"],
+                   d["changes"], d.get("base_version"), d.get("version"), d.get("post_id"))
+        for d in cursor
+    ]
+
+
+@dataclass(frozen=True)
+class PostSummary:
+    """What the trail shows of a post instead of its id: who wrote it and how it starts."""
+
+    author: str
+    text: str
+
+
+def post_summaries(story_id: ObjectId, ids: list[ObjectId]) -> dict[ObjectId, PostSummary]:
+    """The posts a page of the trail names, in one query (removed posts are absent)."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    cursor = collection("posts").find(
+        {"_id": {"$in": wanted}, "story_id": story_id},
+        {"author.name": 1, "text": 1, "caption": 1})
+    found: dict[ObjectId, PostSummary] = {}
+    for doc in cursor:
+        caption = doc.get("caption")
+        author = doc.get("author") or {}
+        found[doc["_id"]] = PostSummary(str(author.get("name") or ""),
+                                        str(caption if caption is not None
+                                            else doc.get("text") or ""))
+    return found

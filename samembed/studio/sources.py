@@ -1,25 +1,37 @@
 """Studio: a story's sources, moderation rules, push token and imports.
 
 Editors add polled sources (each kind's module validates its own settings),
-see each source's health (last run, what it brought, failures, paused since
-when and why) and retry a paused one. Rules and sources are compare-and-set
-writes like every other studio write. Imports run the ingest pipeline in the
-request, with media copies left to the ingest loop.
+first trying them with "Test" (one fetch through the same module and the
+guarded outbound client, nothing stored, the first posts or a plain-language
+error shown), see each source's health (last run, what it brought, failures,
+the next retry, paused since when and why) and retry a paused one. Rules and
+sources are compare-and-set writes like every other studio write. Imports run
+the ingest pipeline in the request, with media copies left to the ingest loop.
+The push API is documented on the page itself, with the story's real URL.
+
+Other studio pages show a story's source health with `health_summary()`:
+
+    health = health_summary(story.id)
+    if health.problems:  # "2 sources need attention; next retry 14:05 UTC"
+        ...
 """
 
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote
 
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from samembed.ingest import pipeline, push, runner
 from samembed.ingest.sources import REGISTRY
 from samembed.repositories import audit, sources
+from samembed.repositories.posts import TEXT_MAX
 from samembed.repositories.sources import Rules, Source
 from samembed.repositories.stories import Story
 from samembed.studio.forms import parse_version
@@ -35,10 +47,104 @@ SETTING_FIELDS = ("instance", "tag", "account", "token", "actor", "query", "iden
                   "app_password", "url")
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One source that is failing or paused, as other pages show it."""
+
+    id: str
+    label: str
+    kind: str
+    error: str
+    failures: int
+    paused_since: datetime | None
+    next_retry: datetime | None  # None when paused: it waits for an editor's retry
+
+
+@dataclass(frozen=True)
+class Health:
+    """A story's sources at a glance: counts, what needs attention, the next retry."""
+
+    total: int = 0
+    ok: int = 0
+    failing: int = 0
+    paused: int = 0
+    disabled: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def next_retry(self) -> datetime | None:
+        """The soonest automatic retry of a failing source, if any."""
+        times = [p.next_retry for p in self.problems if p.next_retry is not None]
+        return min(times) if times else None
+
+    @property
+    def summary(self) -> str:
+        """One line for a story list or queue: empty when every source is fine."""
+        if not self.problems:
+            return ""
+        parts = []
+        if self.paused:
+            parts.append(f"{self.paused} paused")
+        if self.failing:
+            parts.append(f"{self.failing} failing")
+        text = f"Sources: {', '.join(parts)}"
+        when = self.next_retry
+        if when is not None:
+            text += f"; next retry {when:%H:%M} UTC"
+        elif self.paused:
+            text += "; press Retry on the Sources page"
+        return text + "."
+
+
+def _aware(when: datetime | None) -> datetime | None:
+    # Stored times come back naive (UTC) from the database.
+    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
+
+
+def health_of(listed: list[Source]) -> Health:
+    """The health of already-loaded sources (no query)."""
+    problems = [
+        Problem(str(s.id), s.label, s.kind, s.last_error or "", s.failures,
+                _aware(s.paused_since), None if s.paused else _aware(s.next_run_at))
+        for s in listed if s.enabled and (s.paused or s.failures)
+    ]
+    return Health(
+        total=len(listed),
+        ok=sum(1 for s in listed if s.enabled and not s.failures and not s.paused),
+        failing=sum(1 for s in listed if s.enabled and s.failures and not s.paused),
+        paused=sum(1 for s in listed if s.enabled and s.paused),
+        disabled=sum(1 for s in listed if not s.enabled),
+        problems=problems,
+    )
+
+
+def health_summary(story_id: Any) -> Health:
+    """A story's source health in one query, for the story list and the queue."""
+    return health_of(sources.for_story(story_id))
+
+
+def push_docs(request: HttpRequest, story: Story) -> dict[str, Any]:
+    """What the page says about the push API: the story's own URL and the limits."""
+    origin = request.build_absolute_uri("/").rstrip("/")
+    return {
+        "url": f"{origin}{api_path(story)}",
+        "max_posts": push.MAX_POSTS, "max_body": push.MAX_BODY, "max_media": push.MAX_MEDIA,
+        "text_max": TEXT_MAX,
+    }
+
+
+def api_path(story: Story) -> str:
+    return f"/api/v1/stories/{story.slug}/posts"
+
+
 def _page(request: HttpRequest, story: Story, status: int = 200, **context: Any) -> HttpResponse:
+    listed = sources.for_story(story.id)
     return render(request, "studio/sources.html", {
         "story": story,
-        "sources": sources.for_story(story.id),
+        "sources": listed,
+        "health": health_of(listed),
+        "now": datetime.now(UTC),
+        "push_docs": push_docs(request, story),
         "kinds": {kind: module.label for kind, module in REGISTRY.items()},
         "intervals": INTERVALS,
         "rules": sources.rules(story.id),
@@ -52,11 +158,52 @@ def _page(request: HttpRequest, story: Story, status: int = 200, **context: Any)
 @studio_page
 @require_http_methods(["GET", "HEAD"])
 def sources_page(request: HttpRequest, story_id: str) -> HttpResponse:
-    return _page(request, story_or_404(story_id), message=request.GET.get("done", "")[:200])
+    return _page(request, story_or_404(story_id))
 
 
-def _back(story: Story, message: str) -> HttpResponseRedirect:
-    return HttpResponseRedirect(f"/studio/stories/{story.id}/sources?done={quote(message)}")
+def _back(request: HttpRequest, story: Story, message: str) -> HttpResponseRedirect:
+    # The message travels in the session, not the URL: a reload or a shared link
+    # does not say "Added…" again.
+    messages.success(request, message)
+    return HttpResponseRedirect(f"/studio/stories/{story.id}/sources")
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "")
+
+
+def _trial_json(result: runner.Trial) -> dict[str, Any]:
+    return {
+        "ok": result.error is None,
+        "message": result.error or _trial_message(result),
+        "total": result.total,
+        "posts": [{
+            "author": p.author_name, "handle": p.author_handle or "",
+            "text": p.text[:280], "posted_at": p.posted_at.astimezone(UTC).isoformat(),
+            "media": len(p.media), "permalink": p.permalink or "",
+        } for p in result.posts],
+    }
+
+
+def _trial_message(result: runner.Trial) -> str:
+    if result.total:
+        shown = min(result.total, runner.TRIAL_POSTS)
+        return (f"It works: this source would collect {result.total} "
+                f"post{'s' if result.total != 1 else ''} now. The newest {shown}:")
+    if result.wait:
+        return (f"The network asks us to wait {max(1, round(result.wait / 60))} min (a rate "
+                "limit); the source will collect after that.")
+    return "It works, but there is nothing to collect yet: posts will come as they appear."
+
+
+def _test(request: HttpRequest, story: Story, kind: str, settings: dict[str, Any],
+          values: dict[str, str]) -> HttpResponse:
+    result = runner.trial(kind, settings)
+    if _wants_json(request):
+        return JsonResponse(_trial_json(result))
+    return _page(request, story, trial=result, trial_message=result.error or
+                 _trial_message(result), values={**values, "kind": kind},
+                 interval=request.POST.get("interval", "120"))
 
 
 @studio_page
@@ -75,16 +222,23 @@ def source_add(request: HttpRequest, story_id: str) -> HttpResponse:
     elif interval not in INTERVALS:
         error = "Choose how often to collect."
     if module is None or error:
+        if _wants_json(request):
+            return JsonResponse({"ok": False, "message": error, "posts": []}, status=400)
         return _page(request, story, 400, error=error, values=values)
     try:
         settings = module.clean_settings(values)
     except ValueError as e:
+        if _wants_json(request):
+            return JsonResponse({"ok": False, "message": str(e), "posts": []}, status=400)
         return _page(request, story, 400, error=str(e), values={**values, "kind": kind})
+    if request.POST.get("test"):
+        return _test(request, story, kind, settings, values)
     label = describe(kind, settings)
     source = sources.add(Source(story_id=story.id, kind=kind, settings=settings, label=label,
                                 interval=float(interval)))
     audit.record(story.id, actor(request), "source.add", {"source": (None, label)})
-    return _back(story, f"Added {module.label}: {source.label}. Posts arrive within a minute.")
+    return _back(request, story,
+                 f"Added {module.label}: {source.label}. Posts arrive within a minute.")
 
 
 def describe(kind: str, settings: dict[str, Any]) -> str:
@@ -127,7 +281,7 @@ def source_action(request: HttpRequest, story_id: str, source_id: str) -> HttpRe
     if done is None:
         return _page(request, story, 409, error=f"Not done: {source.label} changed meanwhile.")
     audit.record(story.id, actor(request), f"source.{action}", {"source": (source.label, None)})
-    return _back(story, message)
+    return _back(request, story, message)
 
 
 def _rules_from(request: HttpRequest) -> Rules:
@@ -169,7 +323,8 @@ def rules_save(request: HttpRequest, story_id: str) -> HttpResponse:
     changes = {k: (getattr(before, k), getattr(new, k)) for k in Rules.__dataclass_fields__
                if k != "version" and getattr(before, k) != getattr(new, k)}
     audit.record(story.id, actor(request), "rules.save", changes)
-    return _back(story, "Moderation rules saved; they apply to posts collected from now on.")
+    return _back(request, story,
+                 "Moderation rules saved; they apply to posts collected from now on.")
 
 
 @studio_page
@@ -179,7 +334,8 @@ def push_token(request: HttpRequest, story_id: str) -> HttpResponse:
     if request.POST.get("action") == "revoke":
         sources.revoke_push_token(story.id)
         audit.record(story.id, actor(request), "push.revoke", {})
-        return _back(story, "Push token revoked; pushes are refused until a new one is made.")
+        return _back(request, story,
+                     "Push token revoked; pushes are refused until a new one is made.")
     token = secrets.token_urlsafe(32)
     sources.set_push_token(story.id, token)
     audit.record(story.id, actor(request), "push.token", {})
@@ -207,6 +363,6 @@ def import_posts(request: HttpRequest, story_id: str) -> HttpResponse:
     report = pipeline.store(story.id, "import", batch, copy_now=False)
     audit.record(story.id, actor(request), "import", {"file": (None, upload.name)})
     counts = report.counts()
-    return _back(story, f"Imported {len(batch)} posts: {counts['new']} new, "
+    return _back(request, story, f"Imported {len(batch)} posts: {counts['new']} new, "
                         f"{counts['updated']} updated, {counts['held']} held for review, "
                         f"{counts['approved']} approved, {counts['rejected']} rejected.")

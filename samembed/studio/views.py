@@ -298,14 +298,6 @@ def story_status(request: HttpRequest, story_id: str) -> HttpResponse:
 
 
 @studio_page
-def story_audit(request: HttpRequest, story_id: str) -> HttpResponse:
-    story = story_or_404(story_id)
-    return render(request, "studio/audit.html",
-                  {"story": story, "entries": audit.for_story(story.id)})
-
-
-
-@studio_page
 def story_preview(request: HttpRequest, story_id: str) -> HttpResponse:
     """The real embed of a story in any status, for the studio's own frames only."""
     story = story_or_404(story_id)

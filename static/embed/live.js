@@ -30,6 +30,11 @@
   var paused = false, failures = 0, timer = 0, busy = false, stopped = false;
   var wanted = 0, retries = 0;
   function word(name) { return root.getAttribute("data-i18n-" + name) || ""; }
+  // Screens say who they are on every tenth look (a random id per page), so the
+  // producer's remote can count them; the other looks keep the URL every viewer
+  // shares, which a CDN answers once for all.
+  var screenId = screen ? Math.random().toString(36).slice(2, 12) + Date.now().toString(36) : "";
+  var looks = 0;
 
   // The document's own URL with only the template and page size kept, plus the
   // version as a cache-buster for CDNs (the origin caches by template and size).
@@ -61,7 +66,9 @@
     if (stopped || busy) return;
     if (d.hidden) return; // visibilitychange looks again
     busy = true;
-    fetch("/live/" + encodeURIComponent(slug), { credentials: "omit" }).then(function (r) {
+    var ask = "/live/" + encodeURIComponent(slug);
+    if (screenId && looks++ % 10 === 0) ask += "?screen=" + screenId;
+    fetch(ask, { credentials: "omit" }).then(function (r) {
       if (r.status === 404 || r.status === 410) {
         busy = false;
         setOffline(false);

@@ -94,7 +94,7 @@ class MastodonSource:
         account = settings["account"]
         if cursor.get("account") != account or not cursor.get("account_id"):
             data = call.get_json(f"{base}/api/v1/accounts/lookup?{urlencode({'acct': account})}",
-                                 f"@{account}", missing="no such account")
+                                 "", missing=f"there is no account @{account} there")
             if not isinstance(data, dict) or not isinstance(data.get("id"), str):
                 raise SourceError(f"The instance {call.host} answered the lookup of @{account} "
                                   "without an account id.")
@@ -276,6 +276,9 @@ class _Calls:
         if response.status == 403:
             raise SourceError(f"{self.where} answered 403{about}: this needs an access "
                               "token with read access, or the instance forbids it.")
+        if not what:
+            # The missing thing is named in `missing` ("there is no account @x there").
+            raise SourceError(f"{self.host} answered {response.status}: {missing}.")
         raise SourceError(f"{self.where} answered {response.status}{about}: {missing}.")
 
     def get_json(self, url: str, what: str, missing: str) -> Any:
