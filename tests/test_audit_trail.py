@@ -105,7 +105,7 @@ def test_a_title_change_and_a_move_are_sentences_without_raw_values(ana: Client,
 
     text = trail(ana, story)
     assert "Ana changed the title from ‘Story trams’ to ‘Trams tonight’." in text
-    assert "Ana moved ‘Second post’ by Author 2 up." in text
+    assert "Ana moved ‘Second post’ by Author 2 to position 1." in text
     assert "Ana pinned ‘Second post’ by Author 2." in text
     assert "rank" not in text and not re.search(r"-?\d{6,}\.\d", text)
 

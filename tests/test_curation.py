@@ -89,6 +89,10 @@ def test_pins_come_first_and_dragging_sets_the_order(ada: Client, story: Story) 
     # Drag C between A and B.
     ada.post(f"/studio/posts/{c.id}/move", {"version": c.version, "before": a.id, "after": b.id})
     assert order() == ["post A", "post C", "post B"]
+    moved = audit.for_story(story.id)[0]
+    assert moved.changes["position"] == {"before": 3, "after": 2}
+    trail = ada.get(f"/studio/stories/{story.id}/audit").content.decode()
+    assert "to position 2" in trail
     # Move B up one step (keyboard).
     b = fresh(b)
     ada.post(f"/studio/posts/{b.id}/move", {"version": b.version, "direction": "up"})

@@ -8,10 +8,11 @@ import re
 import pytest
 from django.test import Client
 
-from samembed.repositories import audit
+from samembed.repositories import audit, sources
 from samembed.repositories import posts as posts_repo
 from samembed.repositories import stories as stories_repo
 from samembed.repositories.posts import Author, Media, Post
+from samembed.repositories.sources import Source
 from samembed.repositories.stories import Story
 from tests.factories import make_post, make_story
 from tests.test_curation import fresh, stored
@@ -155,3 +156,27 @@ def test_bulk_selected_asked_for_json_lists_what_it_changed(ada: Client, story: 
     assert body["ok"] and sorted(body["done"]) == sorted(str(p.id) for p in posts[:2])
     assert body["message"] == "2 posts approved."
     assert body["counts"]["approved"] == 2
+
+
+def test_the_story_list_shows_counts_a_picture_and_failing_sources(ada: Client) -> None:
+    story = make_story("listed", title="Harbour night")
+    make_post(story, 1, state="pending")
+    make_post(story, 2, state="pending")
+    make_post(story, 3, state="approved", media=(Media("image", "media:cover-key", 640, 480,
+                                                       "A kite"),))
+    make_post(story, 4, state="rejected")
+    added = sources.add(Source(story_id=story.id, kind="mastodon", label="#harbour",
+                               settings={"instance": "https://x.example", "hashtag": "h"}))
+    assert sources.save(added, failures=2, last_error="The address x.example could not "
+                        "be found. Check the spelling.") is not None
+
+    page = ada.get("/studio/").content.decode()
+
+    row = page[page.index("Harbour night"):]
+    row = row[:row.index("</li>")]
+    assert "<b>2</b> to review" in row and "<b>1</b> approved" in row
+    assert "<b>1</b> rejected" in row
+    assert "/thumb/cover-key.jpg" in page
+    assert "1 failing" in row
+    queue = ada.get(f"/studio/stories/{story.id}/posts").content.decode()
+    assert "1 failing" in queue

@@ -23,7 +23,7 @@ from samembed.repositories import posts as posts_repo
 from samembed.repositories import sources
 from samembed.repositories.sources import PAUSE_AFTER_FAILURES, Source
 from samembed.repositories.stories import Story
-from samembed.studio.sources import health_summary
+from samembed.studio.health import health_summary
 from tests.factories import make_story
 from tests.fakes.mastodon import FakeMastodon
 

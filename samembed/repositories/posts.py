@@ -630,6 +630,28 @@ def parse_key(key: str) -> ObjectId | None:
         return None
 
 
+def overview(story_ids: list[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
+    """Per story of a page of the story list: posts per state and the first approved
+    picture in embed order (`thumb`, a stored image or None), in one aggregation."""
+    found: dict[ObjectId, dict[str, Any]] = {
+        i: {"counts": {s: 0 for s in STATES}, "thumb": None} for i in story_ids}
+    if not story_ids:
+        return found
+    for row in collection(COLLECTION).aggregate([
+        {"$match": {"story_id": {"$in": story_ids}}},
+        {"$group": {"_id": {"story": "$story_id", "state": "$state"}, "n": {"$sum": 1}}},
+    ]):
+        found[row["_id"]["story"]]["counts"][row["_id"]["state"]] = row["n"]
+    for row in collection(COLLECTION).aggregate([
+        {"$match": {"story_id": {"$in": story_ids}, "state": "approved",
+                    "media.0.url": {"$regex": "^media:"}}},
+        {"$sort": {"story_id": 1, "pinned": -1, "rank": 1}},
+        {"$group": {"_id": "$story_id", "media": {"$first": "$media"}}},
+    ]):
+        found[row["_id"]]["thumb"] = row["media"][0]["url"]
+    return found
+
+
 def get_by_key(key: str) -> Post | None:
     """The post whose id is the hex string `key`, if any."""
     try:
@@ -670,6 +692,19 @@ def neighbours(post: Post, direction: str, count: int = 2) -> list[Post]:
         .limit(count)
     )
     return [_to_post(doc) for doc in cursor]
+
+
+def position(post: Post, rank: float) -> int:
+    """Where `post` stands (1 = first) among its story's posts in its state, in embed
+    order, once its rank is `rank`: two counts on the order index, no `$or`."""
+    def count(query: dict[str, Any]) -> int:
+        rows = list(collection(COLLECTION).aggregate([
+            {"$match": {"story_id": post.story_id, "state": post.state, **query}},
+            {"$count": "n"}]))
+        return int(rows[0]["n"]) if rows else 0
+    pinned_first = 0 if post.pinned else count({"pinned": True})
+    return pinned_first + count({"pinned": post.pinned, "rank": {"$lt": rank},
+                                 "_id": {"$ne": post.id}}) + 1
 
 
 def rank_between(before: Post | None, after: Post | None) -> float:

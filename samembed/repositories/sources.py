@@ -144,6 +144,17 @@ def for_story(story_id: ObjectId) -> list[Source]:
     return [_to_source(doc) for doc in cursor]
 
 
+def for_stories(story_ids: list[ObjectId]) -> dict[ObjectId, list[Source]]:
+    """The polled sources of several stories (a page of the story list), in one query."""
+    found: dict[ObjectId, list[Source]] = {i: [] for i in story_ids}
+    if story_ids:
+        for doc in collection(COLLECTION).find(
+                {"story_id": {"$in": story_ids},
+                 "kind": {"$in": ["mastodon", "bluesky", "rss"]}}).sort("_id"):
+            found[doc["story_id"]].append(_to_source(doc))
+    return found
+
+
 def due(now: datetime, limit: int) -> list[Source]:
     cursor = (collection(COLLECTION)
               .find({"active": True, "next_run_at": {"$lte": now}})

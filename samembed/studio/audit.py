@@ -79,6 +79,12 @@ POST_VERBS = {
     "post.add": ("added {post}", "added {n} posts"),
     "post.hide": ("hid {post} on every screen", "hid {n} posts on every screen"),
     "post.unhide": ("brought {post} back to the screens", "brought {n} posts back to the screens"),
+    "post.restore": ("brought back {post} after removing it",
+                     "brought back {n} removed posts"),
+    "post.screens_show": ("let big screens show {post} despite its warning",
+                          "let big screens show {n} warned posts"),
+    "post.screens_warn": ("made big screens show only the warning of {post}",
+                          "made big screens show only the warnings of {n} posts"),
 }
 # The attempted action, for a conflict: "tried to approve ‘…’".
 TRIED = {
@@ -86,7 +92,8 @@ TRIED = {
     "post.pin": "pin", "post.unpin": "unpin", "post.highlight": "highlight",
     "post.unhighlight": "remove the highlight from", "post.remove": "remove",
     "post.move": "move", "post.caption": "edit the caption of", "post.add": "add",
-    "post.hide": "hide", "post.unhide": "bring back",
+    "post.hide": "hide", "post.unhide": "bring back", "post.restore": "bring back",
+    "post.screens_show": "show on big screens", "post.screens_warn": "warn about on big screens",
 }
 OTHER_SENTENCES = {
     "story.create": "created the story",
@@ -114,7 +121,9 @@ ACTION_FILTERS: dict[str, tuple[str, tuple[str, ...]]] = {
                                     "post.unhighlight")),
     "move": ("Order", ("post.move",)),
     "caption": ("Captions", ("post.caption",)),
-    "add": ("Posts added, removed, restored", ("post.add", "post.remove", "post.unhide")),
+    "add": ("Posts added, removed, restored", ("post.add", "post.remove", "post.restore",
+                                               "post.unhide")),
+    "warnings": ("Content warnings on screens", ("post.screens_show", "post.screens_warn")),
     "story": ("Story settings and status", ("story.create", "story.update", "story.published",
                                            "story.draft", "story.archived")),
     "screens": ("Screens (remote)", ("screen.pause", "screen.resume", "screen.next",

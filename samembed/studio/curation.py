@@ -37,6 +37,7 @@ from samembed.repositories.posts import (
     QueueFilter,
 )
 from samembed.studio.forms import parse_page, parse_version
+from samembed.studio.health import health_summary
 from samembed.studio.views import actor, story_or_404, studio_page
 from samembed.text import find_entities
 
@@ -213,6 +214,7 @@ def queue(request: HttpRequest, story_id: str) -> HttpResponse:
         "page": page, "more": len(posts) > PAGE_SIZE, "counts": counts, "filter": form,
         "filtered": bool(filters), "matching": matching, "query": _filter_query(form),
         "sources": SOURCES, "loaded_at": datetime.now(UTC).timestamp(),
+        "health": health_summary(story.id),
     })
 
 
@@ -372,9 +374,13 @@ def move(request: HttpRequest, post_id: str) -> HttpResponse:
             return HttpResponse("Give the post before and/or after the new place.", status=400,
                                 content_type="text/plain; charset=utf-8")
     rank = posts_repo.rank_between(before, after)
+    # The audit trail says "moved … to position 3": positions, not ranks, are what
+    # editors see.
+    changes = {"rank": (post.sort_rank, rank),
+               "position": (posts_repo.position(post, post.sort_rank),
+                            posts_repo.position(post, rank))}
     conflict = _write(request, post, parse_version(request.POST.get("version")), "move",
-                      lambda: posts_repo.update(post, {"rank": float(rank)}),
-                      {"rank": (post.sort_rank, rank)})
+                      lambda: posts_repo.update(post, {"rank": float(rank)}), changes)
     if conflict:
         return conflict
     if wants_json(request):

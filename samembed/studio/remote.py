@@ -42,7 +42,7 @@ from samembed.repositories.stories import (
     Story,
 )
 from samembed.studio.forms import parse_version
-from samembed.studio.sources import health_summary
+from samembed.studio.health import health_summary
 from samembed.studio.views import actor, is_editor, protect, story_or_404, studio_page
 
 COMMANDS = ("pause", "resume", "next", "spotlight", "clear", "mode", "speed", "hide", "unhide")

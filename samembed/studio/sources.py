@@ -9,7 +9,7 @@ sources are compare-and-set writes like every other studio write. Imports run
 the ingest pipeline in the request, with media copies left to the ingest loop.
 The push API is documented on the page itself, with the story's real URL.
 
-Other studio pages show a story's source health with `health_summary()`:
+Other studio pages show a story's source health with `studio.health.health_summary()`:
 
     health = health_summary(story.id)
     if health.problems:  # "2 sources need attention; next retry 14:05 UTC"
@@ -19,7 +19,6 @@ Other studio pages show a story's source health with `health_summary()`:
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +34,7 @@ from samembed.repositories.posts import TEXT_MAX
 from samembed.repositories.sources import Rules, Source
 from samembed.repositories.stories import Story
 from samembed.studio.forms import parse_version
+from samembed.studio.health import health_of
 from samembed.studio.views import actor, story_or_404, studio_page
 
 INTERVALS = {"60": "every minute", "120": "every 2 minutes", "300": "every 5 minutes",
@@ -45,82 +45,6 @@ RULE_FLAGS = ("auto_approve", "skip_replies", "skip_reposts", "hold_sensitive")
 RULE_LISTS = ("blocked_words", "blocked_accounts", "allowed_accounts", "languages")
 SETTING_FIELDS = ("instance", "tag", "account", "token", "actor", "query", "identifier",
                   "app_password", "url")
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One source that is failing or paused, as other pages show it."""
-
-    id: str
-    label: str
-    kind: str
-    error: str
-    failures: int
-    paused_since: datetime | None
-    next_retry: datetime | None  # None when paused: it waits for an editor's retry
-
-
-@dataclass(frozen=True)
-class Health:
-    """A story's sources at a glance: counts, what needs attention, the next retry."""
-
-    total: int = 0
-    ok: int = 0
-    failing: int = 0
-    paused: int = 0
-    disabled: int = 0
-    problems: list[Problem] = field(default_factory=list)
-
-    @property
-    def next_retry(self) -> datetime | None:
-        """The soonest automatic retry of a failing source, if any."""
-        times = [p.next_retry for p in self.problems if p.next_retry is not None]
-        return min(times) if times else None
-
-    @property
-    def summary(self) -> str:
-        """One line for a story list or queue: empty when every source is fine."""
-        if not self.problems:
-            return ""
-        parts = []
-        if self.paused:
-            parts.append(f"{self.paused} paused")
-        if self.failing:
-            parts.append(f"{self.failing} failing")
-        text = f"Sources: {', '.join(parts)}"
-        when = self.next_retry
-        if when is not None:
-            text += f"; next retry {when:%H:%M} UTC"
-        elif self.paused:
-            text += "; press Retry on the Sources page"
-        return text + "."
-
-
-def _aware(when: datetime | None) -> datetime | None:
-    # Stored times come back naive (UTC) from the database.
-    return when.replace(tzinfo=UTC) if when is not None and when.tzinfo is None else when
-
-
-def health_of(listed: list[Source]) -> Health:
-    """The health of already-loaded sources (no query)."""
-    problems = [
-        Problem(str(s.id), s.label, s.kind, s.last_error or "", s.failures,
-                _aware(s.paused_since), None if s.paused else _aware(s.next_run_at))
-        for s in listed if s.enabled and (s.paused or s.failures)
-    ]
-    return Health(
-        total=len(listed),
-        ok=sum(1 for s in listed if s.enabled and not s.failures and not s.paused),
-        failing=sum(1 for s in listed if s.enabled and s.failures and not s.paused),
-        paused=sum(1 for s in listed if s.enabled and s.paused),
-        disabled=sum(1 for s in listed if not s.enabled),
-        problems=problems,
-    )
-
-
-def health_summary(story_id: Any) -> Health:
-    """A story's source health in one query, for the story list and the queue."""
-    return health_of(sources.for_story(story_id))
 
 
 def push_docs(request: HttpRequest, story: Story) -> dict[str, Any]:

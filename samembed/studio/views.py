@@ -27,6 +27,7 @@ from samembed.exceptions import SlugTaken
 from samembed.models import LoginFailure
 from samembed.repositories import audit
 from samembed.repositories import posts as posts_repo
+from samembed.repositories import sources as sources_repo
 from samembed.repositories import stories as stories_repo
 from samembed.repositories.stories import STATUSES, Story
 from samembed.studio import actions
@@ -38,6 +39,7 @@ from samembed.studio.forms import (
     parse_version,
     story_values,
 )
+from samembed.studio.health import health_of
 
 EDITORS_GROUP = "editors"
 LOGIN_FAILURES_ALLOWED = 5
@@ -151,9 +153,14 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 @studio_page
 def story_list(request: HttpRequest) -> HttpResponse:
     page = parse_page(request.GET.get("page"))
-    stories = stories_repo.list_recent((page - 1) * PAGE_SIZE, PAGE_SIZE + 1)
+    stories = stories_repo.list_recent((page - 1) * PAGE_SIZE, PAGE_SIZE + 1)[:PAGE_SIZE + 1]
+    shown = stories[:PAGE_SIZE]
+    ids = [s.id for s in shown]
+    overview = posts_repo.overview(ids)
+    health = {i: health_of(listed) for i, listed in sources_repo.for_stories(ids).items()}
     return render(request, "studio/stories.html", {
-        "stories": stories[:PAGE_SIZE], "page": page, "more": len(stories) > PAGE_SIZE,
+        "stories": shown, "page": page, "more": len(stories) > PAGE_SIZE,
+        "overview": overview, "health": health,
     })
 
 

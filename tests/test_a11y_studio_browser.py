@@ -1,0 +1,89 @@
+"""axe-core on every studio page, in both colour schemes: what editors and producers
+use all day must be usable with a screen reader, a keyboard and low vision."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from samembed.repositories import posts as posts_repo
+from samembed.repositories.stories import Story
+from tests.axe import axe_summary, axe_violations
+from tests.factories import make_post, make_story
+from tests.servers import Gunicorn, sign_in
+from tests.test_loader_browser import browser  # noqa: F401 - fixture
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
+
+
+@pytest.fixture
+def story() -> Story:
+    story = make_story("a11y-desk", title="Harbour night", live=True)
+    for n in range(3):
+        make_post(story, n, state="pending" if n else "approved",
+                  reason="held for review" if n else None)
+    return story
+
+
+@pytest.fixture(params=["light", "dark"])
+def page(request: pytest.FixtureRequest, browser: Browser,  # noqa: F811
+         studio_server: tuple[Gunicorn, str]) -> Iterator[Page]:
+    server, password = studio_server
+    context = browser.new_context(color_scheme=request.param)
+    page = context.new_page()
+    sign_in(page, server, password)
+    yield page
+    context.close()
+
+
+def check(page: Page, url: str) -> None:
+    page.goto(url)
+    page.wait_for_load_state("load")
+    violations = axe_violations(page)
+    assert not violations, f"{url}:\n{axe_summary(violations)}"
+
+
+def test_every_studio_page_has_no_axe_violations(
+        page: Page, studio_server: tuple[Gunicorn, str], story: Story) -> None:
+    server, _ = studio_server
+    post = posts_repo.list_for_studio(story.id, "approved", 0, 1)[0]
+    base = f"{server.url}/studio/stories/{story.id}"
+    for url in (f"{server.url}/studio/", f"{base}/", f"{base}/posts?state=pending",
+                f"{base}/posts?state=approved", f"{base}/posts?state=pending&q=nothing",
+                f"{base}/posts/new", f"{server.url}/studio/posts/{post.id}/caption",
+                f"{base}/sources", f"{base}/audit", f"{base}/remote",
+                f"{server.url}/studio/stories/new"):
+        check(page, url)
+
+
+def test_the_desk_with_its_undo_bar_and_key_help_has_no_axe_violations(
+        page: Page, studio_server: tuple[Gunicorn, str], story: Story) -> None:
+    server, _ = studio_server
+    page.goto(f"{server.url}/studio/stories/{story.id}/posts?state=pending")
+    page.locator(".qcard").first.focus()
+    page.keyboard.press("a")
+    expect(page.locator("[data-undo]")).to_be_visible()
+    violations = axe_violations(page)
+    assert not violations, axe_summary(violations)
+    page.keyboard.press("?")
+    expect(page.locator("dialog[data-keys]")).to_be_visible()
+    violations = axe_violations(page)
+    assert not violations, axe_summary(violations)
+
+
+def test_the_conflict_page_has_no_axe_violations(
+        page: Page, studio_server: tuple[Gunicorn, str], story: Story) -> None:
+    server, _ = studio_server
+    other = page.context.new_page()
+    page.goto(f"{server.url}/studio/stories/{story.id}/")
+    other.goto(f"{server.url}/studio/stories/{story.id}/")
+    other.fill("input[name=title]", "Title from the other tab")
+    other.get_by_role("button", name="Save", exact=True).click()
+    expect(other.locator("p.ok")).to_be_visible()
+    page.fill("input[name=title]", "Title from this tab")
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.locator("h1")).to_contain_text("changed while you were editing")
+    violations = axe_violations(page)
+    assert not violations, axe_summary(violations)
