@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client, override_settings
 
-from samembed import outbound
+from samembed import mongo, outbound
+from samembed.embedded_db import EmbeddedDB, free_port
 from samembed.ingest import pipeline
+from samembed.repositories import ensure_indexes, sources
 from samembed.repositories import posts as posts_repo
-from samembed.repositories import sources
 from samembed.repositories.sources import Rules
 from samembed.repositories.stories import Story
 from tests.factories import make_story
@@ -287,3 +289,51 @@ def test_an_import_nested_a_thousand_deep_is_400_naming_the_limit(
     assert response.status_code == 400
     assert "nesting deeper than 32 levels" in response.content.decode()
     assert stored(story) == []
+
+
+# ---- while the database is away ----------------------------------------------------
+
+@pytest.fixture
+def away_db(tmp_path: Path) -> Iterator[EmbeddedDB]:
+    """A database of this test's own with a story and a push token, then stopped."""
+    db = EmbeddedDB(tmp_path / "db", free_port())
+    db.start()
+    with override_settings(MONGODB_URI=db.uri, MONGODB_READ_TIMEOUT_MS=300):
+        mongo.close()
+        try:
+            ensure_indexes()
+            story = make_story("pushed")
+            sources.set_push_token(story.id, TOKEN)
+            db.stop()
+            yield db
+        finally:
+            db.stop()
+            mongo.close()
+
+
+def test_a_push_while_the_database_is_away_is_503_with_retry_after(
+        away_db: EmbeddedDB) -> None:
+    response = push({"posts": [item(1)]})
+
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response["Content-Type"] == "application/json"
+    assert "unavailable" in response.json()["error"]
+    assert response["Cache-Control"] == "private, no-store"
+
+
+def test_the_studio_while_the_database_is_away_is_503_with_retry_after(
+        ada: Client, away_db: EmbeddedDB) -> None:
+    for path in ("/studio/", "/api/v1/stories/pushed"):
+        response = ada.get(path)
+        assert response.status_code == 503, path
+        assert response["Retry-After"] == "5" and "unavailable" in response.content.decode()
+
+
+def test_other_errors_are_not_mistaken_for_an_outage() -> None:
+    from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
+
+    from samembed.unavailable import is_unavailable
+
+    assert is_unavailable(ServerSelectionTimeoutError("no servers"))
+    assert not is_unavailable(DuplicateKeyError("E11000"))
+    assert not is_unavailable(ValueError("a bug"))
