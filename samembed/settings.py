@@ -64,6 +64,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, so it sees the views' own exceptions (process_exception runs bottom-up).
+    "samembed.unavailable.UnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "samembed.urls"

@@ -4,8 +4,10 @@ Starts SecantusDB under var/db (unless MONGODB_URI is set), creates indexes,
 loads the demo stories, collects static files, then serves with gunicorn and
 deploy/gunicorn.conf.py on 127.0.0.1:$PORT, with `manage.py ingest --loop`
 collecting the stories' sources beside it (its own process, as in
-production). Ctrl-C or SIGTERM stops everything it started. Problems are
-reported in one line, not a traceback.
+production). Ctrl-C or SIGTERM stops everything it started within
+STOP_WITHIN seconds (under the 10 s most supervisors allow before SIGKILL), and
+every child gets a parent-death signal, so even a SIGKILL leaves nothing
+running. Problems are reported in one line, not a traceback.
 
     python scripts/run.py [VAR_DIR]    # VAR_DIR defaults to ./var (tests use their own)
 """
@@ -23,10 +25,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from samembed.embedded_db import EmbeddedDB, EmbeddedDBError, port_open  # noqa: E402
+from samembed.embedded_db import (  # noqa: E402
+    EmbeddedDB,
+    EmbeddedDBError,
+    die_with_parent,
+    port_open,
+)
 
 PYTHON = sys.executable
 VAR = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else ROOT / "var"
+# Children are stopped together: gunicorn's graceful timeout and the ingest round in
+# flight get most of it, the database the rest.
+STOP_WITHIN = 8.0
+CHILDREN_WITHIN = 5.5
 
 
 def fail(message: str) -> None:
@@ -74,18 +85,18 @@ def main() -> None:
     ingest: subprocess.Popen[bytes] | None = None
 
     def stop(*_: object) -> None:
-        for process in (ingest, web):
-            if process is not None and process.poll() is None:
-                process.terminate()
-        for process in (ingest, web):
-            if process is None:
-                continue
+        started = time.monotonic()
+        children = [p for p in (ingest, web) if p is not None and p.poll() is None]
+        for process in children:
+            process.terminate()
+        for process in children:
             try:
-                process.wait(15)
+                process.wait(max(0.0, CHILDREN_WITHIN - (time.monotonic() - started)))
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
         if db is not None:
-            db.stop()
+            db.stop(max(0.5, STOP_WITHIN - (time.monotonic() - started)))
 
     def on_signal(signum: int, _frame: object) -> None:
         # Only unwind here: the main thread may be inside web.wait(), and stopping
@@ -101,7 +112,8 @@ def main() -> None:
         editor = manage("create_dev_editor", str(VAR / "dev-editor-password")).split()
         manage("collectstatic", "--noinput")
         web = subprocess.Popen(
-            [str(Path(PYTHON).parent / "gunicorn"), "-c", "deploy/gunicorn.conf.py"], cwd=ROOT
+            [str(Path(PYTHON).parent / "gunicorn"), "-c", "deploy/gunicorn.conf.py"], cwd=ROOT,
+            preexec_fn=die_with_parent(),  # noqa: PLW1509 - only prctl and getppid
         )
         deadline = time.monotonic() + 30
         while not port_open(port):
@@ -109,7 +121,7 @@ def main() -> None:
                 fail("gunicorn did not start; see the messages above")
             time.sleep(0.1)
         ingest = subprocess.Popen([PYTHON, str(ROOT / "manage.py"), "ingest", "--loop"],
-                                  cwd=ROOT)
+                                  cwd=ROOT, preexec_fn=die_with_parent())  # noqa: PLW1509
         base = f"http://127.0.0.1:{port}"
         print(
             f"\nsamembed is running.\n"

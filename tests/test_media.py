@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import io
+import math
 import os
 import struct
+import subprocess
+import sys
 import time
 import zlib
 from collections.abc import Iterator
@@ -16,7 +19,7 @@ from django.test import Client, override_settings
 from PIL import Image
 
 from samembed.media import signing
-from samembed.media.images import MAX_PIXELS, PRESETS, ImageRefused, normalise
+from samembed.media.images import DECODE_BUDGET, MAX_PIXELS, PRESETS, ImageRefused, normalise
 from samembed.media.views import sweep
 from samembed.repositories import media as media_repo
 from samembed.repositories import posts as posts_repo
@@ -205,3 +208,79 @@ def test_a_derived_image_on_disk_is_served_by_the_fast_path_like_django_does(
     assert call(app, url, method="HEAD")[2] == b""
     assert call(app, url.replace("/medium/", "/thumb/"))[0] == 299  # wrong signature: Django
     assert len(django.paths) == 2
+
+
+def flat_png(width: int, height: int) -> bytes:
+    """A real width × height RGB PNG of one colour, written a row at a time (so making
+    it costs no memory): it compresses to a few hundred bytes per megapixel."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    row = b"\x00" + bytes((30, 120, 200)) * width
+    packer = zlib.compressobj(9)
+    idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat)
+            + chunk(b"IEND", b""))
+
+
+# Run in a fresh interpreter, so its peak resident size is this one image's cost.
+# VmHWM, not ru_maxrss: ru_maxrss survives exec, so it would report pytest's own size.
+_MEASURE = """
+import sys
+from samembed.media.images import ImageRefused, normalise
+data = open(sys.argv[1], "rb").read()
+try:
+    result = normalise(data)
+    outcome = f"{result.width}x{result.height}"
+except ImageRefused as e:
+    outcome = f"refused: {e}"
+status = open("/proc/self/status").read().split("VmHWM:")[1]
+print(int(status.split()[0]) // 1024)
+print(outcome)
+"""
+PEAK_BOUND_MIB = 120
+WORST_CASE_BOUND_MIB = 160
+
+
+def normalise_in_a_subprocess(path: Path) -> tuple[int, str]:
+    """(peak resident MiB, outcome) of normalising the file at `path`."""
+    done = subprocess.run([sys.executable, "-c", _MEASURE, str(path)], capture_output=True,
+                          text=True, timeout=120, check=True, cwd=Path(__file__).parent.parent)
+    peak, outcome = done.stdout.strip().split("\n", 1)
+    return int(peak), outcome
+
+
+def test_a_small_file_claiming_7000_by_7000_pixels_costs_little_memory(tmp_path: Path) -> None:
+    path = tmp_path / "big.png"
+    path.write_bytes(flat_png(7000, 7000))
+    assert path.stat().st_size < 200_000
+
+    peak, outcome = normalise_in_a_subprocess(path)
+
+    assert outcome.startswith("refused: The image is 7000×7000 pixels, too large to decode")
+    assert peak < PEAK_BOUND_MIB, f"{peak} MiB to refuse a 7000×7000 PNG"
+
+
+def test_a_7000_by_7000_jpeg_is_decoded_at_a_reduced_scale(tmp_path: Path) -> None:
+    path = tmp_path / "big.jpg"
+    maker = ("import sys; from PIL import Image; "
+             "Image.new('L', (7000, 7000), 90).save(sys.argv[1], 'JPEG', quality=70)")
+    subprocess.run([sys.executable, "-c", maker, str(path)], check=True, timeout=120)
+
+    peak, outcome = normalise_in_a_subprocess(path)
+
+    assert outcome == "2560x2560"
+    assert peak < PEAK_BOUND_MIB, f"{peak} MiB to normalise a 7000×7000 JPEG"
+
+
+def test_the_largest_png_within_the_budget_is_still_normalised(tmp_path: Path) -> None:
+    side = math.isqrt(DECODE_BUDGET // 4)  # 32 bits a pixel, as Pillow holds RGB
+    path = tmp_path / "large.png"
+    path.write_bytes(flat_png(side, side))
+
+    peak, outcome = normalise_in_a_subprocess(path)
+
+    assert outcome == "2560x2560"
+    # The decoded image, the resize's intermediate and its result, once each.
+    assert peak < WORST_CASE_BOUND_MIB, f"{peak} MiB to normalise a {side}×{side} PNG"

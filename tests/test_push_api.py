@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client, override_settings
 
-from samembed import outbound
+from samembed import mongo, outbound
+from samembed.embedded_db import EmbeddedDB, free_port
 from samembed.ingest import pipeline
+from samembed.repositories import ensure_indexes, sources
 from samembed.repositories import posts as posts_repo
-from samembed.repositories import sources
 from samembed.repositories.sources import Rules
 from samembed.repositories.stories import Story
 from tests.factories import make_story
@@ -189,3 +191,149 @@ def test_pushed_images_are_copied_by_the_ingest_loop(story: Story,
     assert copied.media[0].alt == "A kite" and copied.author.avatar_url == copied.media[0].url
     assert "/img/" in client.get("/e/pushed").content.decode()
     assert image_host.paths == ["/kite.jpg"]  # the avatar is the same image: fetched once
+
+
+# ---- bad input that once got a 500 -------------------------------------------------
+
+# Each as the JSON escape a client would send: Python's json decodes them to strings
+# that UTF-8 (and so BSON) cannot encode, or to characters Unicode reserves.
+UNENCODABLE = {"a lone high surrogate": r"\ud800", "a lone low surrogate": r"\udc00",
+               "a reversed pair": r"\udc00\ud800", "U+FFFE": r"\ufffe", "U+FFFF": r"\uffff"}
+TEXT_FIELDS = {"id": ("id",), "text": ("text",), "author.name": ("author", "name"),
+               "author.handle": ("author", "handle"), "content_warning": ("content_warning",),
+               "media[0].alt": ("media", 0, "alt")}
+PLACEHOLDER = "@@bad@@"
+
+
+def with_bad_text(field: tuple[str | int, ...], escape: str) -> bytes:
+    post = item(1, author={"name": "Brand desk", "handle": "desk"}, content_warning="cw",
+                media=[{"url": "https://images.example.org/a.jpg", "alt": "A kite"}])
+    target: Any = post
+    for step in field[:-1]:
+        target = target[step]
+    target[field[-1]] = f"Before {PLACEHOLDER} after"
+    return json.dumps({"posts": [post]}).replace(PLACEHOLDER, escape).encode()
+
+
+def deep(depth: int, opener: str = "[", closer: str = "]") -> bytes:
+    return ('{"posts": ' + opener * depth + closer * depth + "}").encode()
+
+
+@pytest.mark.parametrize("kind", UNENCODABLE)
+@pytest.mark.parametrize("field", TEXT_FIELDS)
+def test_unencodable_text_in_any_field_is_400_naming_the_field(story: Story, kind: str,
+                                                               field: str) -> None:
+    response = push(None, raw=with_bad_text(TEXT_FIELDS[field], UNENCODABLE[kind]))
+
+    assert response.status_code == 400, response.content
+    error = response.json()["posts"][0]
+    assert error["index"] == 0 and error["error"].startswith(f"{field}: ")
+    assert "surrogate" in error["error"] or "noncharacter" in error["error"]
+    assert stored(story) == []
+
+
+@pytest.mark.parametrize(("opener", "closer"), [("[", "]"), ('{"a": ', "}")])
+def test_json_nested_a_thousand_deep_is_400_naming_the_limit(story: Story, opener: str,
+                                                             closer: str) -> None:
+    response = push(None, raw=deep(1000, opener, closer))
+
+    assert response.status_code == 400
+    assert "nesting deeper than 32 levels" in response.json()["error"]
+    assert stored(story) == []
+
+
+def test_nesting_within_the_limit_and_brackets_in_strings_are_not_refused(
+        story: Story) -> None:
+    text = "[" * 100 + "{ not nesting } " + "]" * 100
+    response = push({"posts": [item(1, text=text)]})
+    assert response.status_code == 200 and [p.text for p in stored(story)] == [text]
+    assert "nesting" not in push(None, raw=deep(31)).json()["error"]
+
+
+def import_file(ada: Client, story: Story, name: str, data: bytes) -> Any:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    return ada.post(f"/studio/stories/{story.id}/import",
+                    {"file": SimpleUploadedFile(name, data)})
+
+
+@pytest.mark.parametrize("kind", UNENCODABLE)
+@pytest.mark.parametrize("field", ["id", "text", "author.name"])
+def test_an_import_with_unencodable_text_is_400_naming_the_field(
+        ada: Client, story: Story, kind: str, field: str) -> None:
+    response = import_file(ada, story, "posts.json",
+                           with_bad_text(TEXT_FIELDS[field], UNENCODABLE[kind]))
+
+    page = response.content.decode()
+    assert response.status_code == 400 and "Nothing imported" in page
+    assert f"{field}: " in page and ("surrogate" in page or "noncharacter" in page)
+    assert stored(story) == []
+
+
+@pytest.mark.parametrize("character", ["\ufffe", "\uffff"])
+def test_a_csv_import_with_a_noncharacter_is_400_naming_the_field(
+        ada: Client, story: Story, character: str) -> None:
+    data = ("id,text,created_at,author_name\n"
+            f"c1,Hi {character},2026-01-01T00:00:00Z,Desk\n").encode()
+    response = import_file(ada, story, "posts.csv", data)
+
+    assert response.status_code == 400 and "text: " in response.content.decode()
+    assert "noncharacter" in response.content.decode() and stored(story) == []
+
+
+@pytest.mark.parametrize(("opener", "closer"), [("[", "]"), ('{"a": ', "}")])
+def test_an_import_nested_a_thousand_deep_is_400_naming_the_limit(
+        ada: Client, story: Story, opener: str, closer: str) -> None:
+    response = import_file(ada, story, "posts.json", deep(1000, opener, closer))
+
+    assert response.status_code == 400
+    assert "nesting deeper than 32 levels" in response.content.decode()
+    assert stored(story) == []
+
+
+# ---- while the database is away ----------------------------------------------------
+
+@pytest.fixture
+def away_db(tmp_path: Path) -> Iterator[EmbeddedDB]:
+    """A database of this test's own with a story and a push token, then stopped."""
+    db = EmbeddedDB(tmp_path / "db", free_port())
+    db.start()
+    with override_settings(MONGODB_URI=db.uri, MONGODB_READ_TIMEOUT_MS=300):
+        mongo.close()
+        try:
+            ensure_indexes()
+            story = make_story("pushed")
+            sources.set_push_token(story.id, TOKEN)
+            db.stop()
+            yield db
+        finally:
+            db.stop()
+            mongo.close()
+
+
+def test_a_push_while_the_database_is_away_is_503_with_retry_after(
+        away_db: EmbeddedDB) -> None:
+    response = push({"posts": [item(1)]})
+
+    assert response.status_code == 503 and response["Retry-After"] == "5"
+    assert response["Content-Type"] == "application/json"
+    assert "unavailable" in response.json()["error"]
+    assert response["Cache-Control"] == "private, no-store"
+
+
+def test_the_studio_while_the_database_is_away_is_503_with_retry_after(
+        ada: Client, away_db: EmbeddedDB) -> None:
+    for path in ("/studio/", "/api/v1/stories/pushed"):
+        response = ada.get(path)
+        assert response.status_code == 503, path
+        assert response["Retry-After"] == "5" and "unavailable" in response.content.decode()
+
+
+def test_other_errors_are_not_mistaken_for_an_outage() -> None:
+    from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
+
+    from samembed.unavailable import is_unavailable
+
+    assert is_unavailable(ServerSelectionTimeoutError("no servers"))
+    assert not is_unavailable(DuplicateKeyError("E11000"))
+    assert not is_unavailable(ValueError("a bug"))

@@ -27,6 +27,9 @@ logger = logging.getLogger(__name__)
 
 WATCH_INTERVAL = 0.5
 WATCH_OVERLAP = timedelta(seconds=5)
+# A failing look waits longer each time, up to a pause still shorter than the cache
+# TTL, so a watch that keeps failing neither spins nor goes quiet for good.
+WATCH_BACKOFF_MAX = 8.0
 
 
 def _outdated(entry: Entry, *, change: stories.Change) -> bool:
@@ -54,10 +57,17 @@ class VersionWatch:
         self._since = started
         expired = 0
         for change in changed:
+            if not (isinstance(change.version, int) and isinstance(change.slug, str)):
+                # A document another writer left malformed must not stop the watch
+                # for every other story: skip it, the TTL still bounds its entries.
+                logger.warning("version watch: skipped story %s with version %r, slug %r",
+                               change.id, change.version, change.slug)
+                continue
             if self.seen.get(change.id, 0) >= change.version:
                 continue
-            self.seen[change.id] = change.version
             expired += self.cache.invalidate(partial(_outdated, change=change))
+            # Only once expired: a look that fails here sees the change again next time.
+            self.seen[change.id] = change.version
         # Forget versions that have left the look-back window: bounded memory.
         if len(self.seen) > 10_000:
             recent = {c.id for c in changed}
@@ -65,11 +75,21 @@ class VersionWatch:
         return expired
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        pause = self.interval
+        while not self._stop.wait(pause):
             try:
                 self.poll()
             except DatabaseUnavailable as e:
                 logger.warning("version watch: database unavailable: %s", e)
+            except Exception:
+                # Whatever else goes wrong (a server error pymongo does not class as
+                # unavailable, an unexpected answer), the thread must outlive it:
+                # a dead watch leaves every edit waiting out the TTL until a restart.
+                logger.exception("version watch: look failed")
+            else:
+                pause = self.interval
+                continue
+            pause = min(pause * 2, max(WATCH_BACKOFF_MAX, self.interval))
 
     def start(self) -> None:
         if self._thread is None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +56,17 @@ _MEDIA: dict[str, type] = {"url": str, "alt": str, "type": str, "poster": str}
 _LIMITS = {"id": 500, "text": TEXT_MAX, "url": 2000, "lang": 35, "content_warning": 500,
            "name": 200, "handle": 200, "avatar_url": 2000, "alt": 1500, "type": 10, "poster": 2000}
 _TYPE_NAMES = {str: "a string", bool: "true or false", dict: "an object", list: "a list"}
+# A post is four levels deep; the limit only has to stop a body built to exhaust the
+# parser's recursion (a RecursionError, so a 500) long before it gets there.
+MAX_DEPTH = 32
+_JSON_STRING = re.compile(rb'"(?:[^"\\]++|\\.)*+"', re.DOTALL)
+_NOT_BRACKET = re.compile(rb"[^\[\]{}]+")
+# JSON escapes decode to lone surrogates, which UTF-8 (so BSON) cannot encode, and to
+# noncharacters, which Unicode reserves for a program's own use, never interchange.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_NONCHARACTER = re.compile("[\ufdd0-\ufdef\ufffe\uffff"
+                           + "".join(f"\\U{p:04x}fffe\\U{p:04x}ffff" for p in range(1, 17))
+                           + "]")
 
 
 class BadBatch(ValueError):
@@ -65,10 +77,22 @@ class BadBatch(ValueError):
         self.errors = errors or []
 
 
+def _text_problem(value: str) -> str | None:
+    """Why `value` can't be stored as text, or None."""
+    if _SURROGATE.search(value):
+        return "contains a lone surrogate (an unpaired \\ud800-\\udfff escape), not text"
+    if _NONCHARACTER.search(value):
+        return "contains a Unicode noncharacter (such as U+FFFE or U+FFFF)"
+    return None
+
+
 def _fields(value: Any, spec: dict[str, type], where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise ValueError(f"{where or 'each post'} must be an object")
     for key, item in value.items():
+        if _text_problem(key):
+            # Not echoed: the message itself must be encodable.
+            raise ValueError(f"{where or 'a post'}: a field name {_text_problem(key)}")
         if key.startswith("$") or "." in key:
             raise ValueError(f"{where}{key}: field names may not start with $ or contain "
                              "a dot (query operators are not accepted)")
@@ -78,6 +102,8 @@ def _fields(value: Any, spec: dict[str, type], where: str) -> dict[str, Any]:
             raise ValueError(f"{where}{key}: must be {_TYPE_NAMES[spec[key]]}")
         if isinstance(item, str) and len(item) > _LIMITS.get(key, 2000):
             raise ValueError(f"{where}{key}: longer than {_LIMITS.get(key, 2000)} characters")
+        if isinstance(item, str) and (problem := _text_problem(item)):
+            raise ValueError(f"{where}{key}: {problem}")
     return {k: v for k, v in value.items() if v is not None}
 
 
@@ -158,7 +184,9 @@ def parse_batch(items: Any, max_posts: int = MAX_POSTS) -> list[Collected]:
             parsed.append(parse_post(raw))
         except ValueError as e:
             ident = raw.get("id") if isinstance(raw, dict) else None
-            errors.append({"index": index, "id": ident if isinstance(ident, str) else None,
+            if not isinstance(ident, str) or _text_problem(ident):
+                ident = None
+            errors.append({"index": index, "id": ident,
                            "error": str(e)})
     if errors:
         raise BadBatch(f"{len(errors)} of {len(items)} posts are invalid; nothing was stored",
@@ -166,11 +194,26 @@ def parse_batch(items: Any, max_posts: int = MAX_POSTS) -> list[Collected]:
     return parsed
 
 
+def _check_depth(body: bytes) -> None:
+    """BadBatch if arrays and objects nest deeper than MAX_DEPTH (before parsing, which
+    recurses once per level); brackets inside strings do not count."""
+    depth = 0
+    for char in _NOT_BRACKET.sub(b"", _JSON_STRING.sub(b"", body)):
+        depth += 1 if char in b"[{" else -1
+        if depth > MAX_DEPTH:
+            raise BadBatch(f"the body has nesting deeper than {MAX_DEPTH} levels of "
+                           "arrays and objects; a post needs four")
+
+
 def parse_json(body: bytes, max_posts: int = MAX_POSTS) -> list[Collected]:
+    """A JSON body's posts, or BadBatch saying what is wrong with it."""
+    _check_depth(body)
     try:
         data = json.loads(body.decode("utf-8"))
     except UnicodeDecodeError as e:
         raise BadBatch("the body is not UTF-8") from e
+    except RecursionError as e:  # the depth check makes this unreachable; kept as a floor
+        raise BadBatch(f"the body has nesting deeper than {MAX_DEPTH} levels") from e
     except json.JSONDecodeError as e:
         raise BadBatch(f"the body is not valid JSON: {e.msg} at line {e.lineno} "
                        f"column {e.colno}") from e

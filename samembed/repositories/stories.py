@@ -193,8 +193,9 @@ def changed_since(since: datetime) -> list[Change]:
             {"updated_at": {"$gte": since}},
             {"_id": 1, "version": 1, "slug": 1, "previous_slugs": 1},
         )
-        return [Change(str(d["_id"]), d["version"], d["slug"],
-                       tuple(d.get("previous_slugs", ()))) for d in cursor]
+        # .get: a document missing a field is the watch's to skip, not a failed look.
+        return [Change(str(d["_id"]), d.get("version"), d.get("slug"),
+                       tuple(d.get("previous_slugs") or ())) for d in cursor]
 
 
 def _to_screen(raw: dict[str, Any]) -> Screen:
