@@ -82,6 +82,23 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
+def _running(pid: int) -> bool:
+    """Whether any thread of `pid` is still alive (an exited leader whose other
+    threads are still closing sockets is; a zombie is not)."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return False
+    for task in tasks:
+        try:
+            state = (task / "stat").read_text().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state not in ("Z", "X"):
+            return True
+    return False
+
+
 def executable() -> str:
     here = Path(sys.executable).parent / "secantusd-py"
     found = str(here) if here.exists() else shutil.which("secantusd-py")
@@ -109,7 +126,7 @@ class EmbeddedDB:
     def pidfile(self) -> Path:
         return self.home / "secantusd.pid"
 
-    def reclaim_orphan(self, timeout: float = 10.0) -> bool:
+    def reclaim_orphan(self, timeout: float = 5.0) -> bool:
         """Stop a server a previous run left in this home (its pidfile names a live
         secantusd-py with this home's config); True if there was one."""
         try:
@@ -120,14 +137,16 @@ class EmbeddedDB:
         if pid <= 0 or not ("secantusd-py" in _cmdline(pid) and config in _cmdline(pid)):
             self.pidfile.unlink(missing_ok=True)  # stale: that pid is someone else now
             return False
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        while _cmdline(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _cmdline(pid):
+        # SIGTERM first (a clean shutdown), SIGKILL if it is not gone in time: a
+        # server still starting up can leave SIGTERM unanswered.
+        for stop_signal in (signal.SIGTERM, signal.SIGKILL):
             with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, stop_signal)
+            deadline = time.monotonic() + timeout
+            while _running(pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            if not _running(pid):
+                break
         self.pidfile.unlink(missing_ok=True)
         return True
 

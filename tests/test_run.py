@@ -215,7 +215,7 @@ def test_a_start_stops_the_orphan_its_pidfile_names_and_ignores_a_stale_one(
         assert orphan.wait(10) is not None and port_open(port)
         assert second.pidfile.read_text().strip() == str(second.process.pid)  # type: ignore[union-attr]
     finally:
-        second.stop()
+        second.stop(2)  # a server just started may leave SIGTERM unanswered: kill then
         if orphan.poll() is None:
             orphan.kill()
     assert not port_open(port) and not second.pidfile.exists()
@@ -227,4 +227,4 @@ def test_a_start_stops_the_orphan_its_pidfile_names_and_ignores_a_stale_one(
         third.start()
         assert port_open(port)
     finally:
-        third.stop()
+        third.stop(2)
