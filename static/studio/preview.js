@@ -88,7 +88,6 @@
   var version = root.dataset.version;
   var contentHeight = 0;
   var frameId = '';
-  var widthChosen = false;
   builder.hidden = false;
   root.classList.add('pv-live');
 
@@ -151,9 +150,9 @@
 
   builder.addEventListener('submit', function (e) { e.preventDefault(); });
   builder.addEventListener('change', function (e) {
-    if (e.target.name === 'pv-width') widthChosen = true;
-    // The screen template is made for a 1920×1080 display, until a width is chosen.
-    if (e.target === template && template.value === 'screen' && !widthChosen) {
+    // The screen template is made for a 1920×1080 display: choosing it shows it there
+    // (another width can be chosen after).
+    if (e.target === template && template.value === 'screen') {
       builder.querySelector('[name=pv-width][value="1920"]').checked = true;
     }
     writeSnippet();
