@@ -202,3 +202,24 @@ def test_the_story_page_has_no_axe_violations(laptop: Page, phone: Page) -> None
         if name:
             page.fill("input[name=accent]", "#2563eb")
             shoot(page, name)
+
+
+def test_an_uploaded_logo_shows_in_the_big_screens_header(laptop: Page, tmp_path: Path) -> None:
+    from PIL import Image, ImageDraw
+
+    logo = tmp_path / "harbour-logo.png"
+    image = Image.new("RGBA", (360, 120), (0, 0, 0, 0))
+    ImageDraw.Draw(image).rounded_rectangle((4, 4, 356, 116), radius=24, fill=(14, 116, 144, 255))
+    image.save(logo)
+    laptop.set_input_files("input[name=logo]", str(logo))
+    laptop.click("text=Save")
+    expect(laptop.locator("p.ok")).to_contain_text("Saved.")
+    expect(laptop.locator(".sf-logo")).to_contain_text("Logo uploaded here")
+    expect(laptop.locator("input[name=logo_url]")).to_have_value(re.compile(r"^media:[0-9a-f]{64}$"))
+
+    laptop.locator("select[name=pv-template]").select_option("screen")
+    screen = preview(laptop, "screen")
+    shown = screen.locator("header img.logo")
+    expect(shown).to_have_attribute("src", re.compile(r"^/img/[\w-]+/medium/[0-9a-f]{64}\.webp$"))
+    until(screen, "document.querySelector('img.logo').naturalWidth === 360")
+    shoot(laptop, "story-form-screen-preview-1280x800")
