@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, FrameLocator, Page, ViewportSize, expect
+from playwright.sync_api import Error as PlaywrightError
 
 from samembed.repositories.stories import Story
 from tests.axe import axe_summary, axe_violations
@@ -27,6 +28,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
 
 PHONE: ViewportSize = {"width": 390, "height": 844}
 LAPTOP: ViewportSize = {"width": 1280, "height": 800}
+# A frame's document on a shared, busy machine: generous, the checks after it are not.
+FRAME_MS = 15_000
 
 
 @pytest.fixture
@@ -67,13 +70,30 @@ def phone(browser: Browser, studio_server: tuple[Gunicorn, str],  # noqa: F811
 
 
 def preview(page: Page, template: str) -> FrameLocator:
-    """The preview frame's document, once the frame shows `template`."""
+    """The preview frame's document, once the frame has loaded `template` at its
+    current URL (each change of the builder navigates it again)."""
     # In view, as an editor looking at it: Chromium defers laying out frames off screen.
     page.locator("[data-stage]").scroll_into_view_if_needed()
     page.wait_for_function(
         "t => document.querySelector('[data-frame]').src.includes('template=' + t)",
         arg=template, timeout=5000)
-    return page.frame_locator("[data-frame]")
+    frame = page.frame_locator("[data-frame]")
+    deadline = time.monotonic() + FRAME_MS / 1000
+    while True:
+        src = page.locator("[data-frame]").get_attribute("src") or ""
+        try:
+            loaded = frame.locator("body").evaluate(
+                "(b, src) => location.href.endsWith(src) && document.readyState === 'complete'",
+                src, timeout=1000)
+        except PlaywrightError:
+            loaded = False  # between two documents
+        if loaded:
+            return frame
+        if time.monotonic() > deadline:
+            seen = frame.locator("body").evaluate(
+                "b => [location.href, document.readyState, b.innerHTML.length]", timeout=2000)
+            raise AssertionError(f"the preview never loaded {src}: {seen}")
+        time.sleep(0.1)
 
 
 def until(frame: FrameLocator, expression: str, timeout: float = 3.0) -> None:
@@ -127,7 +147,7 @@ def test_the_snippet_builder_writes_the_snippet_and_the_preview_url(laptop: Page
     laptop.locator("input[name=pv-limit]").dispatch_event("change")
     inner = preview(laptop, "carousel")
     expect(laptop.locator("[data-frame]")).to_have_attribute("src", re.compile(r"limit=3"))
-    expect(inner.locator(".post")).to_have_count(3)
+    expect(inner.locator(".post")).to_have_count(3, timeout=FRAME_MS)
     box = laptop.locator("[data-box]").bounding_box()
     assert box is not None and box["height"] <= 640 + 1
     # Out of range: left out of the snippet, as the loader would ignore it.
@@ -152,7 +172,7 @@ def test_a_low_contrast_accent_is_warned_about(laptop: Page) -> None:
 
 def test_the_preview_reloads_after_a_change_made_elsewhere(laptop: Page) -> None:
     inner = preview(laptop, "grid")
-    expect(inner.locator(".post").first).to_be_visible()
+    expect(inner.locator(".post").first).to_be_visible(timeout=FRAME_MS)
     expect(inner.locator("body")).not_to_contain_text("Lanterns lit on the quay")
     version = laptop.locator("[data-preview]").get_attribute("data-version")
 
@@ -168,7 +188,7 @@ def test_the_preview_reloads_after_a_change_made_elsewhere(laptop: Page) -> None
         "v => document.querySelector('[data-preview]').dataset.version !== v",
         arg=version, timeout=6000)
     fresh = preview(laptop, "grid")
-    expect(fresh.locator("body")).to_contain_text("Lanterns lit on the quay", timeout=5000)
+    expect(fresh.locator("body")).to_contain_text("Lanterns lit on the quay", timeout=FRAME_MS)
 
 
 def shoot(page: Page, name: str) -> None:
@@ -189,13 +209,13 @@ def test_a_phone_never_scrolls_sideways_and_the_preview_fits(phone: Page) -> Non
     phone.wait_for_function("document.querySelector('[data-frame]').clientWidth === 390")
     box = phone.locator("[data-box]").bounding_box()
     assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390
-    expect(preview(phone, "grid").locator(".post").first).to_be_visible()
+    expect(preview(phone, "grid").locator(".post").first).to_be_visible(timeout=FRAME_MS)
     shoot(phone, "story-form-390x844")
 
 
 def test_the_story_page_has_no_axe_violations(laptop: Page, phone: Page) -> None:
     for page, name in ((laptop, "story-form-1280x800"), (phone, None)):
-        expect(preview(page, "grid").locator(".post").first).to_be_visible()
+        expect(preview(page, "grid").locator(".post").first).to_be_visible(timeout=FRAME_MS)
         page.fill("input[name=accent]", "#facc15")  # the warning shown, too
         violations = axe_violations(page)
         assert not violations, axe_summary(violations)

@@ -141,10 +141,15 @@
       (scale < 1 ? ', shown at ' + Math.round(scale * 100) + '%' : '') + ' · version ' + version;
   }
 
+  // A new frame each time: setting src on a frame still loading its first document
+  // can leave it on that document in Chromium (and its reports would not match).
   function reload() {
+    var next = frame.cloneNode(false);
     contentHeight = 0;
-    frame.title = 'Preview: ' + template.value + ' at ' + width() + ' px';
-    frame.src = url();
+    next.title = 'Preview: ' + template.value + ' at ' + width() + ' px';
+    next.src = url();
+    frame.replaceWith(next);
+    frame = next;
     layout();
   }
 
