@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -427,14 +428,44 @@ def edit_caption(request: HttpRequest, post_id: str) -> HttpResponse:
                   {"post": post, "form": form, "source_alts": source_alts})
 
 
+# The signed note of an image already stored for a manual post whose form came back
+# with errors: the editor need not choose the file again.
+KEPT_IMAGE_SALT = "samembed.studio.manual-image"
+KEPT_IMAGE_MAX_AGE = 24 * 3600
+
+
+@dataclass(frozen=True)
+class KeptImage:
+    key: str
+    width: int
+    height: int
+    name: str
+
+    def token(self) -> str:
+        return signing.dumps([self.key, self.width, self.height, self.name],
+                             salt=KEPT_IMAGE_SALT, compress=True)
+
+    @staticmethod
+    def read(token: str) -> KeptImage | None:
+        try:
+            key, width, height, name = signing.loads(token, salt=KEPT_IMAGE_SALT,
+                                                     max_age=KEPT_IMAGE_MAX_AGE)
+        except (signing.BadSignature, ValueError, TypeError):
+            return None
+        return KeptImage(str(key), int(width), int(height), str(name))
+
+
 class ManualPostForm(forms.Form):
     text = forms.CharField(max_length=TEXT_MAX, widget=forms.Textarea, strip=True)
     author_name = forms.CharField(max_length=200)
     author_handle = forms.CharField(max_length=200, required=False)
     link = forms.URLField(max_length=2000, required=False, assume_scheme="https")
     image = forms.FileField(required=False)
+    kept_image = forms.CharField(required=False, max_length=4000)
     alt = forms.CharField(max_length=1500, required=False,
                           help_text="Describe the image for people who cannot see it.")
+
+    kept: KeptImage | None = None
 
     def clean_link(self) -> str:
         link = self.cleaned_data.get("link", "")
@@ -450,18 +481,30 @@ class ManualPostForm(forms.Form):
             raise forms.ValidationError(
                 f"The image is larger than {MAX_BYTES // (1024 * 1024)} MB.")
         try:
-            return normalise(upload.read())
+            image = normalise(upload.read())
         except ImageRefused as e:
             raise forms.ValidationError(str(e)) from e
+        # Stored at once, whatever the other fields say: the form shown again keeps it.
+        key = media_repo.put(image.data, image.content_type)
+        self.kept = KeptImage(key, image.width, image.height, (upload.name or "image")[:200])
+        return image
+
+    def clean_kept_image(self) -> str:
+        token = self.cleaned_data.get("kept_image", "")
+        # A new image replaces the kept one; a refused new one leaves it kept.
+        if token and self.kept is None:
+            self.kept = KeptImage.read(token)
+            if self.kept is None:
+                raise forms.ValidationError(
+                    "The image chosen earlier could not be kept; choose it again.")
+        return token
 
     def stored_media(self) -> tuple[Media, ...]:
-        """The uploaded image, stored (re-encoded, metadata-free) in the media store."""
-        image: Normalised | None = self.cleaned_data.get("image")
-        if image is None:
+        """The uploaded (or kept) image, already stored re-encoded and metadata-free."""
+        if self.kept is None:
             return ()
-        key = media_repo.put(image.data, image.content_type)
-        return (Media("image", f"{STORED_PREFIX}{key}", image.width, image.height,
-                      self.cleaned_data.get("alt", "")),)
+        return (Media("image", f"{STORED_PREFIX}{self.kept.key}", self.kept.width,
+                      self.kept.height, self.cleaned_data.get("alt", "")),)
 
 
 @studio_page

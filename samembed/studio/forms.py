@@ -12,9 +12,13 @@ from dataclasses import asdict
 from typing import Any
 
 from django import forms
+from django.http import QueryDict
 from django.utils.text import slugify
 
 from samembed.embed.i18n import NAMES
+from samembed.media.images import MAX_BYTES, ImageRefused, Normalised, normalise
+from samembed.media.signing import STORED_PREFIX
+from samembed.repositories import media as media_repo
 from samembed.repositories.stories import (
     CTA_MAX,
     DESCRIPTION_MAX,
@@ -35,6 +39,8 @@ from samembed.repositories.stories import (
 )
 
 COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+# A logo uploaded here: the media store's key (the SHA-256 of the re-encoded bytes).
+STORED_LOGO = re.compile(rf"^{STORED_PREFIX}[0-9a-f]{{64}}$")
 # A host name, optionally "*." in front and ":port" behind (what frame-ancestors takes).
 DOMAIN = re.compile(
     r"^(\*\.)?(?=.{1,253}(:|$))([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*"
@@ -93,6 +99,11 @@ class StoryForm(forms.Form):
     screen_interval = forms.IntegerField(min_value=SCREEN_INTERVAL_MIN,
                                          max_value=SCREEN_INTERVAL_MAX, required=False)
     logo_url = forms.CharField(max_length=URL_MAX, required=False, strip=True)
+    # An upload replaces logo_url with the stored copy's `media:` reference, so the
+    # merge sees the logo as one field whichever way it was given.
+    logo = forms.FileField(required=False)
+    # The colour picker always has a colour: this box is how "no background" is said.
+    background_default = forms.BooleanField(required=False)
     cta = forms.CharField(max_length=CTA_MAX, required=False, strip=True)
     # Empty: automatic, the most common language of the story's posts.
     language = forms.CharField(max_length=40, required=False, strip=True)
@@ -120,11 +131,30 @@ class StoryForm(forms.Form):
         value = self.cleaned_data.get("logo_url", "")
         if not value:
             return None
+        if value.startswith(STORED_PREFIX):
+            if STORED_LOGO.match(value):
+                return value
+            raise forms.ValidationError("This uploaded logo reference is not valid; upload "
+                                        "the logo again.")
         # https only (the embed's img-src), or a path on this site (/static/...).
         if value.startswith("https://") or (value.startswith("/") and not value.startswith("//")):
             if not any(c.isspace() for c in value):
                 return value
         raise forms.ValidationError("The logo must be an https:// URL or a path on this site.")
+
+    def clean_logo(self) -> Normalised | None:
+        upload = self.cleaned_data.get("logo")
+        if upload is None:
+            return None
+        if upload.size > MAX_BYTES:
+            raise forms.ValidationError(
+                f"The logo is larger than {MAX_BYTES // (1024 * 1024)} MB; choose a smaller file.")
+        try:
+            return normalise(upload.read())
+        except ImageRefused as e:
+            # SVG (which can carry script) and HTML named .png end here: Pillow reads
+            # only the four raster formats, by their bytes, not by name or type.
+            raise forms.ValidationError(f"{e} Logos are JPEG, PNG, GIF or WebP.") from e
 
     def clean_slug(self) -> str:
         raw = self.cleaned_data.get("slug", "").strip()
@@ -142,6 +172,8 @@ class StoryForm(forms.Form):
 
     def clean_background(self) -> str | None:
         value = self.cleaned_data.get("background", "").strip()
+        if self.data.get("background_default"):
+            return None
         return _colour(value, "The background") if value else None
 
     def clean_allowed_domains(self) -> list[str]:
@@ -164,6 +196,16 @@ class StoryForm(forms.Form):
 
     def clean(self) -> dict[str, Any] | None:
         data = super().clean() or {}
+        logo: Normalised | None = data.get("logo")
+        if logo is not None:
+            # Stored now, even when another field fails: the form shown again carries
+            # the reference, so the file need not be chosen a second time.
+            reference = STORED_PREFIX + media_repo.put(logo.data, logo.content_type)
+            data["logo_url"] = reference
+            self.errors.pop("logo_url", None)
+            shown = self.data.copy() if isinstance(self.data, QueryDict) else dict(self.data)
+            shown["logo_url"] = reference
+            self.data = shown
         if not self.errors and not data.get("slug"):
             data["slug"] = make_slug(data.get("title", ""))
             if not data["slug"]:
@@ -195,7 +237,8 @@ class StoryForm(forms.Form):
         return {
             "title": story.title, "slug": story.slug, "description": story.description,
             "default_template": story.default_template, "accent": story.theme.accent,
-            "background": story.theme.background or "", "font": story.theme.font,
+            "background": story.theme.background or "",
+            "background_default": not story.theme.background, "font": story.theme.font,
             "mode": story.theme.mode, "live": story.live,
             "allowed_domains": "\n".join(story.allowed_domains),
             "screen_mode": story.screen.mode, "screen_interval": story.screen.interval,

@@ -16,12 +16,13 @@ from typing import Any, Callable
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from samembed.embed.paging import DEFAULT_LIMITS
 from samembed.embed.render import EMBED_POST_LIMIT, render_embed
 from samembed.exceptions import SlugTaken
 from samembed.models import LoginFailure
@@ -49,6 +50,8 @@ STUDIO_CSP = (
     "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
 )
 PAGE_SIZE = 50
+# The snippet's data-limit bound, which the preview mirrors.
+PREVIEW_LIMIT_MAX = 100
 
 
 def is_editor(user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -167,8 +170,9 @@ def story_list(request: HttpRequest) -> HttpResponse:
 @studio_page
 @require_http_methods(["GET", "HEAD", "POST"])
 def story_new(request: HttpRequest) -> HttpResponse:
-    form = StoryForm(request.POST or None, initial={"default_template": "grid", "font": "system",
-                                                     "mode": "auto", "accent": "#2563eb"})
+    form = StoryForm(request.POST or None, request.FILES or None,
+                     initial={"default_template": "grid", "font": "system", "mode": "auto",
+                              "accent": "#2563eb", "background_default": True})
     if request.method == "POST" and form.is_valid():
         fields = form.story_fields()
         problem = actions.slug_problem(fields["slug"], None)
@@ -236,10 +240,14 @@ def _save(request: HttpRequest, story: Story, base_version: int, mine: dict[str,
 @require_http_methods(["GET", "HEAD", "POST"])
 def story_edit(request: HttpRequest, story_id: str) -> HttpResponse:
     story = story_or_404(story_id)
+    if request.method != "POST" and "application/json" in request.headers.get("Accept", ""):
+        # What the page's preview polls: one indexed read, to reload its frame when
+        # a post or setting changed anywhere (the version moves with both).
+        return JsonResponse({"ok": True, "version": story.version, "status": story.status})
     if request.method != "POST":
         form = StoryForm(initial=StoryForm.initial_for(story))
         return _edit_page(request, story, form)
-    form = StoryForm(request.POST)
+    form = StoryForm(request.POST, request.FILES)
     base_version = parse_version(request.POST.get("version"))
     if base_version is None:
         return _edit_page(request, story, form, "This form has no valid version; reload the "
@@ -311,9 +319,24 @@ def story_preview(request: HttpRequest, story_id: str) -> HttpResponse:
     template = request.GET.get("template", story.default_template)
     if template not in stories_repo.TEMPLATES:
         raise Http404("no such template")
-    posts = posts_repo.list_published(story.id, EMBED_POST_LIMIT)
-    # Not following live updates: its own URL needs a session the frame cannot send.
-    rendered = render_embed(story, posts, template, ancestors="'self'", follow=False)
+    # A page as the publisher's snippet shows it: the template's page size by default.
+    limit = DEFAULT_LIMITS.get(template, EMBED_POST_LIMIT)
+    if request.GET.get("limit"):
+        try:
+            limit = int(request.GET["limit"])
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= PREVIEW_LIMIT_MAX:
+            return protect(HttpResponse(
+                f"limit must be a whole number from 1 to {PREVIEW_LIMIT_MAX}.",
+                status=400, content_type="text/plain; charset=utf-8"))
+    posts = posts_repo.list_published(story.id, limit)
+    # Not following live updates: its own URL needs a session the frame cannot send
+    # (the studio page polls the version and reloads the frame instead). Any `v`
+    # in the query is that reload's cache-buster and is ignored here.
+    origin = request.build_absolute_uri("/").rstrip("/")
+    rendered = render_embed(story, posts, template, ancestors="'self'", origin=origin,
+                            follow=False)
     response = HttpResponse(rendered.body, content_type="text/html; charset=utf-8")
     response["Content-Security-Policy"] = rendered.csp
     response["Cache-Control"] = "private, no-store"
