@@ -13,22 +13,13 @@ import logging
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from pymongo.errors import ConnectionFailure, PyMongoError
 
-from samembed.exceptions import DatabaseUnavailable
+from samembed.repositories.common import is_unavailable
 
 logger = logging.getLogger(__name__)
 
 RETRY_AFTER = 5
 MESSAGE = "The story database is unavailable; try again shortly."
-
-
-def is_unavailable(error: BaseException) -> bool:
-    """Whether `error` means the database could not be reached in time (transient)."""
-    if isinstance(error, DatabaseUnavailable | ConnectionFailure):
-        return True
-    # ServerSelectionTimeoutError, NetworkTimeout, ExecutionTimeout, a WTimeoutError…
-    return isinstance(error, PyMongoError) and error.timeout
 
 
 class UnavailableMiddleware:

@@ -18,12 +18,13 @@ from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.test import Client
+from playwright.sync_api import Browser, sync_playwright
 
 from samembed import mongo
 from samembed.embed.cache import response_cache
 from samembed.embedded_db import EmbeddedDB, free_port
 from samembed.repositories import ensure_indexes
-from tests.servers import ROOT, Gunicorn
+from tests.servers import ROOT, Gunicorn, PublisherSite, launch_chromium
 
 pytest_plugins = ["tests.fakes.plugin"]
 
@@ -79,7 +80,27 @@ def ada(editor: User) -> Client:
     return client
 
 
-# ---- the studio in a real browser ------------------------------------------------
+# ---- real browsers and the pages that embed us -------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless Chromium (Debian's), one per test module."""
+    with sync_playwright() as p:
+        chromium = launch_chromium(p)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def publisher() -> Iterator[PublisherSite]:
+    """A publisher's site on another loopback origin, for pages with snippets."""
+    site = PublisherSite()
+    site.start()
+    yield site
+    site.stop()
+
+
 
 
 @pytest.fixture(scope="module")

@@ -238,3 +238,7 @@ def sign_in(page: Page, server: Gunicorn, password: str) -> None:
     expect(page.locator("h1")).to_have_text("Stories")
 
 
+def publish(publisher: PublisherSite, path: str, body: str) -> str:
+    """Serve `body` as a page of the publisher's site; its URL."""
+    publisher.pages[path] = f"<!doctype html><html><body>{body}</body></html>".encode()
+    return publisher.origin + path

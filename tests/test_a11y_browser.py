@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import pytest
 from django.core.management import call_command
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from samembed import mongo
 from samembed.embed.cache import response_cache
@@ -24,7 +24,7 @@ from samembed.repositories import posts as posts_repo
 from samembed.repositories import stories as stories_repo
 from samembed.repositories.stories import TEMPLATES, Theme
 from tests.axe import axe_summary, axe_violations
-from tests.servers import Gunicorn, launch_chromium
+from tests.servers import Gunicorn
 
 pytestmark = pytest.mark.browser
 
@@ -64,14 +64,6 @@ def server(embedded_db: EmbeddedDB, static_files: None) -> Iterator[Gunicorn]:
     yield gunicorn
     gunicorn.stop()
     _clear()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = launch_chromium(p)
-        yield chromium
-        chromium.close()
 
 
 @dataclasses.dataclass

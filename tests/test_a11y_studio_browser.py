@@ -13,7 +13,6 @@ from samembed.repositories.stories import Story
 from tests.axe import axe_summary, axe_violations
 from tests.factories import make_post, make_story
 from tests.servers import Gunicorn, sign_in
-from tests.test_loader_browser import browser  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
 
@@ -28,7 +27,7 @@ def story() -> Story:
 
 
 @pytest.fixture(params=["light", "dark"])
-def page(request: pytest.FixtureRequest, browser: Browser,  # noqa: F811
+def page(request: pytest.FixtureRequest, browser: Browser,
          studio_server: tuple[Gunicorn, str]) -> Iterator[Page]:
     server, password = studio_server
     context = browser.new_context(color_scheme=request.param)

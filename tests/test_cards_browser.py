@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from samembed.embedded_db import EmbeddedDB
 from samembed.media.images import PRESETS, normalise
@@ -19,7 +19,7 @@ from samembed.repositories import media as media_repo
 from samembed.repositories.posts import Media
 from samembed.repositories.stories import Screen
 from tests.factories import make_post, make_story
-from tests.servers import Gunicorn, launch_chromium
+from tests.servers import Gunicorn
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
 
@@ -32,14 +32,6 @@ def server(embedded_db: EmbeddedDB, static_files: None) -> Iterator[Gunicorn]:
     gunicorn.start()
     yield gunicorn
     gunicorn.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = launch_chromium(p)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -17,14 +17,13 @@ from samembed.repositories import sources
 from samembed.repositories.stories import Story
 from tests.factories import make_post, make_story
 from tests.servers import Gunicorn, sign_in
-from tests.test_loader_browser import browser  # noqa: F401 - fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
 
 TOKEN = "desk-push-token-0123456789"  # noqa: S105 - a test fixture
 
 
-def open_queue(browser: Browser, server: Gunicorn, password: str,  # noqa: F811
+def open_queue(browser: Browser, server: Gunicorn, password: str,
                story: Story, state: str = "pending",
                viewport: tuple[int, int] = (1280, 800)) -> tuple[Page, list[str]]:
     page = browser.new_context(viewport={"width": viewport[0], "height": viewport[1]}).new_page()
@@ -41,7 +40,7 @@ def states(story: Story) -> dict[str, int]:
 
 
 def test_twenty_posts_are_moderated_with_the_keyboard_and_no_page_load(
-        browser: Browser, studio_server: tuple[Gunicorn, str]) -> None:  # noqa: F811
+        browser: Browser, studio_server: tuple[Gunicorn, str]) -> None:
     server, password = studio_server
     story = make_story("desk-keys")
     for n in range(20):
@@ -63,7 +62,7 @@ def test_twenty_posts_are_moderated_with_the_keyboard_and_no_page_load(
 
 
 def test_undo_brings_back_a_removed_post_where_it_was(
-        browser: Browser, studio_server: tuple[Gunicorn, str]) -> None:  # noqa: F811
+        browser: Browser, studio_server: tuple[Gunicorn, str]) -> None:
     server, password = studio_server
     story = make_story("desk-undo")
     for n in range(3):
@@ -88,7 +87,7 @@ def test_undo_brings_back_a_removed_post_where_it_was(
 
 
 def test_a_conflict_puts_the_card_back_as_the_post_now_is(
-        browser: Browser, studio_server: tuple[Gunicorn, str]) -> None:  # noqa: F811
+        browser: Browser, studio_server: tuple[Gunicorn, str]) -> None:
     server, password = studio_server
     story = make_story("desk-conflict")
     make_post(story, 1, state="pending", text="Contested post")
@@ -105,7 +104,7 @@ def test_a_conflict_puts_the_card_back_as_the_post_now_is(
 
 
 def test_a_pushed_post_appears_in_an_open_queue_within_three_seconds(
-        browser: Browser, studio_server: tuple[Gunicorn, str]) -> None:  # noqa: F811
+        browser: Browser, studio_server: tuple[Gunicorn, str]) -> None:
     server, password = studio_server
     story = make_story("desk-live")
     make_post(story, 1, state="pending", text="Already here")
@@ -131,7 +130,7 @@ def test_a_pushed_post_appears_in_an_open_queue_within_three_seconds(
 
 
 def test_the_queue_fits_a_phone_and_every_action_is_reachable(
-        browser: Browser, studio_server: tuple[Gunicorn, str]) -> None:  # noqa: F811
+        browser: Browser, studio_server: tuple[Gunicorn, str]) -> None:
     server, password = studio_server
     story = make_story("desk-phone")
     make_post(story, 1, state="approved", text="A long word: " + "Donaudampfschifffahrt" * 6)

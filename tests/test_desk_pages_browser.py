@@ -20,7 +20,6 @@ from samembed.repositories.stories import Story
 from tests.factories import make_story
 from tests.fakes.mastodon import FakeMastodon
 from tests.servers import ROOT, Gunicorn
-from tests.test_loader_browser import browser  # noqa: F401 - the module's Chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
 
@@ -51,7 +50,7 @@ def desk(embedded_db: EmbeddedDB, static_files: None, upstream: FakeMastodon,
     server.stop()
 
 
-def signed_in(browser: Browser, desk: tuple[Gunicorn, str],  # noqa: F811
+def signed_in(browser: Browser, desk: tuple[Gunicorn, str],
               viewport: ViewportSize) -> Page:
     server, password = desk
     context = browser.new_context(viewport=viewport, has_touch=viewport == PHONE)
@@ -65,7 +64,7 @@ def signed_in(browser: Browser, desk: tuple[Gunicorn, str],  # noqa: F811
 
 
 @pytest.fixture
-def phone(browser: Browser, desk: tuple[Gunicorn, str]) -> Iterator[Page]:  # noqa: F811
+def phone(browser: Browser, desk: tuple[Gunicorn, str]) -> Iterator[Page]:
     page = signed_in(browser, desk, PHONE)
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -75,7 +74,7 @@ def phone(browser: Browser, desk: tuple[Gunicorn, str]) -> Iterator[Page]:  # no
 
 
 @pytest.fixture
-def laptop(browser: Browser, desk: tuple[Gunicorn, str]) -> Iterator[Page]:  # noqa: F811
+def laptop(browser: Browser, desk: tuple[Gunicorn, str]) -> Iterator[Page]:
     page = signed_in(browser, desk, {"width": 1280, "height": 800})
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -145,7 +144,7 @@ def test_hide_shows_an_undo_and_undo_restores_without_a_reload(
 
 
 def test_two_open_screens_are_counted_and_the_answers_say_so(
-    browser: Browser, laptop: Page, desk: tuple[Gunicorn, str]  # noqa: F811
+    browser: Browser, laptop: Page, desk: tuple[Gunicorn, str]
 ) -> None:
     server = desk[0]
     story = make_story("counted-live", posts=3, live=True)

@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import re
 import string
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 from pymongo import monitoring
 
 from samembed import mongo
@@ -23,7 +24,7 @@ from samembed.repositories import stories as stories_repo
 from samembed.repositories.posts import Author
 from samembed.text import exact_time, relative_time
 from tests.factories import make_post, make_story
-from tests.servers import Gunicorn, launch_chromium
+from tests.servers import Gunicorn
 
 pytestmark = pytest.mark.usefixtures("mongo_db")
 
@@ -239,14 +240,6 @@ def server(embedded_db: object, static_files: None) -> Iterator[Gunicorn]:
     gunicorn.stop()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = launch_chromium(p)
-        yield chromium
-        chromium.close()
-
-
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 900, "height": 800},
@@ -319,3 +312,44 @@ def test_a_carousel_row_never_widens_its_document(server: Gunicorn, page: Page,
     assert first and 0 <= first["x"] and first["x"] + first["width"] <= 900
     if language == "ar":
         assert first["x"] > 450  # the row starts on the right
+
+
+def test_a_right_to_left_carousel_moves_with_its_arrows_and_buttons(server: Gunicorn,
+                                                                      page: Page) -> None:
+    story = make_story("row-keys-ar", language="ar")
+    for n in range(8):
+        make_post(story, n, text=f"#{n} منشور")
+    page.goto(server.url + f"/e/{story.slug}?template=carousel")
+    page.keyboard.press("Tab")  # the skip link
+    page.keyboard.press("Tab")  # the first card
+    in_view = """() => {
+        const card = document.activeElement, track = document.querySelector('.track');
+        const a = card.getBoundingClientRect(), b = track.getBoundingClientRect();
+        return card.matches('.slide > .post') && a.left >= b.left - 1 && a.right <= b.right + 1;
+    }"""
+    for n in range(1, 6):
+        # Right to left, the next card is on the left.
+        page.keyboard.press("ArrowLeft")
+        assert page.evaluate("document.activeElement.textContent").count(f"#{n} ") == 1
+        deadline = time.monotonic() + 2
+        while not page.evaluate(in_view) and time.monotonic() < deadline:
+            page.wait_for_timeout(50)  # a smooth scroll takes a moment
+        assert page.evaluate(in_view), n
+    page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(80)
+    assert page.evaluate("document.activeElement.textContent").count("#4 ") == 1
+    page.keyboard.press("Home")
+    deadline = time.monotonic() + 2
+    while page.evaluate("document.querySelector('.track').scrollLeft") < -2 \
+            and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert page.evaluate("document.querySelector('.track').scrollLeft") > -2
+    next_button = page.locator("[data-carousel-next]")
+    box = next_button.bounding_box()
+    assert box and box["x"] < 450  # "next" sits at the row's end: the left
+    next_button.click()
+    deadline = time.monotonic() + 2
+    while page.evaluate("document.querySelector('.track').scrollLeft") > -100 \
+            and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    assert page.evaluate("document.querySelector('.track').scrollLeft") < -100

@@ -26,8 +26,7 @@ from samembed.repositories import stories as stories_repo
 from samembed.repositories.posts import Author
 from samembed.repositories.stories import Story
 from tests.factories import make_post, make_story
-from tests.servers import ROOT, Gunicorn, PublisherSite
-from tests.test_loader_browser import browser, publish, publisher  # noqa: F401 - fixtures
+from tests.servers import ROOT, Gunicorn, PublisherSite, publish
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
 
@@ -56,7 +55,7 @@ def show(studio: tuple[Gunicorn, str]) -> Gunicorn:
 
 
 @pytest.fixture
-def remote(browser: Browser, studio: tuple[Gunicorn, str]) -> Iterator[Page]:  # noqa: F811
+def remote(browser: Browser, studio: tuple[Gunicorn, str]) -> Iterator[Page]:
     """A signed-in editor's page in a context of its own."""
     server, password = studio
     context = browser.new_context()
@@ -71,7 +70,7 @@ def remote(browser: Browser, studio: tuple[Gunicorn, str]) -> Iterator[Page]:  #
 
 
 @pytest.fixture
-def pages(browser: Browser) -> Iterator[list[Page]]:  # noqa: F811
+def pages(browser: Browser) -> Iterator[list[Page]]:
     """Pages in one context; no page may raise a script error."""
     context = browser.new_context(viewport={"width": 1280, "height": 720})
     opened: list[Page] = []
@@ -119,7 +118,7 @@ def press(page: Page, label: str, row: str | None = None) -> None:
 
 
 def test_it_drops_hidden_post_from_open_embed_and_open_screen(
-    pages: list[Page], show: Gunicorn, publisher: PublisherSite,  # noqa: F811
+    pages: list[Page], show: Gunicorn, publisher: PublisherSite,
     remote: Page,
 ) -> None:
     story = make_story("takedown", posts=5, live=True)
@@ -144,7 +143,7 @@ def test_it_drops_hidden_post_from_open_embed_and_open_screen(
 
 
 def test_a_new_post_appears_with_a_polite_announcement(
-    pages: list[Page], show: Gunicorn, publisher: PublisherSite,  # noqa: F811
+    pages: list[Page], show: Gunicorn, publisher: PublisherSite,
 ) -> None:
     story = make_story("arrivals", posts=3, live=True)
     frame = open_embed(pages[0], show, publisher, "arrivals", "carousel")
@@ -161,7 +160,7 @@ def test_a_new_post_appears_with_a_polite_announcement(
 
 
 def test_the_pause_control_stops_updates_and_announcements(
-    pages: list[Page], show: Gunicorn, publisher: PublisherSite,  # noqa: F811
+    pages: list[Page], show: Gunicorn, publisher: PublisherSite,
 ) -> None:
     story = make_story("pausing", posts=2, live=True)
     frame = open_embed(pages[0], show, publisher, "pausing", "list")
@@ -315,7 +314,7 @@ SHOWN = """() => Array.from(document.querySelectorAll('.feed > .post'))
 
 
 def test_new_posts_do_not_move_under_reduced_motion(
-    browser: Browser, show: Gunicorn,  # noqa: F811
+    browser: Browser, show: Gunicorn,
 ) -> None:
     story = make_story("still", posts=2, live=True)
     context = browser.new_context(reduced_motion="reduce")
@@ -333,7 +332,7 @@ def test_new_posts_do_not_move_under_reduced_motion(
 
 
 def test_an_embed_stops_polling_when_its_story_is_no_longer_live(
-    pages: list[Page], show: Gunicorn, publisher: PublisherSite,  # noqa: F811
+    pages: list[Page], show: Gunicorn, publisher: PublisherSite,
 ) -> None:
     story = make_story("ending", posts=2, live=True)
     page = pages[0]

@@ -10,13 +10,13 @@ import gzip
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
 
 from samembed.embed.loader import minified
 from samembed.embedded_db import EmbeddedDB
 from samembed.repositories.stories import TEMPLATES
 from tests.factories import make_story
-from tests.servers import Gunicorn, PublisherSite, launch_chromium
+from tests.servers import Gunicorn, PublisherSite, publish
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
 
@@ -29,22 +29,6 @@ def server(embedded_db: EmbeddedDB, static_files: None) -> Iterator[Gunicorn]:
     gunicorn.start()
     yield gunicorn
     gunicorn.stop()
-
-
-@pytest.fixture(scope="module")
-def publisher() -> Iterator[PublisherSite]:
-    site = PublisherSite()
-    site.start()
-    yield site
-    site.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        browser = launch_chromium(p)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
@@ -63,11 +47,6 @@ def snippet(server: Gunicorn, story: str, template: str | None = None, times: in
     scripts = f'<script async src="{server.url}/embed.js"></script>' * times
     return (f'<blockquote class="samembed" data-story="{story}"{attr}>'
             f'<a href="{server.url}/s/{story}">Our story</a></blockquote>{scripts}')
-
-
-def publish(publisher: PublisherSite, path: str, body: str) -> str:
-    publisher.pages[path] = f"<!doctype html><html><body>{body}</body></html>".encode()
-    return publisher.origin + path
 
 
 def frame_height(page: Page) -> float:

@@ -25,8 +25,7 @@ from samembed.repositories import stories as stories_repo
 from samembed.repositories.posts import Author, Post
 from samembed.repositories.stories import Story
 from tests.factories import make_post, make_story
-from tests.servers import Gunicorn, PublisherSite
-from tests.test_loader_browser import browser, publish, publisher  # noqa: F401 - fixtures
+from tests.servers import Gunicorn, PublisherSite, publish
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
 
@@ -45,7 +44,7 @@ def server(embedded_db: EmbeddedDB, static_files: None) -> Iterator[Gunicorn]:
 
 
 @pytest.fixture
-def context_page(browser: Browser) -> Iterator[tuple[Page, list[str]]]:  # noqa: F811
+def context_page(browser: Browser) -> Iterator[tuple[Page, list[str]]]:
     """A page at 900x800 and the console warnings it logged; no script errors."""
     context = browser.new_context(viewport={"width": 900, "height": 800})
     page = context.new_page()
@@ -101,7 +100,7 @@ def long_story(slug: str, approved: int, rejected: int = 0) -> Story:
 
 
 def test_show_more_reaches_every_approved_post_and_the_frame_grows(
-    page: Page, server: Gunicorn, publisher: PublisherSite  # noqa: F811
+    page: Page, server: Gunicorn, publisher: PublisherSite
 ) -> None:
     story = long_story("marathon", approved=250, rejected=6)
     page.goto(publish(publisher, "/marathon", "<h1>Marathon</h1>" + snippet(server, "marathon",
@@ -180,7 +179,7 @@ def read_through(page: Page) -> None:
 
 @pytest.mark.parametrize(("width", "height"), [(1280, 800), (390, 844)])
 def test_a_publisher_page_with_three_embeds_does_not_move_as_they_load(
-    browser: Browser, server: Gunicorn, publisher: PublisherSite,  # noqa: F811
+    browser: Browser, server: Gunicorn, publisher: PublisherSite,
     width: int, height: int
 ) -> None:
     call_command("load_demo", verbosity=0)
@@ -213,7 +212,7 @@ def test_a_publisher_page_with_three_embeds_does_not_move_as_they_load(
 
 
 def test_an_unknown_or_draft_story_collapses_to_one_line(
-    page: Page, server: Gunicorn, publisher: PublisherSite  # noqa: F811
+    page: Page, server: Gunicorn, publisher: PublisherSite
 ) -> None:
     make_story("later", posts=2, status="draft")
     page.goto(publish(publisher, "/missing", snippet(server, "no-such-story", template="grid")
@@ -229,7 +228,7 @@ def test_an_unknown_or_draft_story_collapses_to_one_line(
 
 
 def test_odd_snippet_values_fall_back_with_a_warning(
-    context_page: tuple[Page, list[str]], server: Gunicorn, publisher: PublisherSite  # noqa: F811
+    context_page: tuple[Page, list[str]], server: Gunicorn, publisher: PublisherSite
 ) -> None:
     page, warnings = context_page
     make_story("odd", posts=30)
@@ -257,7 +256,7 @@ def test_odd_snippet_values_fall_back_with_a_warning(
 
 
 def test_a_bounded_frame_scrolls_inside_with_a_more_below_cue(
-    page: Page, server: Gunicorn, publisher: PublisherSite  # noqa: F811
+    page: Page, server: Gunicorn, publisher: PublisherSite
 ) -> None:
     make_story("bounded", posts=20)
     page.goto(publish(publisher, "/bounded", snippet(server, "bounded", max_height="500")))
@@ -275,7 +274,7 @@ def test_a_bounded_frame_scrolls_inside_with_a_more_below_cue(
 
 
 def test_a_screen_of_a_draft_starts_by_itself_once_published(
-    browser: Browser, server: Gunicorn  # noqa: F811
+    browser: Browser, server: Gunicorn
 ) -> None:
     story = make_story("opening", posts=4, status="draft")
     context = browser.new_context(viewport={"width": 1920, "height": 1080})
@@ -294,7 +293,7 @@ def test_a_screen_of_a_draft_starts_by_itself_once_published(
 
 
 def test_cards_added_by_show_more_stay_through_live_updates(
-    page: Page, server: Gunicorn, publisher: PublisherSite  # noqa: F811
+    page: Page, server: Gunicorn, publisher: PublisherSite
 ) -> None:
     story = make_story("rolling", posts=30, live=True)
     page.goto(publish(publisher, "/rolling", snippet(server, "rolling", template="list")))

@@ -332,7 +332,7 @@ def test_the_studio_while_the_database_is_away_is_503_with_retry_after(
 def test_other_errors_are_not_mistaken_for_an_outage() -> None:
     from pymongo.errors import DuplicateKeyError, ServerSelectionTimeoutError
 
-    from samembed.unavailable import is_unavailable
+    from samembed.repositories.common import is_unavailable
 
     assert is_unavailable(ServerSelectionTimeoutError("no servers"))
     assert not is_unavailable(DuplicateKeyError("E11000"))

@@ -22,7 +22,6 @@ from samembed.repositories.stories import Story
 from tests.axe import axe_summary, axe_violations
 from tests.factories import make_story
 from tests.servers import Gunicorn, sign_in
-from tests.test_loader_browser import browser  # noqa: F401 - the module's Chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
 
@@ -37,7 +36,7 @@ def story() -> Story:
     return make_story("quay", posts=6, title="Quay night market", default_template="grid")
 
 
-def open_story(browser: Browser, studio_server: tuple[Gunicorn, str],  # noqa: F811
+def open_story(browser: Browser, studio_server: tuple[Gunicorn, str],
                story: Story, viewport: ViewportSize) -> Page:
     server, password = studio_server
     context = browser.new_context(viewport=viewport, has_touch=viewport == PHONE)
@@ -52,7 +51,7 @@ def open_story(browser: Browser, studio_server: tuple[Gunicorn, str],  # noqa: F
 
 
 @pytest.fixture
-def laptop(browser: Browser, studio_server: tuple[Gunicorn, str],  # noqa: F811
+def laptop(browser: Browser, studio_server: tuple[Gunicorn, str],
            story: Story) -> Iterator[Page]:
     page = open_story(browser, studio_server, story, LAPTOP)
     yield page
@@ -61,7 +60,7 @@ def laptop(browser: Browser, studio_server: tuple[Gunicorn, str],  # noqa: F811
 
 
 @pytest.fixture
-def phone(browser: Browser, studio_server: tuple[Gunicorn, str],  # noqa: F811
+def phone(browser: Browser, studio_server: tuple[Gunicorn, str],
           story: Story) -> Iterator[Page]:
     page = open_story(browser, studio_server, story, PHONE)
     yield page

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.servers import ROOT, Gunicorn, PublisherSite, sign_in
-from tests.test_loader_browser import browser, publish, publisher  # noqa: F401 - fixtures
+from tests.servers import ROOT, Gunicorn, PublisherSite, publish, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
 
@@ -34,8 +33,8 @@ def embed_body(server: Gunicorn, path: str) -> tuple[int, bytes]:
 
 
 def test_an_editor_curates_publishes_and_a_third_party_page_shows_it(
-    browser: Browser, studio_server: tuple[Gunicorn, str],  # noqa: F811
-    publisher: PublisherSite,  # noqa: F811
+    browser: Browser, studio_server: tuple[Gunicorn, str],
+    publisher: PublisherSite,
 ) -> None:
     server, password = studio_server
     context = browser.new_context()
@@ -107,7 +106,7 @@ def test_an_editor_curates_publishes_and_a_third_party_page_shows_it(
 
 
 def test_two_editors_in_two_browsers_one_save_wins(
-    browser: Browser, studio_server: tuple[Gunicorn, str],  # noqa: F811
+    browser: Browser, studio_server: tuple[Gunicorn, str],
 ) -> None:
     server, password = studio_server
     pages = []
@@ -136,7 +135,7 @@ def test_two_editors_in_two_browsers_one_save_wins(
 
 
 def test_two_tabs_editing_different_fields_keep_both_edits(
-    browser: Browser, studio_server: tuple[Gunicorn, str],  # noqa: F811
+    browser: Browser, studio_server: tuple[Gunicorn, str],
 ) -> None:
     server, password = studio_server
     context = browser.new_context()

@@ -17,11 +17,13 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 
 from samembed.repositories import audit
+from samembed.repositories import posts as posts_repo
 from samembed.repositories import stories as stories_repo
+from samembed.repositories.posts import Media
 from samembed.repositories.stories import Story
 from samembed.studio import actions
 from samembed.studio.forms import story_values
-from tests.factories import make_story
+from tests.factories import make_post, make_story
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
 
@@ -244,3 +246,80 @@ def test_fifty_saves_from_one_base_apply_one_value_per_field_and_lose_nothing(
     trail = audit.for_story(story.id)
     assert len(trail) == 50
     assert sorted(e.outcome for e in trail) == ["applied"] * 5 + ["conflict"] * 45
+
+
+def caption_form(client: Client, post_id: str) -> dict[str, str]:
+    """The caption form's fields as the page showed them."""
+    page = client.get(f"/studio/posts/{post_id}/caption").content.decode()
+    fields = {name: html.unescape(value) for name, value in
+              re.findall(r'<input (?:type="hidden" )?name="(\w+)"[^>]*value="([^"]*)"', page)}
+    caption = re.search(r'<textarea name="caption"[^>]*>(.*?)</textarea>', page, re.S)
+    assert caption is not None
+    fields["caption"] = html.unescape(caption.group(1))
+    return fields
+
+
+def captioned_post(story: Story) -> str:
+    made = make_post(story, 1, text="Lanterns over the quay",
+                     media=(Media("image", "media:k", 640, 480, "Lanterns"),))
+    post = posts_repo.by_external_ids(story.id, made.source, [made.external_id])
+    return str(post[made.external_id].id)
+
+
+def test_two_editors_captioning_one_post_keep_both_edits(ada: Client, grace: Client,
+                                                         story: Story) -> None:
+    post_id = captioned_post(story)
+    tab_a, tab_b = caption_form(ada, post_id), caption_form(grace, post_id)
+
+    assert ada.post(f"/studio/posts/{post_id}/caption",
+                    {**tab_a, "alt0": "Paper lanterns on the water"}).status_code == 302
+    second = grace.post(f"/studio/posts/{post_id}/caption",
+                        {**tab_b, "caption": "Lanterns over the quay, live"})
+
+    assert second.status_code == 302
+    post = posts_repo.get_by_key(post_id)
+    assert post is not None
+    assert (post.text, post.media[0].alt) == ("Lanterns over the quay, live",
+                                             "Paper lanterns on the water")
+
+
+def test_a_caption_both_changed_comes_back_with_both_and_saves_the_choice(
+        ada: Client, grace: Client, story: Story) -> None:
+    post_id = captioned_post(story)
+    tab_a, tab_b = caption_form(ada, post_id), caption_form(grace, post_id)
+    ada.post(f"/studio/posts/{post_id}/caption", {**tab_a, "caption": "Ada's caption"})
+
+    conflict = grace.post(f"/studio/posts/{post_id}/caption",
+                          {**tab_b, "caption": "Grace's caption", "alt0": "Grace's alt"})
+
+    assert conflict.status_code == 409
+    page = conflict.content.decode()
+    assert "Saved meanwhile by someone else: <span dir=\"auto\">Ada&#39;s caption" in page
+    assert ">Grace&#39;s caption</textarea>" in page
+    assert 'value="Grace&#39;s alt"' in page  # only she changed it: carried, not asked
+    post = posts_repo.get_by_key(post_id)
+    assert post is not None and post.text == "Ada's caption"
+    again = caption_form(grace, post_id) | {
+        k: html.unescape(v) for k, v in re.findall(
+            r'<input (?:type="hidden" )?name="(\w+)"[^>]*value="([^"]*)"', page)}
+    again["caption"] = "Grace's caption"
+
+    assert grace.post(f"/studio/posts/{post_id}/caption", again).status_code == 302
+    post = posts_repo.get_by_key(post_id)
+    assert post is not None and (post.text, post.media[0].alt) == ("Grace's caption",
+                                                                  "Grace's alt")
+
+
+def test_a_stale_caption_without_a_base_is_a_question_not_an_overwrite(
+        ada: Client, grace: Client, story: Story) -> None:
+    post_id = captioned_post(story)
+    tab_b = caption_form(grace, post_id)
+    ada.post(f"/studio/posts/{post_id}/caption",
+             {**caption_form(ada, post_id), "alt0": "Ada's alt"})
+
+    response = grace.post(f"/studio/posts/{post_id}/caption",
+                          {**tab_b, "base": "forged", "caption": "Grace's caption"})
+
+    assert response.status_code == 409
+    post = posts_repo.get_by_key(post_id)
+    assert post is not None and post.media[0].alt == "Ada's alt"

@@ -10,7 +10,7 @@ from bson import ObjectId
 from django.conf import settings
 from pymongo import WriteConcern
 from pymongo.collection import Collection
-from pymongo.errors import ConnectionFailure, ExecutionTimeout
+from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError
 
 from samembed.exceptions import DatabaseUnavailable
 from samembed.mongo import database
@@ -25,6 +25,15 @@ DURABLE = WriteConcern("majority", j=True)
 def collection(name: str, durable: bool = False) -> Collection:
     coll = database()[name]
     return coll.with_options(write_concern=DURABLE) if durable else coll
+
+
+def is_unavailable(error: BaseException) -> bool:
+    """Whether `error` means the database could not be reached in time (transient):
+    for callers outside this package, which never see pymongo's classes."""
+    if isinstance(error, DatabaseUnavailable | ConnectionFailure):
+        return True
+    # ServerSelectionTimeoutError, NetworkTimeout, ExecutionTimeout, a WTimeoutError…
+    return isinstance(error, PyMongoError) and error.timeout
 
 
 @contextmanager

@@ -46,7 +46,7 @@ FIELD_LABELS = {
     "theme_background": "Background colour", "theme_font": "Font",
     "theme_mode": "Colour scheme", "screen_mode": "Screen mode",
     "screen_interval": "Seconds per post", "screen_logo_url": "Screen logo",
-    "screen_cta": "Call to action", "status": "Status",
+    "screen_cta": "Call to action", "status": "Status", "language": "Language",
 }
 
 

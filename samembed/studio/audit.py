@@ -33,6 +33,7 @@ from django.shortcuts import render
 from samembed.repositories import audit
 from samembed.repositories.audit import AuditEntry, PostSummary
 from samembed.repositories.common import Id
+from samembed.studio.actions import FIELD_LABELS
 from samembed.studio.forms import parse_page
 from samembed.studio.views import EDITORS_GROUP, story_or_404, studio_page
 
@@ -43,15 +44,9 @@ VALUE_MAX = 80
 # Post actions by one person this close together read as one: "Ana approved 12 posts".
 GROUP_WINDOW = timedelta(minutes=2)
 
-# What editors call each field (story settings, rules, screens).
+# What editors call each field (story settings, rules, screens), in a sentence.
 LABELS = {
-    "title": "title", "slug": "slug", "description": "description",
-    "default_template": "default template", "live": "live story",
-    "allowed_domains": "allowed domains", "theme_accent": "accent colour",
-    "theme_background": "background colour", "theme_font": "font",
-    "theme_mode": "colour scheme", "screen_mode": "screen mode",
-    "screen_interval": "seconds per post", "screen_logo_url": "screen logo",
-    "screen_cta": "call to action", "status": "status",
+    **{name: label[0].lower() + label[1:] for name, label in FIELD_LABELS.items()},
     "auto_approve": "automatic approval", "skip_replies": "skip replies",
     "skip_reposts": "skip reposts", "hold_sensitive": "hold sensitive posts",
     "blocked_words": "blocked words", "blocked_accounts": "blocked accounts",

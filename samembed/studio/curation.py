@@ -37,6 +37,7 @@ from samembed.repositories.posts import (
     Post,
     QueueFilter,
 )
+from samembed.studio import actions
 from samembed.studio.forms import parse_page, parse_version
 from samembed.studio.health import health_summary
 from samembed.studio.views import actor, story_or_404, studio_page
@@ -395,37 +396,92 @@ class CaptionForm(forms.Form):
                               strip=False)
 
 
+CAPTION_BASE_SALT = "samembed.studio.caption-base"
+
+
+def _shown(post: Post) -> dict[str, str]:
+    """What the embed shows of a post that an editor can change: the caption's text
+    and each image's alt text (the merge's values)."""
+    return {"caption": post.text, **{f"alt{i}": m.alt for i, m in enumerate(post.media)}}
+
+
+def _caption_base(raw: str | None, post: Post, version: int | None) -> dict[str, str] | None:
+    try:
+        data = signing.loads(raw or "", salt=CAPTION_BASE_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("post") != str(post.id) \
+            or data.get("version") != version or not isinstance(data.get("values"), dict):
+        return None
+    return data["values"]
+
+
+def _caption_page(request: HttpRequest, post: Post, values: dict[str, str],
+                  source_alts: tuple[str, ...], status: int = 200, message: str = "",
+                  conflicts: dict[str, tuple[Any, Any]] | None = None) -> HttpResponse:
+    base = signing.dumps({"post": str(post.id), "version": post.version,
+                          "values": _shown(post)}, salt=CAPTION_BASE_SALT, compress=True)
+    return render(request, "studio/caption.html", {
+        "post": post, "values": values, "source_alts": source_alts, "message": message,
+        "base": base, "conflicts": conflicts or {},
+        "errors": [], "caption_max": TEXT_MAX}, status=status)
+
+
 @studio_page
 @require_http_methods(["GET", "HEAD", "POST"])
 def edit_caption(request: HttpRequest, post_id: str) -> HttpResponse:
+    """An editor's caption and alt texts. A save made from an older version of the
+    post is merged field by field against the values the form showed (as story
+    saves are): only a field both changed differently is shown back for a choice."""
     post = _post_or_404(post_id)
     source_alts = post.original_alts or tuple(m.alt for m in post.media)
-    if request.method == "POST":
-        version = parse_version(request.POST.get("version"))
-        form = CaptionForm(request.POST)
-        alts = [request.POST.get(f"alt{i}", "")[:1500] for i in range(len(post.media))]
-        if version is None or not form.is_valid():
-            return render(request, "studio/caption.html",
-                          {"post": post, "form": form, "source_alts": source_alts,
-                           "message": "Check the fields below."}, status=400)
+    if request.method != "POST":
+        return _caption_page(request, post, _shown(post), source_alts)
+    version = parse_version(request.POST.get("version"))
+    form = CaptionForm(request.POST)
+    if version is None or not form.is_valid():
+        typed = {"caption": request.POST.get("caption", "")[:TEXT_MAX],
+                 **{f"alt{i}": request.POST.get(f"alt{i}", "")[:1500]
+                    for i in range(len(post.media))}}
+        return _caption_page(request, post, typed, source_alts, 400, "Check the fields below.")
+    mine = {"caption": form.cleaned_data["caption"].strip(),
+            **{f"alt{i}": request.POST.get(f"alt{i}", "")[:1500].strip()
+               for i in range(len(post.media))}}
+    original = post.original_text if post.original_text is not None else post.text
+    if not mine["caption"]:
+        mine["caption"] = original  # an empty caption means the source's words
+    base = _caption_base(request.POST.get("base"), post, version)
+    if base is None and version == post.version:
+        base = _shown(post)
+    for _ in range(actions.CAS_ATTEMPTS):
+        merged, conflicts = actions.merge(base, _shown(post), mine)
+        if conflicts:
+            audit.record(post.story_id, actor(request), "post.caption",
+                         dict(conflicts), outcome="conflict", post_id=post.id)
+            proposal = {**merged, **{k: v for k, (_, v) in conflicts.items()}}
+            return _caption_page(
+                request, post, proposal, source_alts, 409,
+                "Not saved yet: someone changed this post while you were editing. Your "
+                "text is below; what they saved is shown beside each field you both "
+                "changed. Save again to keep what the form now says.", conflicts)
         original = post.original_text if post.original_text is not None else post.text
-        caption = form.cleaned_data["caption"].strip()
+        caption = merged["caption"]
         shown = None if caption in ("", original) else caption
+        alts = post.original_alts or tuple(m.alt for m in post.media)
         overrides: list[str | None] = [
-            None if alt.strip() == source_alts[i] else alt.strip() for i, alt in enumerate(alts)
-        ]
-        entities = find_entities(shown or "")
-        conflict = _write(request, post, version, "caption",
-                          lambda: posts_repo.set_caption(post, shown, entities, overrides),
-                          {"caption": (post.text, shown or original)})
-        if conflict:
-            return conflict
-        messages.success(request, "Caption saved." if shown else
-                         "Caption cleared: the embed shows the source's words.")
-        return HttpResponseRedirect(f"/studio/stories/{post.story_id}/posts?state={post.state}")
-    form = CaptionForm(initial={"caption": post.text})
-    return render(request, "studio/caption.html",
-                  {"post": post, "form": form, "source_alts": source_alts})
+            None if merged.get(f"alt{i}", alt) == alt else merged[f"alt{i}"]
+            for i, alt in enumerate(alts)]
+        if posts_repo.set_caption(post, shown, find_entities(shown or ""), overrides):
+            _changed(request, post, "caption", {"caption": (post.text, shown or original)})
+            messages.success(request, "Caption saved." if shown else
+                             "Caption cleared: the embed shows the source's words.")
+            return HttpResponseRedirect(
+                f"/studio/stories/{post.story_id}/posts?state={post.state}")
+        current = posts_repo.get_by_key(post_id)
+        if current is None:
+            return render(request, "studio/post_gone.html", status=409)
+        post = current  # saved meanwhile: merge against that too
+    return _post_conflict(request, post_id, "caption")
 
 
 # The signed note of an image already stored for a manual post whose form came back

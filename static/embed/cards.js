@@ -220,14 +220,17 @@
         });
       });
     }
+    // Right to left, the row starts on the right and scrollLeft runs negative.
+    var rtl = getComputedStyle(track).direction === "rtl";
+    // The browser places the slide at the row's start (in any direction, even
+    // mid-scroll, honouring the track's scroll-padding). Only a start-aligned slide
+    // is a snap point of the row: a "nearest" position would snap back out of view.
+    function atStart(slide) {
+      slide.scrollIntoView({ inline: "start", block: "nearest", behavior: moving() ? "smooth" : "auto" });
+    }
     function reveal(card) {
-      var slide = card.parentNode;
-      var view = track.getBoundingClientRect(), box = slide.getBoundingClientRect();
-      var dx = 0;
-      var pad = parseFloat(getComputedStyle(track).paddingLeft) || 0;
-      if (box.left < view.left + pad) dx = box.left - view.left - pad;
-      else if (box.right > view.right - pad) dx = box.right - view.right + pad;
-      if (dx) track.scrollBy({ left: dx, behavior: moving() ? "smooth" : "auto" });
+      var view = track.getBoundingClientRect(), box = card.parentNode.getBoundingClientRect();
+      if (box.left < view.left - 1 || box.right > view.right + 1) atStart(card.parentNode);
     }
     function focus(index) {
       rove(index);
@@ -242,21 +245,22 @@
       if (!all.length) return;
       var view = track.getBoundingClientRect(), first = 0;
       for (var i = 0; i < all.length; i++) {
-        if (all[i].parentNode.getBoundingClientRect().right > view.left + 4) { first = i; break; }
+        var r = all[i].parentNode.getBoundingClientRect();
+        if (rtl ? r.left < view.right - 4 : r.right > view.left + 4) { first = i; break; }
       }
       var size = all[0].parentNode.getBoundingClientRect().width || 1;
       var per = Math.max(1, Math.floor(track.clientWidth / size));
       var to = Math.max(0, Math.min(all.length - 1, first + dir * per));
-      var slide = all[to].parentNode;
-      track.scrollTo({ left: slide.offsetLeft - track.firstElementChild.offsetLeft, behavior: moving() ? "smooth" : "auto" });
+      atStart(all[to].parentNode);
       rove(to);
     }
     var pending = false;
     function update() {
       pending = false;
       var end = track.scrollWidth - track.clientWidth - 2;
-      if (prev) prev.setAttribute("aria-disabled", String(track.scrollLeft <= 2));
-      if (next) next.setAttribute("aria-disabled", String(track.scrollLeft >= end));
+      var scrolled = Math.abs(track.scrollLeft);
+      if (prev) prev.setAttribute("aria-disabled", String(scrolled <= 2));
+      if (next) next.setAttribute("aria-disabled", String(scrolled >= end));
     }
     if (prev) prev.addEventListener("click", function () { step(-1); });
     if (next) next.addEventListener("click", function () { step(1); });
@@ -271,7 +275,10 @@
     });
     car.addEventListener("keydown", function (e) {
       if (e.altKey || e.ctrlKey || e.metaKey) return;
-      var to = { ArrowLeft: current - 1, ArrowRight: current + 1, Home: 0, End: cards().length - 1 }[e.key];
+      var keys = { Home: 0, End: cards().length - 1 };
+      keys[rtl ? "ArrowRight" : "ArrowLeft"] = current - 1;
+      keys[rtl ? "ArrowLeft" : "ArrowRight"] = current + 1;
+      var to = keys[e.key];
       if (to === undefined || e.target.closest("video")) return;
       e.preventDefault();
       focus(to);
