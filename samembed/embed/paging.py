@@ -116,7 +116,7 @@ def parse_limit(raw: str | None, default: int) -> int:
     if raw is None:
         return default
     if not raw.isascii() or not raw.isdigit() or len(raw) > 3 or not 1 <= int(raw) <= LIMIT_MAX:
-        raise BadPage(f"Query parameter 'limit' must be a whole number from 1 to {LIMIT_MAX}, "
+        raise BadPage(f"The query parameter limit must be a whole number from 1 to {LIMIT_MAX}, "
                       f"not {raw[:40]!r}.")
     return int(raw)
 

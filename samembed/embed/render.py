@@ -42,8 +42,6 @@ FONT_STACKS = {
     "rounded": 'ui-rounded, "SF Pro Rounded", "Nunito", system-ui, sans-serif',
     "mono": 'ui-monospace, "SFMono-Regular", Menlo, Consolas, monospace',
 }
-# How many posts the studio's preview shows (embeds show pages: embed.paging).
-EMBED_POST_LIMIT = 50
 
 
 # ---- cards: what the `card` macro of templates/embed/_post.html shows ---------------

@@ -18,7 +18,8 @@ then is. Each applied save, and each refused attempt, is in the audit trail.
 
     outcome = save_story("ada", story, base, mine)
     if outcome.conflicts:  # show both values; then, with each field chosen:
-        save_story("ada", outcome.story, outcome.base, {**outcome.proposal, **chosen})
+        now = Base(outcome.story.version, story_values(outcome.story))
+        save_story("ada", outcome.story, now, {**outcome.proposal, **chosen})
 """
 
 from __future__ import annotations
@@ -72,11 +73,6 @@ class Outcome:
     # With conflicts: the values a resolution starts from (the merge so far, with
     # this editor's value in each field both changed), against `base`.
     proposal: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def base(self) -> Base:
-        """The base a resolution of these conflicts is made against: the story now."""
-        return Base(self.story.version, story_values(self.story))
 
 
 def sign_base(story: Story) -> str:

@@ -22,8 +22,8 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from samembed.embed.paging import DEFAULT_LIMITS
-from samembed.embed.render import EMBED_POST_LIMIT, render_embed
+from samembed.embed import paging
+from samembed.embed.render import render_embed
 from samembed.exceptions import SlugTaken
 from samembed.models import LoginFailure
 from samembed.repositories import audit
@@ -51,7 +51,6 @@ STUDIO_CSP = (
 )
 PAGE_SIZE = 50
 # The snippet's data-limit bound, which the preview mirrors.
-PREVIEW_LIMIT_MAX = 100
 
 
 def is_editor(user: AbstractBaseUser | AnonymousUser) -> bool:
@@ -320,16 +319,12 @@ def story_preview(request: HttpRequest, story_id: str) -> HttpResponse:
     if template not in stories_repo.TEMPLATES:
         raise Http404("no such template")
     # A page as the publisher's snippet shows it: the template's page size by default.
-    limit = DEFAULT_LIMITS.get(template, EMBED_POST_LIMIT)
-    if request.GET.get("limit"):
-        try:
-            limit = int(request.GET["limit"])
-        except ValueError:
-            limit = 0
-        if not 1 <= limit <= PREVIEW_LIMIT_MAX:
-            return protect(HttpResponse(
-                f"limit must be a whole number from 1 to {PREVIEW_LIMIT_MAX}.",
-                status=400, content_type="text/plain; charset=utf-8"))
+    try:
+        limit = paging.parse_limit(request.GET.get("limit") or None,
+                                   paging.default_limit(template))
+    except paging.BadPage as e:
+        return protect(HttpResponse(str(e), status=400,
+                                    content_type="text/plain; charset=utf-8"))
     posts = posts_repo.list_published(story.id, limit)
     # Not following live updates: its own URL needs a session the frame cannot send
     # (the studio page polls the version and reloads the frame instead). Any `v`
