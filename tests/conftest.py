@@ -17,13 +17,14 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
-from django.test import Client
+from django.test import Client, override_settings
 from playwright.sync_api import Browser, sync_playwright
 
-from samembed import mongo
+from samembed import mongo, outbound
 from samembed.embed.cache import response_cache
 from samembed.embedded_db import EmbeddedDB, free_port
 from samembed.repositories import ensure_indexes
+from tests.image_host import ImageHost, jpeg_with_gps
 from tests.servers import ROOT, Gunicorn, PublisherSite, launch_chromium
 
 pytest_plugins = ["tests.fakes.plugin"]
@@ -70,6 +71,29 @@ def editor(db: None) -> User:
     user = User.objects.create_user("ada", password="correct horse battery")
     user.groups.add(Group.objects.get(name="editors"))
     return user
+
+
+@pytest.fixture
+def grace() -> Client:
+    """A client signed in as Grace, a second editor (for two people at once)."""
+    user = User.objects.create_user("grace", password="another long password")
+    user.groups.add(Group.objects.get(name="editors"))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def image_host() -> Iterator[ImageHost]:
+    """The outside world's image host, as images.test: a few photos, and the abusive
+    paths of tests/image_host.py."""
+    files = {"/kite.jpg": jpeg_with_gps(), "/a.jpg": jpeg_with_gps(),
+             "/face.jpg": jpeg_with_gps(200, 200)}
+    with ImageHost(files) as host:
+        with override_settings(OUTBOUND_RESOLVE={("images.test", 80): ("127.0.0.1", host.port)}):
+            outbound.reset()
+            yield host
+        outbound.reset()
 
 
 @pytest.fixture

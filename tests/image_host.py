@@ -16,10 +16,25 @@ refused fetch never reached it. Paths:
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
+
+from PIL import Image
+
+
+def jpeg_with_gps(width: int = 1600, height: int = 1000) -> bytes:
+    """A JPEG photo whose EXIF holds a GPS position and a camera make (to be stripped)."""
+    image = Image.new("RGB", (width, height), (200, 80, 40))
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0), 3: "W", 4: (0.0, 7.0, 0.0)}  # GPS IFD
+    exif[0x010F] = "Spy Camera Co"  # Make
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
 
 SVG = (b'<svg xmlns="http://www.w3.org/2000/svg" width="10" height="10">'
        b'<script>alert(1)</script></svg>')

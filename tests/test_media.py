@@ -24,18 +24,9 @@ from samembed.media.views import sweep
 from samembed.repositories import media as media_repo
 from samembed.repositories import posts as posts_repo
 from tests.factories import make_story
+from tests.image_host import jpeg_with_gps
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
-
-
-def jpeg_with_gps(width: int = 1600, height: int = 1000) -> bytes:
-    image = Image.new("RGB", (width, height), (200, 80, 40))
-    exif = Image.Exif()
-    exif[0x8825] = {1: "N", 2: (51.0, 30.0, 0.0), 3: "W", 4: (0.0, 7.0, 0.0)}  # GPS IFD
-    exif[0x010F] = "Spy Camera Co"  # Make
-    out = io.BytesIO()
-    image.save(out, "JPEG", exif=exif)
-    return out.getvalue()
 
 
 def png_header_only(width: int, height: int) -> bytes:

@@ -21,8 +21,8 @@ from samembed import outbound
 from samembed.media import collect, signing
 from samembed.media.images import ImageRefused
 from samembed.repositories import media as media_repo
-from tests.image_host import ImageHost
-from tests.test_media import jpeg_with_gps, png_header_only
+from tests.image_host import ImageHost, jpeg_with_gps
+from tests.test_media import png_header_only
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
 

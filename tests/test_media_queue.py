@@ -9,13 +9,12 @@ parked, and the studio's queue says which.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.contrib.auth.models import User
-from django.test import Client, override_settings
+from django.test import Client
 
 from samembed import outbound
 from samembed.ingest import pipeline, runner
@@ -27,7 +26,6 @@ from samembed.repositories.sources import Rules
 from samembed.repositories.stories import Story
 from tests.factories import make_post, make_story
 from tests.image_host import ImageHost
-from tests.test_media import jpeg_with_gps
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
 
@@ -42,16 +40,6 @@ POISON = [
     "http://" + "a" * 64 + ".example/a.jpg",
     "https://[::1/a.jpg",
 ]
-
-
-@pytest.fixture
-def image_host() -> Iterator[ImageHost]:
-    with ImageHost({"/kite.jpg": jpeg_with_gps()}) as host:
-        pins = {("images.test", 80): ("127.0.0.1", host.port)}
-        with override_settings(OUTBOUND_RESOLVE=pins):
-            outbound.reset()
-            yield host
-        outbound.reset()
 
 
 @pytest.fixture

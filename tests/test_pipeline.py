@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.test import override_settings
 
-from samembed import outbound
 from samembed.ingest.model import Collected, CollectedMedia
 from samembed.ingest.pipeline import store
 from samembed.repositories import posts as posts_repo
@@ -18,7 +15,6 @@ from samembed.repositories.sources import Rules, Source
 from samembed.repositories.stories import Story
 from tests.factories import make_story
 from tests.image_host import ImageHost
-from tests.test_media import jpeg_with_gps
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
 
@@ -123,15 +119,6 @@ def test_a_daily_cap_stops_a_flood_from_one_source(story: Story) -> None:
     second = store(story.id, "rss", [collected(n) for n in range(2, 6)], source_id=source.id,
                    rules=rules)
     assert (first.new, second.new, second.capped) == (2, 1, 3)
-
-
-@pytest.fixture
-def image_host() -> Iterator[ImageHost]:
-    with ImageHost({"/a.jpg": jpeg_with_gps(), "/face.jpg": jpeg_with_gps(200, 200)}) as host:
-        with override_settings(OUTBOUND_RESOLVE={("images.test", 80): ("127.0.0.1", host.port)}):
-            outbound.reset()
-            yield host
-        outbound.reset()
 
 
 def test_media_is_copied_once_and_reused_on_refresh(story: Story, image_host: ImageHost) -> None:

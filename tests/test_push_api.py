@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client, override_settings
 
-from samembed import mongo, outbound
+from samembed import mongo
 from samembed.embedded_db import EmbeddedDB, free_port
 from samembed.ingest import pipeline
 from samembed.repositories import ensure_indexes, sources
@@ -19,7 +19,6 @@ from samembed.repositories.sources import Rules
 from samembed.repositories.stories import Story
 from tests.factories import make_story
 from tests.image_host import ImageHost
-from tests.test_media import jpeg_with_gps
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
 
@@ -162,16 +161,6 @@ def test_html_and_script_links_in_pushed_text_stay_inert(story: Story) -> None:
 
 def test_other_methods_are_405(story: Story) -> None:
     assert client.get("/api/v1/stories/pushed/posts").status_code == 405
-
-
-@pytest.fixture
-def image_host() -> Iterator[ImageHost]:
-    with ImageHost({"/kite.jpg": jpeg_with_gps()}) as host:
-        pins = {("images.test", 80): ("127.0.0.1", host.port)}
-        with override_settings(OUTBOUND_RESOLVE=pins):
-            outbound.reset()
-            yield host
-        outbound.reset()
 
 
 def test_pushed_images_are_copied_by_the_ingest_loop(story: Story,

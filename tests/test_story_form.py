@@ -22,7 +22,7 @@ from samembed.repositories import stories as stories_repo
 from samembed.repositories.stories import Story
 from samembed.studio.curation import KeptImage
 from tests.factories import make_post, make_story
-from tests.test_studio_merge import Tab, grace  # noqa: F401 - the second editor's fixture
+from tests.test_studio_merge import Tab
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
 
@@ -171,7 +171,7 @@ def test_an_uploaded_logo_is_kept_when_another_field_fails(ada: Client, story: S
 
 
 def test_a_logo_upload_keeps_a_colleagues_edit_made_meanwhile(
-        ada: Client, grace: Client, story: Story) -> None:  # noqa: F811
+        ada: Client, grace: Client, story: Story) -> None:
     tab_a, tab_b = Tab(ada, story), Tab(grace, story)
     first = save(tab_a, description="Lanterns at ten, after the rain.")
     second = save(tab_b, logo=upload("logo.png", png_logo()))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.test import Client
 
 from samembed.repositories import audit
@@ -18,15 +18,6 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
 FORM = {"title": "Harbour night", "slug": "", "description": "", "default_template": "grid",
         "accent": "#c2410c", "background": "", "font": "system", "mode": "auto",
         "allowed_domains": ""}
-
-
-@pytest.fixture
-def grace() -> Client:
-    user = User.objects.create_user("grace", password="another long password")
-    user.groups.add(Group.objects.get(name="editors"))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def create(client: Client, **fields: str) -> Story:

@@ -13,7 +13,6 @@ import re
 import threading
 
 import pytest
-from django.contrib.auth.models import Group, User
 from django.test import Client
 
 from samembed.repositories import audit
@@ -26,15 +25,6 @@ from samembed.studio.forms import story_values
 from tests.factories import make_post, make_story
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
-
-
-@pytest.fixture
-def grace() -> Client:
-    user = User.objects.create_user("grace", password="another long password")
-    user.groups.add(Group.objects.get(name="editors"))
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture
