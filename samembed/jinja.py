@@ -19,6 +19,7 @@ from django.templatetags.static import static
 from jinja2 import Environment, FileSystemBytecodeCache, pass_context
 from jinja2.runtime import Context
 
+from samembed.embed.snippet import RESERVED, snippet
 from samembed.media.signing import media_src, media_srcset
 from samembed.text import exact_time, iso_time, post_html, relative_time
 
@@ -45,7 +46,7 @@ def environment(**options: Any) -> Environment:
     options["cache_size"] = 400
     env = Environment(**options)  # noqa: S701 - the backend passes autoescape=True
     env.globals.update(static=static, utcnow=lambda: datetime.now(UTC),
-                       get_messages=get_messages)
+                       get_messages=get_messages, snippet=snippet, snippet_reserved=RESERVED)
     env.filters.update(
         post_html=post_html,
         relative_time=_relative_time,

@@ -4,15 +4,16 @@
    data-template (any case), data-limit (posts per page, 1-100) and
    data-max-height (px: the frame scrolls inside beyond it) are checked: a bad
    value falls back to the default with a console warning, never an error in the
-   page. Each frame starts at a height guessed from its template, page size and
-   width, so the page barely moves when the frame reports its own. In the
+   page. Each frame starts at the height its placeholder reserved (the snippet's
+   min-height), else at one guessed from its template, page size and width, so
+   the page barely moves when the frame reports its own. In the
    page's <head> it waits for the placeholders, and the page does not move at all
    when the frames appear.
    Served minified at /embed.js (see samembed/embed/loader.py). */
 (function (w, d) {
   if (w.samembed) { w.samembed.load(); return; }
-  var script = d.currentScript || d.querySelector('script[src$="/embed.js"]');
-  var origin = new URL(script.src, location.href).origin;
+  var origin = new URL((d.currentScript || d.querySelector('script[src$="/embed.js"]')).src,
+    location.href).origin;
   var frames = {};
   var n = 0;
   // Posts per page of each template, as the server's defaults.
@@ -34,14 +35,14 @@
 
   // The height a template's first page of k posts is likely to take at width x.
   function guess(t, k, x) {
-    return { carousel: 700, ticker: 150, screen: x * 9 / 16 }[t] ||
+    return { carousel: 700, ticker: 200, screen: x * 9 / 16 }[t] ||
       Math.ceil(k / (t === 'grid' ? Math.max(1, (x - 12) / 284 | 0) : 1)) * 400 + 110;
   }
 
   function load(root) {
-    var found = (root || d).querySelectorAll('blockquote.samembed[data-story]');
-    for (var i = 0; i < found.length; i++) {
-      var q = found[i];
+    var all = (root || d).querySelectorAll('blockquote.samembed[data-story]');
+    for (var i = 0; i < all.length; i++) {
+      var q = all[i];
       // Still being parsed (the loader is in the <head>): its link text is to come.
       if (d.readyState === 'loading' && !q.nextSibling) continue;
       var f = d.createElement('iframe'), k = id(), s = q.dataset,
@@ -56,8 +57,13 @@
       f.loading = 'lazy';
       // No allow-same-origin: the embed can never reach the publisher's page.
       f.setAttribute('sandbox', 'allow-scripts allow-popups allow-popups-to-escape-sandbox');
-      h = h || guess(t || 'list', l || LIMITS[t] || 20, q.parentNode.clientWidth || 600);
-      f.style.cssText = 'display:block;width:100%;border:0;height:' + Math.round(m ? Math.min(h, m) : h) + 'px';
+      // A placeholder that reserves its height (the snippet's min-height) gives the
+      // frame that height, and the frame keeps its margins: the swap moves nothing.
+      var c = getComputedStyle(q);
+      h = h || (q.style.minHeight && q.offsetHeight) ||
+        guess(t || 'list', l || LIMITS[t] || 20, q.parentNode.clientWidth || 600);
+      f.style.cssText = 'display:block;width:100%;border:0;margin:' + c.marginTop + ' 0 ' +
+        c.marginBottom + ';height:' + Math.round(m ? Math.min(h, m) : h) + 'px';
       f.m = m;
       frames[k] = f;
       q.parentNode.replaceChild(f, q);

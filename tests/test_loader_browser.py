@@ -166,6 +166,6 @@ def test_without_javascript_the_link_stays_readable(
 
 
 def test_the_loader_stays_about_a_kilobyte_gzipped() -> None:
-    # It checks its data- attributes, reserves each frame's height and can sit in
-    # the <head>; still one packet or so.
-    assert len(gzip.compress(minified(), 9)) <= 1300
+    # It checks its data- attributes, reserves each frame's height (its
+    # placeholder's, with its margins) and can sit in the <head>; still one packet.
+    assert len(gzip.compress(minified(), 9)) <= 1350

@@ -7,6 +7,7 @@ import pytest
 from django.test import Client
 
 from samembed.embed.cache import response_cache
+from samembed.embed.snippet import snippet
 from samembed.repositories import stories as stories_repo
 from tests.factories import make_story
 
@@ -97,3 +98,25 @@ def test_a_screen_of_an_unknown_story_escapes_its_name(client: Client) -> None:
     body = response.content.decode()
     assert "<b>hi" not in body and "&lt;b&gt;hi" in body
     assert 'data-waiting="%3Cb%3Ehi"' in body
+
+
+def test_the_story_page_gives_the_snippet_with_the_height_its_template_reserves(
+    client: Client
+) -> None:
+    make_story("quay", posts=2, default_template="carousel")
+    response = client.get("/s/quay")
+    assert response.status_code == 200
+    body = response.content.decode()
+    # Shown as text to copy: the markup is escaped once, the title too.
+    assert ('&lt;blockquote class=&#34;samembed&#34; data-story=&#34;quay&#34; '
+            'style=&#34;min-height:700px&#34;&gt;') in body
+
+
+def test_a_bounded_snippet_reserves_no_more_than_its_bound() -> None:
+    text = snippet("https://x.example", "a&b", "Tom & <Jerry>", "list", max_height=600)
+    assert text.splitlines()[0] == (
+        '<blockquote class="samembed" data-story="a&amp;b" data-template="list" '
+        'data-max-height="600" style="min-height:min(100vh,600px)">')
+    assert "Tom &amp; &lt;Jerry&gt;" in text
+    assert snippet("https://x.example", "s", "S", "screen").startswith(
+        '<blockquote class="samembed" data-story="s" data-template="screen">')

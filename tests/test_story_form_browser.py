@@ -134,7 +134,8 @@ def test_the_device_toggle_lays_the_frame_out_at_its_real_width(laptop: Page) ->
 def test_the_snippet_builder_writes_the_snippet_and_the_preview_url(laptop: Page) -> None:
     snippet = laptop.locator("#snippet")
     expect(snippet).to_have_value(
-        '<blockquote class="samembed" data-story="quay" data-template="grid">\n'
+        '<blockquote class="samembed" data-story="quay" data-template="grid"'
+        ' style="min-height:100vh">\n'
         f'  <a href="{laptop.url.split("/studio")[0]}/s/quay">Quay night market</a>\n'
         "</blockquote>\n"
         f'<script async src="{laptop.url.split("/studio")[0]}/embed.js"></script>')
@@ -142,7 +143,8 @@ def test_the_snippet_builder_writes_the_snippet_and_the_preview_url(laptop: Page
     laptop.fill("input[name=pv-limit]", "3")
     laptop.fill("input[name=pv-max-height]", "640")
     value = snippet.input_value()
-    assert 'data-template="carousel" data-limit="3" data-max-height="640"' in value
+    assert ('data-template="carousel" data-limit="3" data-max-height="640"'
+            ' style="min-height:min(700px,640px)"') in value
     laptop.locator("input[name=pv-limit]").dispatch_event("change")
     inner = preview(laptop, "carousel")
     expect(laptop.locator("[data-frame]")).to_have_attribute("src", re.compile(r"limit=3"))

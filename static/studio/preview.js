@@ -106,12 +106,18 @@
     return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
   }
 
+  var RESERVED = { list: '100vh', grid: '100vh', carousel: '700px', ticker: '200px' };
+
   function writeSnippet() {
     var o = root.dataset.origin, attrs = ' data-story="' + escape(root.dataset.slug) + '"' +
       ' data-template="' + template.value + '"';
     var l = bounded(limit, 1, 100), m = bounded(maxHeight, 40, 1e6);
     if (l) attrs += ' data-limit="' + l + '"';
     if (m) attrs += ' data-max-height="' + m + '"';
+    // The height the placeholder keeps until its frame reports one, as
+    // samembed/embed/snippet.py's RESERVED.
+    var r = RESERVED[template.value];
+    if (r) attrs += ' style="min-height:' + (m ? 'min(' + r + ',' + m + 'px)' : r) + '"';
     snippet.value = '<blockquote class="samembed"' + attrs + '>\n' +
       '  <a href="' + escape(o + '/s/' + root.dataset.slug) + '">' + escape(root.dataset.title) + '</a>\n' +
       '</blockquote>\n<script async src="' + escape(o) + '/embed.js"></' + 'script>';
