@@ -5,7 +5,8 @@ from django.urls import path
 from django.views.decorators.cache import cache_page
 from django.views.decorators.clickjacking import xframe_options_exempt
 
-from samembed.embed.render import EMBED_POST_LIMIT, render_embed
+from samembed.embed.paging import default_limit
+from samembed.embed.render import render_embed
 from samembed.repositories import posts, stories
 
 
@@ -16,7 +17,9 @@ def embed(request: HttpRequest, slug: str) -> HttpResponse:
     if story is None:
         raise Http404("no such story")
     template = request.GET.get("template", story.default_template)
-    rendered = render_embed(story, posts.list_published(story.id, EMBED_POST_LIMIT), template)
+    # The same first page as ours, so both serve the same bytes.
+    rendered = render_embed(story, posts.list_published(story.id, default_limit(template)),
+                            template)
     response = HttpResponse(rendered.body)
     response["Content-Security-Policy"] = rendered.csp
     return response
