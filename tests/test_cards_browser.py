@@ -215,6 +215,31 @@ def test_the_lightbox_opens_traps_focus_moves_and_closes_on_escape(
     assert page.evaluate("document.activeElement === document.querySelector('a[data-zoom]')")
 
 
+def test_in_a_right_to_left_story_the_lightbox_arrows_point_and_move_as_they_sit(
+    page: Page, server: Gunicorn
+) -> None:
+    story = make_story("lb-ar", language="ar")
+    make_post(story, 1, text="صورتان",
+              media=(picture(1200, 800, "فوانيس"), picture(900, 900, "الفرقة")))
+    open_embed(page, server, "lb-ar", "list")
+    page.locator("a[data-zoom]").first.click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog.locator(".lb-cap")).to_have_text("فوانيس")
+    prev, nxt = dialog.locator(".lb-prev"), dialog.locator(".lb-next")
+    # "Previous" sits on the right and points right; "next" on the left, pointing left.
+    assert prev.bounding_box()["x"] > nxt.bounding_box()["x"]  # type: ignore[index]
+    for button in (prev, nxt):
+        assert button.locator("svg").evaluate("e => getComputedStyle(e).transform") == (
+            "matrix(-1, 0, 0, 1, 0, 0)")
+    # The left arrow key goes where the left button goes: on, to the next picture.
+    page.keyboard.press("ArrowLeft")
+    expect(dialog.locator(".lb-cap")).to_have_text("الفرقة")
+    page.keyboard.press("ArrowRight")
+    expect(dialog.locator(".lb-cap")).to_have_text("فوانيس")
+    nxt.click()
+    expect(dialog.locator(".lb-cap")).to_have_text("الفرقة")
+
+
 def test_the_carousel_is_one_tab_stop_and_its_focused_card_is_always_in_view(
     page: Page, server: Gunicorn
 ) -> None:

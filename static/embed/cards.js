@@ -105,8 +105,12 @@
     });
     box.addEventListener("keydown", function (e) {
       if (e.key === "Escape") { e.preventDefault(); close(); }
-      else if (e.key === "ArrowLeft") { e.preventDefault(); go(-1); }
-      else if (e.key === "ArrowRight") { e.preventDefault(); go(1); }
+      else if (e.key === "ArrowLeft" || e.key === "ArrowRight") {
+        // The arrow that points at a button moves as that button does: in a
+        // right-to-left story "previous" sits on the right.
+        e.preventDefault();
+        go((e.key === "ArrowRight") === (getComputedStyle(box).direction !== "rtl") ? 1 : -1);
+      }
       else if (e.key === "Tab") {
         // Focus stays in the dialog: from the last control back to the first.
         var stops = Array.prototype.filter.call(box.querySelectorAll("button"), function (b) { return !b.hidden; });
