@@ -92,6 +92,23 @@ def test_a_screen_of_a_draft_waits_for_its_story(client: Client) -> None:
     assert client.get("/screen/soon").status_code == 200
 
 
+def test_a_draft_in_another_language_says_so_in_its_own_words(client: Client) -> None:
+    make_story("fete", posts=1, status="draft", language="fr", title="Fête secrète")
+    make_story("souk", posts=1, status="draft", language="ar")
+    embed = client.get("/e/fete").content.decode()
+    assert embed.startswith('<!doctype html><html lang="fr" dir="ltr">')
+    assert "<h1>Ce fil n’est pas disponible.</h1>" in embed
+    assert ">Ouvrir la page du fil</a>" in embed
+    screen = client.get("/screen/souk")
+    assert screen.status_code == 404
+    body = screen.content.decode()
+    assert '<html lang="ar" dir="rtl"' in body
+    assert '<h1>في انتظار <span dir="auto">souk</span></h1>' in body
+    assert "تبدأ الشاشة تلقائيًا" in body
+    # A draft's title is not shown to whoever guesses its address.
+    assert "secrète" not in client.get("/screen/fete").content.decode()
+
+
 def test_a_screen_of_an_unknown_story_escapes_its_name(client: Client) -> None:
     response = client.get("/screen/%3Cb%3Ehi")
     assert response.status_code == 404

@@ -171,7 +171,7 @@ def _version(request: HttpRequest, slug: str) -> HttpResponse:
         return _json(200, version_payload(story), story_id=str(story.id), version=story.version)
 
     # The same lookup, 404 and 301 as every story URL; the version needs no posts.
-    entry = _cached(request, slug, PREFIX, _not_found, build, with_posts=False)
+    entry = _cached(request, slug, PREFIX, lambda _: _not_found(), build, with_posts=False)
     if screen is not None and entry.status == 200:
         screens.seen(entry.story_id, screen)
     return entry_response(entry, request)

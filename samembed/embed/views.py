@@ -34,7 +34,7 @@ from markupsafe import Markup
 
 from samembed.embed import paging
 from samembed.embed.cache import Entry, Header, query_suffix, response_cache
-from samembed.embed.i18n import language_for
+from samembed.embed.i18n import DEFAULT, language, language_for
 from samembed.embed.paging import BadPage, Cursor
 from samembed.embed.render import cards, csp_hash, render_embed, theme_css
 from samembed.embed.story_page import head as story_head
@@ -214,16 +214,19 @@ NOT_FOUND_CSS = (
 )
 
 
-def _not_found_entry(slug: str | None = None) -> Entry:
+def _not_found_entry(slug: str | None = None, story: Story | None = None) -> Entry:
     """The small 404 document of an embed: one line, with a link to the story's page
-    when the slug could name one (a story still in draft will be there)."""
+    when the slug could name one (a story still in draft will be there); in the
+    language of that draft when there is one."""
+    lang = language(story.language) if story and story.language else language(DEFAULT)
+    t = lang.t
     link = (f' <a href="/s/{quote(slug)}" target="_blank" rel="noopener">'
-            "Open the story&#8217;s page</a>") if slug else ""
+            f"{html_escape(t['open_story_page'])}</a>") if slug else ""
     body = (
-        '<!doctype html><html lang="en"><meta charset="utf-8">'
+        f'<!doctype html><html lang="{lang.tag}" dir="{lang.dir}"><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Story not available</title><style>{NOT_FOUND_CSS}</style>"
-        f"<main><h1>This story is not available.</h1>{link}</main>"
+        f"<title>{html_escape(t['not_available'])}</title><style>{NOT_FOUND_CSS}</style>"
+        f"<main><h1>{html_escape(t['not_available'])}</h1>{link}</main>"
         f"<script>{NOT_FOUND_SCRIPT}</script></html>"
     ).encode()
     csp = (f"default-src 'none'; style-src {csp_hash(NOT_FOUND_CSS)}; "
@@ -235,7 +238,7 @@ def _cached(
     request: HttpRequest,
     slug: str,
     prefix: str,
-    not_found: Callable[[], Entry],
+    not_found: Callable[[Story | None], Entry],
     build: Callable[[Story, Page], Entry],
     suffix: str = "",
     with_posts: bool = True,
@@ -271,7 +274,7 @@ def _cached(
             timing.render = time.perf_counter() - fetched
         else:
             timing.db = time.perf_counter() - started
-            entry = (not_found() if story is None or not story.is_public
+            entry = (not_found(story) if story is None or not story.is_public
                      else _redirect_entry(f"{prefix}{story.slug}{suffix}"))
         entry.slug = slug
         return entry
@@ -336,8 +339,10 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
         return Entry.build(200, headers, rendered.body,
                            story_id=str(story.id), version=story.version)
 
-    def not_found() -> Entry:
-        return _waiting_entry(slug) if prefix == "/screen/" else _not_found_entry(slug)
+    def not_found(story: Story | None) -> Entry:
+        if prefix == "/screen/":
+            return _waiting_entry(slug, story)
+        return _not_found_entry(slug, story)
 
     entry = _cached(request, slug, prefix, not_found, build, suffix, page=page,
                     page_size=lambda story: paging.default_limit(
@@ -400,17 +405,24 @@ WAITING_SCRIPT = (
 )
 
 
-def _waiting_entry(slug: str) -> Entry:
-    """The screen of a story that does not exist or is not published yet."""
+def _waiting_entry(slug: str, story: Story | None = None) -> Entry:
+    """The screen of a story that does not exist or is not published yet, in the
+    language of the draft when there is one (its title stays private: the slug
+    names it)."""
     poll_ms = int(settings.LIVE_POLL_INTERVAL * 1000)
+    lang = language(story.language) if story and story.language else language(DEFAULT)
+    t = lang.t
     name = html_escape(slug)
+    waiting = html_escape(t["waiting_for"])
+    heading = waiting.replace("{name}", f'<span dir="auto">{name}</span>')
     body = (
-        f'<!doctype html><html lang="en" data-waiting="{html_escape(quote(slug))}" '
+        f'<!doctype html><html lang="{lang.tag}" dir="{lang.dir}" '
+        f'data-waiting="{html_escape(quote(slug))}" '
         f'data-poll="{poll_ms}"><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Waiting for {name}</title><style>{WAITING_CSS}</style>"
-        f'<main><h1>Waiting for <span dir="auto">{name}</span></h1>'
-        "<p>The screen starts by itself as soon as the story is published.</p></main>"
+        f"<title>{waiting.replace('{name}', name)}</title><style>{WAITING_CSS}</style>"
+        f"<main><h1>{heading}</h1>"
+        f"<p>{html_escape(t['waiting_body'])}</p></main>"
         f"<script>{WAITING_SCRIPT}</script></html>"
     ).encode()
     csp = (f"default-src 'none'; style-src {csp_hash(WAITING_CSS)}; "
@@ -464,7 +476,8 @@ def _story_page(request: HttpRequest, slug: str) -> HttpResponse:
         return _build_story_page(story, result, first, origin)
 
     return entry_response(
-        _cached(request, slug, "/s/", _not_found_entry, build, query_suffix(after=page.after),
+        _cached(request, slug, "/s/", lambda story: _not_found_entry(None, story), build,
+                query_suffix(after=page.after),
                 page=page), request)
 
 
@@ -543,7 +556,7 @@ def _story_api(request: HttpRequest, slug: str) -> HttpResponse:
                            story_id=str(story.id), version=story.version)
 
     try:
-        entry = _cached(request, slug, "/api/v1/stories/", _json_not_found, build,
+        entry = _cached(request, slug, "/api/v1/stories/", lambda _: _json_not_found(), build,
                         query_suffix(limit=page.limit, after=page.after), page=page)
     except BadPage as e:
         return _json_error(400, str(e))
