@@ -284,7 +284,9 @@ def test_a_caption_both_changed_comes_back_with_both_and_saves_the_choice(
 
     assert conflict.status_code == 409
     page = conflict.content.decode()
-    assert "Saved meanwhile by someone else: <span dir=\"auto\">Ada&#39;s caption" in page
+    # It names the colleague and when, as the story's conflict page does.
+    assert re.search(r"Saved meanwhile by Ada, [^<]+ UTC: <span dir=\"auto\">Ada&#39;s caption",
+                     page), page
     assert ">Grace&#39;s caption</textarea>" in page
     assert 'value="Grace&#39;s alt"' in page  # only she changed it: carried, not asked
     post = posts_repo.get_by_key(post_id)

@@ -331,7 +331,7 @@ def display_name(actor: str, people: dict[str, str]) -> str:
     return name[:1].upper() + name[1:]
 
 
-def _people() -> dict[str, str]:
+def people() -> dict[str, str]:
     """Editors by username -> the name the trail uses (first name, else username)."""
     users = (User.objects.filter(Q(is_superuser=True) | Q(groups__name=EDITORS_GROUP))
              .distinct().order_by("username").only("username", "first_name"))
@@ -421,15 +421,15 @@ def _csv(story_slug: str, lines: list[Line]) -> HttpResponse:
 def story_audit(request: HttpRequest, story_id: str) -> HttpResponse:
     """The trail of one story: sentences, filters, paging; CSV with `?format=csv`."""
     story = story_or_404(story_id)
-    people = _people()
-    filters, problem = _filters(request, people)
+    names = people()
+    filters, problem = _filters(request, names)
     if request.GET.get("format") == "csv":
         entries = _entries(story.id, filters, 0, CSV_MAX)
-        return _csv(story.slug, lines_for(entries, story.id, people, group=False))
+        return _csv(story.slug, lines_for(entries, story.id, names, group=False))
     entries = _entries(story.id, filters, (filters.page - 1) * PAGE_SIZE, PAGE_SIZE + 1)
-    lines = lines_for(entries[:PAGE_SIZE], story.id, people)
+    lines = lines_for(entries[:PAGE_SIZE], story.id, names)
     return render(request, "studio/audit.html", {
-        "story": story, "lines": lines, "filters": filters, "people": people,
+        "story": story, "lines": lines, "filters": filters, "people": names,
         "action_filters": ACTION_FILTERS, "more": len(entries) > PAGE_SIZE,
         "problem": problem, "page": filters.page,
     }, status=200)

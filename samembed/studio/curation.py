@@ -38,6 +38,7 @@ from samembed.repositories.posts import (
     QueueFilter,
 )
 from samembed.studio import actions
+from samembed.studio.audit import display_name, people
 from samembed.studio.forms import parse_page, parse_version
 from samembed.studio.health import health_summary
 from samembed.studio.views import actor, story_or_404, studio_page
@@ -421,9 +422,14 @@ def _caption_page(request: HttpRequest, post: Post, values: dict[str, str],
                   conflicts: dict[str, tuple[Any, Any]] | None = None) -> HttpResponse:
     base = signing.dumps({"post": str(post.id), "version": post.version,
                           "values": _shown(post)}, salt=CAPTION_BASE_SALT, compress=True)
+    # Who saved the values a conflict shows: the post's newest applied caption edit.
+    by = next((e for e in audit.for_story(post.story_id, 20, post_id=post.id)
+               if e.action == "post.caption" and e.outcome == "applied"),
+              None) if conflicts else None
     return render(request, "studio/caption.html", {
         "post": post, "values": values, "source_alts": source_alts, "message": message,
-        "base": base, "conflicts": conflicts or {},
+        "base": base, "conflicts": conflicts or {}, "saved_by": by,
+        "saved_by_name": display_name(by.actor, people()) if by else "",
         "errors": [], "caption_max": TEXT_MAX}, status=status)
 
 
