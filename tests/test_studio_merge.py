@@ -315,3 +315,21 @@ def test_a_stale_caption_without_a_base_is_a_question_not_an_overwrite(
     assert response.status_code == 409
     post = posts_repo.get_by_key(post_id)
     assert post is not None and post.media[0].alt == "Ada's alt"
+
+
+def test_an_uploaded_logo_reads_as_a_picture_in_the_conflict_and_words_in_the_trail(
+        ada: Client, grace: Client, story: Story) -> None:
+    uploaded = "media:" + "a" * 64
+    tab_a, tab_b = Tab(ada, story), Tab(grace, story)
+    assert tab_a.save(logo_url=uploaded).status_code == 302  # type: ignore[attr-defined]
+
+    conflict = tab_b.save(logo_url="https://example.com/logo.png")
+
+    assert conflict.status_code == 409  # type: ignore[attr-defined]
+    page = conflict.content.decode()  # type: ignore[attr-defined]
+    assert re.search(r'<img class="cf-logo" src="/img/[^"]+\.webp" alt="an uploaded image"', page)
+    assert "https://example.com/logo.png" in page
+    assert "media:" not in page.replace(f'value="{uploaded}"', "")
+    trail = ada.get(f"/studio/stories/{story.id}/audit").content.decode()
+    assert "Ada set the screen logo to an uploaded image." in html.unescape(trail)
+    assert "media:" not in trail

@@ -30,6 +30,7 @@ from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from samembed.media.signing import STORED_PREFIX
 from samembed.repositories import audit
 from samembed.repositories.audit import AuditEntry, PostSummary
 from samembed.repositories.common import Id
@@ -174,6 +175,8 @@ def value(name: str, raw: Any) -> str:
         return f"{raw} s"
     if isinstance(raw, dict):
         return ", ".join(f"{k}: {value(k, v)}" for k, v in raw.items())
+    if isinstance(raw, str) and raw.startswith(STORED_PREFIX):
+        return "an uploaded image"
     return f"‘{excerpt(str(raw), VALUE_MAX)}’"
 
 
