@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -47,11 +48,87 @@ def test_an_editor_saves_rules_and_they_show_on_the_page(ada: Client, story: Sto
     assert [e.action for e in audit.for_story(story.id)] == ["rules.save"]
 
 
-def test_rules_saved_by_someone_else_meanwhile_are_a_409(ada: Client, story: Story) -> None:
+def test_rules_saved_meanwhile_without_the_forms_base_are_a_409(ada: Client,
+                                                                story: Story) -> None:
     assert ada.post(url(story, "rules"), rules_form()).status_code == 302
     stale = ada.post(url(story, "rules"), rules_form(auto_approve="on"))
 
     assert stale.status_code == 409 and "changed these rules" in stale.content.decode()
+    assert sources.rules(story.id).auto_approve is False
+
+
+def shown_rules_form(client: Client, story: Story) -> dict[str, str]:
+    """The rules form as the page shows it: hidden fields, ticked boxes and values."""
+    page = client.get(url(story, "sources")).content.decode()
+    form = page[page.index('action="/studio/stories/%s/rules"' % story.id):]
+    form = form[:form.index("</form>")]
+    fields = {k: html.unescape(v) for k, v in
+              re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form)}
+    fields |= {k: "on" for k in re.findall(r'name="(\w+)" checked', form)}
+    fields |= {k: html.unescape(v) for k, v in
+               re.findall(r'<textarea id="\w+" name="(\w+)"[^>]*>([^<]*)</textarea>', form)}
+    cap = re.search(r'name="daily_cap" inputmode="numeric" value="(\d+)"', form)
+    assert cap is not None
+    return fields | {"daily_cap": cap.group(1)}
+
+
+def test_two_editors_blocking_words_at_once_keep_both(ada: Client, grace: Client,
+                                                      story: Story) -> None:
+    assert ada.post(url(story, "rules"), rules_form(blocked_words="spoiler")).status_code == 302
+    tab_a, tab_b = shown_rules_form(ada, story), shown_rules_form(grace, story)
+
+    first = ada.post(url(story, "rules"), tab_a | {"blocked_words": "spoiler\nfree money"})
+    second = grace.post(url(story, "rules"), tab_b | {"blocked_words": "crypto",
+                                                      "daily_cap": "200"})
+
+    assert first.status_code == 302 and second.status_code == 302
+    page = grace.get(second["Location"]).content.decode()
+    assert "Changes saved meanwhile by a colleague were kept." in page
+    rules = sources.rules(story.id)
+    # Grace removed "spoiler" and added "crypto"; Ada's "free money" stays.
+    assert (rules.blocked_words, rules.daily_cap, rules.version) == (
+        ("free money", "crypto"), 200, 3)
+    assert [(e.actor, e.outcome) for e in audit.for_story(story.id)[:2]] == [
+        ("grace", "applied"), ("ada", "applied")]
+
+
+def test_a_setting_both_changed_is_shown_back_with_theirs_beside_it(
+        ada: Client, grace: Client, story: Story) -> None:
+    assert ada.post(url(story, "rules"), rules_form()).status_code == 302
+    tab_a, tab_b = shown_rules_form(ada, story), shown_rules_form(grace, story)
+    assert ada.post(url(story, "rules"), tab_a | {"daily_cap": "100",
+                                                  "auto_approve": "on"}).status_code == 302
+
+    conflict = grace.post(url(story, "rules"), tab_b | {"daily_cap": "50",
+                                                        "languages": "fr"})
+
+    assert conflict.status_code == 409
+    page = conflict.content.decode()
+    assert "Ada changed the rules while you were editing" in page
+    assert "you both changed daily cap" in page
+    assert "Saved meanwhile by a colleague: 100" in page
+    assert sources.rules(story.id).daily_cap == 100  # nothing saved until she saves again
+    again = shown_rules_form(grace, story) | {
+        k: html.unescape(v) for k, v in
+        re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', page)}
+    assert 'name="daily_cap" inputmode="numeric" value="50"' in page  # hers, in the form
+    assert ">fr</textarea>" in page and 'name="auto_approve" checked' in page
+    resaved = grace.post(url(story, "rules"), again | {"daily_cap": "50", "languages": "fr",
+                                                       "auto_approve": "on"})
+    assert resaved.status_code == 302
+    rules = sources.rules(story.id)
+    assert (rules.daily_cap, rules.languages, rules.auto_approve) == (50, ("fr",), True)
+    assert [e.outcome for e in audit.for_story(story.id)[:2]] == ["applied", "conflict"]
+
+
+def test_a_forged_rules_base_is_not_merged(ada: Client, grace: Client, story: Story) -> None:
+    assert ada.post(url(story, "rules"), rules_form()).status_code == 302
+    tab_b = shown_rules_form(grace, story)
+    assert ada.post(url(story, "rules"), shown_rules_form(ada, story) | {
+        "daily_cap": "100"}).status_code == 302
+    forged = grace.post(url(story, "rules"), tab_b | {"base": tab_b["base"][:-2] + "xx",
+                                                      "auto_approve": "on"})
+    assert forged.status_code == 409 and "apply your change again" in forged.content.decode()
     assert sources.rules(story.id).auto_approve is False
 
 

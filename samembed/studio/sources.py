@@ -19,10 +19,12 @@ Other studio pages show a story's source health with `studio.health.health_summa
 from __future__ import annotations
 
 import secrets
+from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
 
 from django.contrib import messages
+from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -33,6 +35,8 @@ from samembed.repositories import audit, sources
 from samembed.repositories.posts import TEXT_MAX
 from samembed.repositories.sources import Rules, Source
 from samembed.repositories.stories import Story
+from samembed.studio.actions import CAS_ATTEMPTS
+from samembed.studio.audit import display_name, people
 from samembed.studio.forms import parse_version
 from samembed.studio.health import health_of
 from samembed.studio.views import actor, story_or_404, studio_page
@@ -72,6 +76,8 @@ def _page(request: HttpRequest, story: Story, status: int = 200, **context: Any)
         "kinds": {kind: module.label for kind, module in REGISTRY.items()},
         "intervals": INTERVALS,
         "rules": sources.rules(story.id),
+        "rules_base": rules_base(story, context.get("rules_current") or sources.rules(story.id)),
+        "rules_theirs": {},
         "push": sources.push_source(story.id),
         "import_max_posts": push.IMPORT_MAX_POSTS,
         "values": {},
@@ -228,9 +234,85 @@ def _rules_from(request: HttpRequest) -> Rules:
                  daily_cap=int(raw_cap))
 
 
+RULES_BASE_SALT = "samembed.studio.rules-base"
+RULE_LABELS = {"auto_approve": "automatic approval", "skip_replies": "skip replies",
+               "skip_reposts": "skip reposts", "hold_sensitive": "hold sensitive posts",
+               "daily_cap": "daily cap"}
+
+
+def rule_values(rules: Rules) -> dict[str, Any]:
+    """The rules an editor sets, as plain values (lists for the lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v
+            for k, v in asdict(rules).items() if k != "version"}
+
+
+def rules_of(values: dict[str, Any], version: int = 0) -> Rules:
+    """Rules from plain values (the inverse of rule_values)."""
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                              for k, v in values.items()}
+    return Rules(**fields, version=version)
+
+
+def rules_base(story: Story, rules: Rules) -> str:
+    """The signed rules the form shows: a save from them is merged with any save since."""
+    return signing.dumps({"story": str(story.id), "version": rules.version,
+                          "values": rule_values(rules)}, salt=RULES_BASE_SALT, compress=True)
+
+
+def _read_rules_base(raw: str | None, story: Story, version: int) -> dict[str, Any] | None:
+    try:
+        data = signing.loads(raw or "", salt=RULES_BASE_SALT)
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict) or data.get("story") != str(story.id) \
+            or data.get("version") != version or not isinstance(data.get("values"), dict):
+        return None
+    return data["values"]
+
+
+def merge_rules(base: dict[str, Any], theirs: dict[str, Any], mine: dict[str, Any]
+                ) -> tuple[dict[str, Any], dict[str, tuple[Any, Any]]]:
+    """Three-way merge of rules: lists merge entry by entry (what each side added or
+    removed applies, so two editors blocking words at once keep both); a flag or the
+    cap both changed to different values is a conflict (theirs, mine)."""
+    merged: dict[str, Any] = {}
+    conflicts: dict[str, tuple[Any, Any]] = {}
+    for key, wanted in mine.items():
+        before, current = base.get(key), theirs.get(key)
+        if isinstance(wanted, list):
+            removed = set(before or ()) - set(wanted)
+            kept = [x for x in current or () if x not in removed]
+            merged[key] = kept + [x for x in wanted if x not in (before or ()) and x not in kept]
+        elif wanted == before or current == wanted:
+            merged[key] = current
+        elif current == before:
+            merged[key] = wanted
+        else:
+            merged[key] = wanted
+            conflicts[key] = (current, wanted)
+    return merged, conflicts
+
+
+def _rules_conflict(request: HttpRequest, story: Story, current: Rules,
+                    proposal: dict[str, Any], conflicts: dict[str, tuple[Any, Any]]
+                    ) -> HttpResponse:
+    saved = next((e for e in audit.for_story(story.id, 20)
+                  if e.action == "rules.save" and e.outcome == "applied"), None)
+    who = display_name(saved.actor, people()) if saved else "A colleague"
+    names = ", ".join(RULE_LABELS.get(k, k) for k in conflicts)
+    shown = rules_of(proposal, current.version)
+    return _page(request, story, 409, rules=shown, rules_current=current, error=(
+        f"Not saved yet: {who} changed the rules while you were editing, and you both "
+        f"changed {names}. The form now holds your value with theirs beside it, and "
+        "everything else merged; save again to keep what it says."),
+        rules_theirs={k: theirs for k, (theirs, _) in conflicts.items()})
+
+
 @studio_page
 @require_POST
 def rules_save(request: HttpRequest, story_id: str) -> HttpResponse:
+    """Save the moderation rules; a save made from older rules is merged with what
+    was saved since (lists entry by entry); a setting both changed is shown back."""
     story = story_or_404(story_id)
     seen = request.POST.get("version", "")
     if not seen.isdigit() or len(seen) > 15:
@@ -239,16 +321,35 @@ def rules_save(request: HttpRequest, story_id: str) -> HttpResponse:
         new = _rules_from(request)
     except ValueError as e:
         return _page(request, story, 400, error=str(e))
-    before = sources.rules(story.id)
-    if not sources.save_rules(story.id, new, int(seen)):
+    base = _read_rules_base(request.POST.get("base"), story, int(seen))
+    for _ in range(CAS_ATTEMPTS):
+        before = sources.rules(story.id)
+        if before.version != int(seen):
+            if base is None:
+                return _page(request, story, 409, error=(
+                    "Not saved: someone changed these rules while you were editing. "
+                    "These are the current rules; apply your change again."))
+            merged, conflicts = merge_rules(base, rule_values(before), rule_values(new))
+            if conflicts:
+                audit.record(story.id, actor(request), "rules.save", dict(conflicts),
+                             outcome="conflict")
+                return _rules_conflict(request, story, before, merged, conflicts)
+            if any(len(v) > LIST_MAX for v in merged.values() if isinstance(v, list)):
+                return _page(request, story, 400, error=(
+                    f"Merged with a colleague's save, a list would pass {LIST_MAX} entries."))
+            new = rules_of(merged)
+        if sources.save_rules(story.id, new, before.version):
+            break
+    else:
         return _page(request, story, 409, error=(
-            "Not saved: someone changed these rules while you were editing. "
-            "These are the current rules; apply your change again."))
+            "Not saved: the rules keep changing; these are the current ones."))
     changes = {k: (getattr(before, k), getattr(new, k)) for k in Rules.__dataclass_fields__
                if k != "version" and getattr(before, k) != getattr(new, k)}
     audit.record(story.id, actor(request), "rules.save", changes)
+    kept = " Changes saved meanwhile by a colleague were kept." if before.version != int(seen) \
+        else ""
     return _back(request, story,
-                 "Moderation rules saved; they apply to posts collected from now on.")
+                 "Moderation rules saved; they apply to posts collected from now on." + kept)
 
 
 @studio_page
