@@ -1,8 +1,9 @@
 /* samembed loader: turns each <blockquote class="samembed" data-story="..."> into a
    sandboxed, lazy, self-resizing iframe. Safe to include any number of times;
    window.samembed.load(root) scans again for placeholders added later.
-   data-template (any case), data-limit (posts per page, 1-100) and
-   data-max-height (px: the frame scrolls inside beyond it) are checked: a bad
+   data-template (any case), data-theme (light, dark or auto: the page's mode),
+   data-limit (posts per page, 1-100) and data-max-height (px: the frame
+   scrolls inside beyond it) are checked: a bad
    value falls back to the default with a console warning, never an error in the
    page. Each frame starts at the height its placeholder reserved (the snippet's
    min-height), else at one guessed from its template, page size and width, so
@@ -50,6 +51,7 @@
         m = num(q, 'max-height', 40, 1e6), h = num(q, 'height', 40, 1e6), x = [];
       if (t && !LIMITS[t]) t = warn('template', t) || '';
       if (t) x.push('template=' + t);
+      if (s.theme) /^(light|dark|auto)$/.test(s.theme) ? x.push('theme=' + s.theme) : warn('theme', s.theme);
       if (l && l !== LIMITS[t]) x.push('limit=' + l);
       f.src = origin + '/e/' + encodeURIComponent(s.story) + (x.length ? '?' + x.join('&') : '') +
         '#samembed=' + k + (m ? '&bounded' : '');
@@ -62,8 +64,8 @@
       var c = getComputedStyle(q);
       h = h || (q.style.minHeight && q.offsetHeight) ||
         guess(t || 'list', l || LIMITS[t] || 20, q.parentNode.clientWidth || 600);
-      f.style.cssText = 'display:block;width:100%;border:0;margin:' + c.marginTop + ' 0 ' +
-        c.marginBottom + ';height:' + Math.round(m ? Math.min(h, m) : h) + 'px';
+      f.style.cssText = 'display:block;width:100%;border:0;margin-block:' + c.marginBlock +
+        ';height:' + Math.round(m ? Math.min(h, m) : h) + 'px';
       f.m = m;
       frames[k] = f;
       q.parentNode.replaceChild(f, q);

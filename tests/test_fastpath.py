@@ -100,6 +100,11 @@ def test_the_loader_is_served_from_memory() -> None:
     [("/e/demo", b"", "/e/demo"), ("/e/demo", b"template=list", "/e/demo?template=list"),
      ("/s/demo", b"", "/s/demo"), ("/api/v1/stories/demo", b"", "/api/v1/stories/demo"),
      ("/s/demo", b"template=list", None), ("/e/demo", b"template=li%73t", None),
+     ("/e/demo", b"template=grid&theme=dark&limit=5", "/e/demo?template=grid&theme=dark&limit=5"),
+     ("/e/demo", b"theme=light", "/e/demo?theme=light"),
+     ("/e/demo", b"theme=dark&template=grid", None), ("/e/demo", b"theme=blue", None),
+     ("/e/demo", b"template=grid&theme=dark&theme=dark", None),
+     ("/s/demo", b"theme=dark", None),
      ("/", b"", None), ("/e/demo/", b"", None)],
 )
 def test_cache_keys_are_only_made_for_canonical_requests(

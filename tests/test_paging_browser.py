@@ -251,12 +251,19 @@ def test_odd_snippet_values_fall_back_with_a_warning(
                       snippet(server, "odd", template="Grid", limit="abc")
                       + snippet(server, "odd", template="GRID", limit="5")
                       + snippet(server, "odd", template="fancy", limit="0")
-                      + snippet(server, "odd", limit="1000000000", max_height="-3")))
-    page.wait_for_function("document.querySelectorAll('iframe').length === 4")
+                      + snippet(server, "odd", limit="1000000000", max_height="-3")
+                      + snippet(server, "odd", template="list", theme="dark")
+                      + snippet(server, "odd", theme="Night")))
+    page.wait_for_function("document.querySelectorAll('iframe').length === 6")
     sources = page.eval_on_selector_all("iframe", "fs => fs.map(f => f.src.split('#')[0])")
     assert sources == [f"{server.url}/e/odd?template=grid",
                        f"{server.url}/e/odd?template=grid&limit=5",
-                       f"{server.url}/e/odd", f"{server.url}/e/odd"]
+                       f"{server.url}/e/odd", f"{server.url}/e/odd",
+                       f"{server.url}/e/odd?template=list&theme=dark", f"{server.url}/e/odd"]
+    # A lazy frame loads once near the viewport.
+    page.locator("iframe").nth(4).scroll_into_view_if_needed()
+    dark = page.frame_locator("iframe >> nth=4")
+    expect(dark.locator("html")).to_have_attribute("data-theme", "dark", timeout=10_000)
     counts = []
     for index in range(4):
         page.locator("iframe").nth(index).scroll_into_view_if_needed()
@@ -267,7 +274,7 @@ def test_odd_snippet_values_fall_back_with_a_warning(
     assert sorted(warnings) == sorted([
         'samembed: ignoring data-limit="abc"', 'samembed: ignoring data-limit="0"',
         'samembed: ignoring data-template="fancy"', 'samembed: ignoring data-limit="1000000000"',
-        'samembed: ignoring data-max-height="-3"'])
+        'samembed: ignoring data-max-height="-3"', 'samembed: ignoring data-theme="Night"'])
 
 
 def test_a_bounded_frame_scrolls_inside_with_a_more_below_cue(

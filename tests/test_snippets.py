@@ -28,6 +28,23 @@ def test_template_names_are_case_insensitive(client: Client, spelling: str) -> N
     assert list(response_cache()._entries) == ["/e/case?template=grid"]
 
 
+def test_a_theme_for_the_publishers_page_is_its_own_entry_and_kept_by_show_more(
+    client: Client
+) -> None:
+    make_story("modes", posts=25)
+    response = client.get("/e/modes?template=grid&theme=DARK")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'data-theme="dark"' in body
+    assert 'data-more="/e/modes?template=grid&amp;theme=dark&amp;after=' in body
+    assert client.get("/e/modes?theme=light").status_code == 200
+    assert sorted(response_cache()._entries) == [
+        "/e/modes?template=grid&theme=dark", "/e/modes?theme=light"]
+    refused = client.get("/e/modes?theme=night")
+    assert refused.status_code == 400
+    assert "Unknown theme 'night'; valid themes: auto, light, dark." in refused.content.decode()
+
+
 def test_unknown_parameters_are_ignored_and_make_no_entry_of_their_own(client: Client) -> None:
     make_story("utm", posts=2)
     plain = client.get("/e/utm?template=list")

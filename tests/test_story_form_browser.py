@@ -145,9 +145,13 @@ def test_the_snippet_builder_writes_the_snippet_and_the_preview_url(laptop: Page
     value = snippet.input_value()
     assert ('data-template="carousel" data-limit="3" data-max-height="640"'
             ' style="min-height:min(700px,640px)"') in value
+    laptop.locator("select[name=pv-theme]").select_option("dark")
+    assert 'data-template="carousel" data-theme="dark" data-limit="3"' in snippet.input_value()
     laptop.locator("input[name=pv-limit]").dispatch_event("change")
     inner = preview(laptop, "carousel")
-    expect(laptop.locator("[data-frame]")).to_have_attribute("src", re.compile(r"limit=3"))
+    expect(laptop.locator("[data-frame]")).to_have_attribute(
+        "src", re.compile(r"template=carousel&theme=dark&limit=3"))
+    expect(inner.locator("html")).to_have_attribute("data-theme", "dark")
     expect(inner.locator(".post")).to_have_count(3, timeout=FRAME_MS)
     box = laptop.locator("[data-box]").bounding_box()
     assert box is not None and box["height"] <= 640 + 1

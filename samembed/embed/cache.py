@@ -1,7 +1,7 @@
 """The response cache of the read path: the one place story content is cached.
 
 Per process, in memory, keyed by the canonical request (`/e/demo?template=grid`,
-`/e/demo?template=grid&limit=30&after=<cursor>`: `query_suffix` writes the
+`/e/demo?template=grid&theme=dark&limit=30&after=<cursor>`: `query_suffix` writes the
 query part, `canonical_query` recognises it on the fast path).
 An `Entry` is a whole response (status, headers, the body and its brotli and
 gzip codings, each made once on first demand), so a hit is a dictionary lookup
@@ -50,22 +50,33 @@ RETRY_INTERVAL = 1.0
 # up only these (a hit means a view stored that exact key after validating it);
 # anything else (tracking parameters, upper case, percent-encoding) goes to the
 # view, which canonicalises it to the same key.
-KEY_PARAMS = ("template", "limit", "after")
+KEY_PARAMS = ("template", "theme", "limit", "after")
+_TEMPLATE = rb"template=[a-z]{1,12}"
+_THEME = rb"theme=(?:light|dark|auto)"
 _AFTER = rb"after=[A-Za-z0-9_-]{60}"
 _LIMIT = rb"limit=[1-9][0-9]{0,2}"
+
+
+def _in_order(*params: bytes) -> re.Pattern[bytes]:
+    """A query of some of `params`, at least one, each at most once, in this order."""
+    alternatives = [params[i] + b"".join(rb"(?:&%s)?" % p for p in params[i + 1:])
+                    for i in range(len(params))]
+    return re.compile(b"|".join(alternatives))
+
+
 _CANONICAL_QUERY = {
-    "e": re.compile(rb"template=[a-z]{1,12}(?:&%s)?(?:&%s)?|%s(?:&%s)?|%s"
-                    % (_LIMIT, _AFTER, _LIMIT, _AFTER, _AFTER)),
+    "e": _in_order(_TEMPLATE, _THEME, _LIMIT, _AFTER),
     "s": re.compile(_AFTER),
-    "a": re.compile(rb"%s(?:&%s)?|%s" % (_LIMIT, _AFTER, _AFTER)),
+    "a": _in_order(_LIMIT, _AFTER),
 }
 
 
 def query_suffix(template: str | None = None, limit: int | None = None,
-                 after: str | None = None) -> str:
+                 after: str | None = None, theme: str | None = None) -> str:
     """The canonical query part of a cache key or link: "" or "?template=grid&after=…"."""
     parts = [f"{name}={value}" for name, value in
-             zip(KEY_PARAMS, (template, limit, after), strict=True) if value is not None]
+             zip(KEY_PARAMS, (template, theme, limit, after), strict=True)
+             if value is not None]
     return "?" + "&".join(parts) if parts else ""
 
 

@@ -19,7 +19,7 @@ import logging
 import time
 import unicodedata
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from html import escape as html_escape
 from typing import Any
@@ -44,7 +44,7 @@ from samembed.observability import Timing, record_read
 from samembed.repositories import posts as posts_repo
 from samembed.repositories import stories as stories_repo
 from samembed.repositories.posts import Post
-from samembed.repositories.stories import TEMPLATES, Story
+from samembed.repositories.stories import TEMPLATES, THEME_MODES, Story
 from samembed.text import post_html
 
 logger = logging.getLogger(__name__)
@@ -317,16 +317,19 @@ def _asked_version(request: HttpRequest) -> tuple[int | None, str | None]:
 
 
 def _document(request: HttpRequest, slug: str, prefix: str, template: str | None,
-              page: PageRequest, asked: int | None) -> HttpResponse:
+              page: PageRequest, asked: int | None, theme: str | None = None) -> HttpResponse:
     origin = _origin(request)
-    suffix = query_suffix(template if prefix == "/e/" else None, page.limit, page.after)
+    suffix = query_suffix(template if prefix == "/e/" else None, page.limit, page.after, theme)
 
     def build(story: Story, result: Page) -> Entry:
         shown = template or story.default_template
+        if theme is not None:
+            # The publisher's page is light or dark: the story's colours, that mode.
+            story = replace(story, theme=replace(story.theme, mode=theme))
         more_url = None
         if result.next and shown in paging.PAGED_TEMPLATES:
             more_url = prefix + quote(story.slug) + query_suffix(template, page.limit,
-                                                                 result.next)
+                                                                 result.next, theme)
         rendered = render_embed(story, result.posts, shown, origin=origin,
                                 more_url=more_url,
                                 story_more_url=f"/s/{quote(story.slug)}?after={result.next}"
@@ -355,7 +358,7 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
     return response
 
 
-EMBED_PARAMS = ("template", "limit", "after", "v")
+EMBED_PARAMS = ("template", "theme", "limit", "after", "v")
 
 
 def _embed(request: HttpRequest, slug: str) -> HttpResponse:
@@ -367,11 +370,17 @@ def _embed(request: HttpRequest, slug: str) -> HttpResponse:
         if template not in TEMPLATES:
             return _error(400, f"Unknown template {params['template'][:40]!r}; "
                                f"valid templates: {', '.join(TEMPLATES)}.")
+    theme = params.get("theme")
+    if theme is not None:
+        theme = theme.lower()
+        if theme not in THEME_MODES:
+            return _error(400, f"Unknown theme {params['theme'][:40]!r}; "
+                               f"valid themes: {', '.join(THEME_MODES)}.")
     page = _page_request(params, paging.default_limit(template) if template else None)
     asked, bad_version = _asked_version(request)
     if bad_version:
         return _error(400, bad_version)
-    return _document(request, slug, "/e/", template, page, asked)
+    return _document(request, slug, "/e/", template, page, asked, theme)
 
 
 embed = _read_view(_embed, _not_found_entry)

@@ -9,6 +9,7 @@ included, and reaches the embeds through the version watch within a second.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from functools import wraps
 from typing import Any, Callable
@@ -30,7 +31,7 @@ from samembed.repositories import audit
 from samembed.repositories import posts as posts_repo
 from samembed.repositories import sources as sources_repo
 from samembed.repositories import stories as stories_repo
-from samembed.repositories.stories import STATUSES, Story
+from samembed.repositories.stories import STATUSES, THEME_MODES, Story
 from samembed.studio import actions
 from samembed.studio.forms import (
     LoginForm,
@@ -325,6 +326,12 @@ def story_preview(request: HttpRequest, story_id: str) -> HttpResponse:
     except paging.BadPage as e:
         return protect(HttpResponse(str(e), status=400,
                                     content_type="text/plain; charset=utf-8"))
+    theme = request.GET.get("theme") or None
+    if theme is not None:
+        if theme not in THEME_MODES:
+            return protect(HttpResponse(f"Unknown theme {theme[:40]!r}.", status=400,
+                                        content_type="text/plain; charset=utf-8"))
+        story = replace(story, theme=replace(story.theme, mode=theme))
     posts = posts_repo.list_published(story.id, limit)
     # Not following live updates: its own URL needs a session the frame cannot send
     # (the studio page polls the version and reloads the frame instead). Any `v`

@@ -36,13 +36,14 @@
   var screenId = screen ? Math.random().toString(36).slice(2, 12) + Date.now().toString(36) : "";
   var looks = 0;
 
-  // The document's own URL with only the template and page size kept, plus the
-  // version as a cache-buster for CDNs (the origin caches by template and size).
+  // The document's own URL with only the template, theme and page size kept, plus
+  // the version as a cache-buster for CDNs (the origin caches by those three).
   var tpl = /[?&]template=([a-z]+)/.exec(location.search);
+  var thm = /[?&]theme=([a-z]+)/.exec(location.search);
   var lim = /[?&]limit=([0-9]+)/.exec(location.search);
   function documentUrl(v) {
     return location.pathname + "?" + (tpl ? "template=" + tpl[1] + "&" : "") +
-      (lim ? "limit=" + lim[1] + "&" : "") + "v=" + v;
+      (thm ? "theme=" + thm[1] + "&" : "") + (lim ? "limit=" + lim[1] + "&" : "") + "v=" + v;
   }
 
   function schedule(ms) {

@@ -83,6 +83,7 @@
   var status = root.querySelector('[data-status]');
   var snippet = document.getElementById('snippet');
   var template = builder.querySelector('[name=pv-template]');
+  var theme = builder.querySelector('[name=pv-theme]');
   var limit = builder.querySelector('[name=pv-limit]');
   var maxHeight = builder.querySelector('[name=pv-max-height]');
   var version = root.dataset.version;
@@ -110,7 +111,7 @@
 
   function writeSnippet() {
     var o = root.dataset.origin, attrs = ' data-story="' + escape(root.dataset.slug) + '"' +
-      ' data-template="' + template.value + '"';
+      ' data-template="' + template.value + '"' + (theme.value ? ' data-theme="' + theme.value + '"' : '');
     var l = bounded(limit, 1, 100), m = bounded(maxHeight, 40, 1e6);
     if (l) attrs += ' data-limit="' + l + '"';
     if (m) attrs += ' data-max-height="' + m + '"';
@@ -124,7 +125,8 @@
   }
 
   function url() {
-    var q = '?template=' + template.value, l = bounded(limit, 1, 100);
+    var q = '?template=' + template.value + (theme.value ? '&theme=' + theme.value : ''),
+      l = bounded(limit, 1, 100);
     if (l) q += '&limit=' + l;
     // The version makes each reload a new URL (the fragment alone would not reload).
     frameId = 'pv' + version + Math.random().toString(36).slice(2, 8);
