@@ -375,18 +375,31 @@ class ResponseCache:
                 # Stale-while-revalidate: one request renders, the others keep
                 # getting the copy that just expired instead of queueing.
                 return entry
-            flight.done.wait()
+            # The leader may find a copy on disk: take it as soon as it is in memory.
+            while not flight.done.wait(self.revalidate_wait):
+                copy = self._entries.get(key)
+                if copy is not None and self.clock() < copy.stale_until:
+                    return copy
             return flight.result()
+        wait = entry is None or not entry.stale
+        from_disk = entry is None
         if entry is None:
-            self._fly(key, None, render, flight)
-            return flight.result()
+            # A worker that has not rendered this key yet (new, recycled) treats the
+            # copy a sibling saved as its own, so an outage costs it no more than
+            # REVALIDATE_WAIT per key either.
+            entry = self._from_snapshot(key, stale=False)
+            if entry is None:
+                self._fly(key, None, render, flight)
+                return flight.result()
         # Revalidate in the background; wait briefly so that a healthy database's
         # answer (an edit) is what this request gets, and not at all when this
         # key's last render failed.
         threading.Thread(target=self._fly, args=(key, entry, render, flight),
                          name="revalidate", daemon=True).start()
-        if not entry.stale and flight.done.wait(self.revalidate_wait):
+        if wait and flight.done.wait(self.revalidate_wait):
             return flight.result()
+        if from_disk:
+            entry.stale = True
         return entry
 
     def wait(self, key: str, timeout: float) -> bool:
@@ -434,8 +447,9 @@ class ResponseCache:
             self.snapshots.record(key, entry)
         return entry
 
-    def _from_snapshot(self, key: str) -> Entry | None:
-        """The copy another worker saved (see `snapshots`), kept in memory as stale."""
+    def _from_snapshot(self, key: str, stale: bool = True) -> Entry | None:
+        """The copy a worker of this instance saved (see `snapshots`), kept in
+        memory already expired."""
         if self.snapshots is None:
             return None
         found = self.snapshots.load(key)
@@ -446,7 +460,7 @@ class ResponseCache:
         entry.stale_until = now + self.stale_if_error - age
         if now >= entry.stale_until:
             return None
-        entry.stale = True
+        entry.stale = stale
         self._store(key, entry)
         return entry
 
