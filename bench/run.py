@@ -100,8 +100,9 @@ end
 
 
 def environment(**extra: str) -> dict[str, str]:
+    # Last good copies of this run's own database only.
     return {**os.environ, "SECRET_KEY": SECRET, "WEB_CONCURRENCY": "2", "DEBUG": "false",
-            "LOG_LEVEL": "WARNING", **extra}
+            "LOG_LEVEL": "WARNING", "EMBED_SNAPSHOT_DIR": str(OUT / "snapshots"), **extra}
 
 
 @contextmanager
@@ -291,6 +292,7 @@ def prepare() -> tuple[EmbeddedDB, dict[str, str]]:
     write_lua("done.lua", "")
     write_lua("delay.lua", DELAY_LUA)
     shutil.rmtree(OUT / "db", ignore_errors=True)
+    shutil.rmtree(OUT / "snapshots", ignore_errors=True)
     db = EmbeddedDB(OUT / "db", free_port(), cache_size="512M")
     db.start()
     env = environment(MONGODB_URI=db.uri)
