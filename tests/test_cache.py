@@ -176,6 +176,27 @@ def test_the_breaker_stops_asking_a_failing_database_and_probes_after_its_back_o
     assert cache.get("never-seen", lambda: page(b"new" * 300)).body == b"new" * 300
 
 
+def test_a_reader_with_no_copy_does_not_wait_on_the_breakers_probe() -> None:
+    breaker = Breaker(failures=1, backoff=0.0)
+    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=3600, breaker=breaker,
+                          revalidate_wait=0.05)
+    breaker.failure()  # open, and its back-off already over: the next render probes
+    release = threading.Event()
+
+    def hanging() -> Entry:
+        release.wait(5)
+        raise DatabaseUnavailable("timed out")
+
+    try:
+        started = time.monotonic()
+        with pytest.raises(DatabaseUnavailable):
+            cache.get("k", hanging)
+        assert time.monotonic() - started < 1.0
+    finally:
+        release.set()
+    assert cache.wait("k", 5) and breaker.state == "half-open"
+
+
 def test_a_render_that_spans_an_invalidation_is_not_stored_as_fresh() -> None:
     cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=3600)
     rendering, release = threading.Event(), threading.Event()

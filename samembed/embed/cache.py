@@ -375,12 +375,7 @@ class ResponseCache:
                 # Stale-while-revalidate: one request renders, the others keep
                 # getting the copy that just expired instead of queueing.
                 return entry
-            # The leader may find a copy on disk: take it as soon as it is in memory.
-            while not flight.done.wait(self.revalidate_wait):
-                copy = self._entries.get(key)
-                if copy is not None and self.clock() < copy.stale_until:
-                    return copy
-            return flight.result()
+            return self._await(key, flight)
         wait = entry is None or not entry.stale
         from_disk = entry is None
         if entry is None:
@@ -389,8 +384,13 @@ class ResponseCache:
             # REVALIDATE_WAIT per key either.
             entry = self._from_snapshot(key, stale=False)
             if entry is None:
-                self._fly(key, None, render, flight)
-                return flight.result()
+                if self.breaker.failures < self.breaker.threshold:
+                    self._fly(key, None, render, flight)
+                    return flight.result()
+                # This render is the breaker's probe: nobody waits on it for long.
+                threading.Thread(target=self._fly, args=(key, None, render, flight),
+                                 name="probe", daemon=True).start()
+                return self._await(key, flight)
         # Revalidate in the background; wait briefly so that a healthy database's
         # answer (an edit) is what this request gets, and not at all when this
         # key's last render failed.
@@ -401,6 +401,18 @@ class ResponseCache:
         if from_disk:
             entry.stale = True
         return entry
+
+    def _await(self, key: str, flight: _Flight) -> Entry:
+        """The flight's result for a request with no copy: a copy as soon as one is
+        in memory (the leader may find one on disk), and no waiting on a database
+        the breaker knows to be failing."""
+        while not flight.done.wait(self.revalidate_wait):
+            copy = self._entries.get(key)
+            if copy is not None and self.clock() < copy.stale_until:
+                return copy
+            if self.breaker.failures >= self.breaker.threshold:
+                raise DatabaseUnavailable("the database is failing; not waiting for it")
+        return flight.result()
 
     def wait(self, key: str, timeout: float) -> bool:
         """Wait for the render of `key` in flight, if any; False if it outlasted `timeout`."""
