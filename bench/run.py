@@ -25,7 +25,7 @@ Scenarios (`make bench`), in one run, side by side:
 - edit:      seconds from a story edit until both workers serve it;
 - outage:    readers and a writer while the database hangs (SIGSTOP) for half of
              OUTAGE_SECONDS (30) and is killed for the other half, a worker
-             recycled and a new instance started meanwhile (tests/faults.py, the
+             added and a new instance started meanwhile (tests/faults.py, the
              long run of tests/test_outage.py). `bench/run.py outage` runs it alone.
 
 `make soak` (`bench/run.py soak`): SOAK_MINUTES (10) through the stack at half

@@ -4,8 +4,8 @@ the bench (`make bench`, 30 s): the same run, the same figures.
 Readers ask for published stories on new connections (so every worker of every
 instance is asked) from a few threads, and a writer pushes posts, while the
 database is first stopped (SIGSTOP: it hangs, every call runs into its deadline)
-and then killed (SIGKILL: connections refused). During the outage one worker is
-recycled (SIGTERM: gunicorn starts a fresh one with an empty cache) and a new
+and then killed (SIGKILL: connections refused). During the outage a worker is
+added to the running instance (SIGTTIN: a fresh process, empty cache) and a new
 instance is started on the same host, sharing the last good copies on disk; then
 the database is started again and the run measures how long until every answer
 is fresh.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import re
 import signal
 import threading
 import time
@@ -51,7 +52,10 @@ class Figures:
     ended_at: float = 0.0
     new_instance: dict[str, int] = field(default_factory=dict)  # path -> status
     new_instance_stale: bool = False
-    recycled_at: float = 0.0
+    added_at: float = 0.0
+    added_worker: int = 0
+    # What the added worker's cache held by the end (from /metrics): it served.
+    added_worker_entries: float = 0.0
     new_instance_at: float = 0.0
     readiness: list[int] = field(default_factory=list)
 
@@ -66,7 +70,8 @@ class Figures:
                          default=self.back_at)
         return {
             "outage_s": round(self.back_at - self.stopped_at, 2),
-            "recycled_s": round(self.recycled_at - self.stopped_at, 3),
+            "added_worker_s": round(self.added_at - self.stopped_at, 3),
+            "added_worker_cache_entries": self.added_worker_entries,
             "new_instance_s": round(self.new_instance_at - self.stopped_at, 3),
             "hung_s": round(self.killed_at - self.stopped_at, 2),
             "reads": len(self.reads),
@@ -128,6 +133,26 @@ def worker_pids(master: int) -> list[int]:
     return [int(pid) for pid in children]
 
 
+def _gauge(port: int, name: str, pid: int) -> float:
+    """One worker's gauge from /metrics (written by each worker once a second)."""
+    value = 0.0
+
+    def found() -> bool:
+        nonlocal value
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode()
+        finally:
+            conn.close()
+        match = re.search(rf'^{name}\{{pid="{pid}"\}} ([0-9.e+]+)$', text, re.M)
+        value = float(match.group(1)) if match else 0.0
+        return value > 0
+
+    wait_for(found, 5, step=0.25)
+    return value
+
+
 def wait_for(condition: Callable[[], bool], timeout: float, step: float = 0.05) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -181,12 +206,16 @@ def run(db: EmbeddedDB, server: Gunicorn, new_instance: Callable[[], Gunicorn],
     try:
         for t in threads:
             t.start()
-        time.sleep(1.0)  # load before the outage: the baseline  # noqa: ASYNC251
+        time.sleep(1.0)  # load before the outage: the baseline
         figures.stopped_at = time.monotonic()
         os.kill(db.process.pid, signal.SIGSTOP)
-        # A worker recycled while the database hangs starts with an empty cache.
-        figures.recycled_at = time.monotonic()
-        os.kill(worker_pids(server.process.pid)[0], signal.SIGTERM)  # type: ignore[union-attr]
+        # A worker added while the database hangs starts with an empty cache.
+        master = server.process.pid  # type: ignore[union-attr]
+        before = set(worker_pids(master))
+        os.kill(master, signal.SIGTTIN)
+        assert wait_for(lambda: set(worker_pids(master)) - before, 10), "no worker added"
+        figures.added_worker = (set(worker_pids(master)) - before).pop()
+        figures.added_at = time.monotonic()
         time.sleep(hung)
         figures.killed_at = time.monotonic()
         os.kill(db.process.pid, signal.SIGKILL)
@@ -201,6 +230,8 @@ def run(db: EmbeddedDB, server: Gunicorn, new_instance: Callable[[], Gunicorn],
         figures.new_instance_at = time.monotonic()
         ports.append(instance.port)
         time.sleep(max(0.0, killed - (time.monotonic() - started)))
+        figures.added_worker_entries = _gauge(server.port, "samembed_cache_entries",
+                                              figures.added_worker)
         db.start()
         figures.back_at = time.monotonic()
         time.sleep(after)

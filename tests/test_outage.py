@@ -77,6 +77,7 @@ def test_readers_never_notice_a_database_outage(
     assert summary["outage_p99_ms"] <= 50, report
     assert summary["new_instance"] == dict.fromkeys(PATHS, 200), report
     assert summary["new_instance_stale"], report
+    assert summary["added_worker_cache_entries"] > 0, report  # it served, from disk
     assert summary["writes_5xx_without_retry_after"] == 0, report
     assert summary["writes_no_answer"] == 0, report
     assert "503" in summary["writes_by_status"] and "200" in summary["writes_by_status"], report
