@@ -213,7 +213,7 @@ def run(db: EmbeddedDB, server: Gunicorn, new_instance: Callable[[], Gunicorn],
         master = server.process.pid  # type: ignore[union-attr]
         before = set(worker_pids(master))
         os.kill(master, signal.SIGTTIN)
-        assert wait_for(lambda: set(worker_pids(master)) - before, 10), "no worker added"
+        assert wait_for(lambda: bool(set(worker_pids(master)) - before), 10), "no worker added"
         figures.added_worker = (set(worker_pids(master)) - before).pop()
         figures.added_at = time.monotonic()
         time.sleep(hung)
