@@ -67,7 +67,7 @@ REVALIDATE_WAIT = 0.1
 # The breaker opens after this many consecutive failed renders of this process...
 BREAKER_FAILURES = 3
 # ...and lets one probe through after this many seconds.
-BREAKER_BACKOFF = 1.0
+BREAKER_BACKOFF = 0.5
 
 
 # The query strings of cached URLs as the views write them: each parameter they
