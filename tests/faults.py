@@ -92,6 +92,7 @@ class Figures:
                 1 for a in self.writes
                 if a.status >= 500 and not (a.status == 503 and a.retry_after)),
             "writes_no_answer": sum(a.status == 0 for a in self.writes),
+            "writes_max_s": round(max((a.seconds for a in self.writes), default=0.0), 2),
             "new_instance": self.new_instance,
             "new_instance_stale": self.new_instance_stale,
             "readiness_statuses": _count(self.readiness),
@@ -185,8 +186,9 @@ def run(db: EmbeddedDB, server: Gunicorn, new_instance: Callable[[], Gunicorn],
         n = 0
         while not stop.is_set():
             n += 1
+            # As long as the shipped proxies wait for an answer (proxy_read_timeout).
             answer = request(server.port, path, "POST", body(n),
-                             {"Content-Type": "application/json", **headers})
+                             {"Content-Type": "application/json", **headers}, timeout=30)
             with lock:
                 figures.writes.append(answer)
             stop.wait(0.2)

@@ -15,7 +15,8 @@ entering Django at all.
   misses of one key wait for the first one's result);
 - expired with a copy at hand: the copy is revalidated in the background (one
   revalidation per key per process); the request waits for it at most
-  EMBED_REVALIDATE_WAIT, and not at all once the key's last render failed;
+  EMBED_REVALIDATE_WAIT, and not at all while the key's last render failed and
+  the database has not answered since;
 - the render fails because the database is down or slow: the last good copy is
   served, marked `X-Samembed-Cache: stale`, for up to EMBED_STALE_IF_ERROR
   seconds; with no copy in memory, the last good copy on disk (`snapshots`,
@@ -376,7 +377,9 @@ class ResponseCache:
                 # getting the copy that just expired instead of queueing.
                 return entry
             return self._await(key, flight)
-        wait = entry is None or not entry.stale
+        # A key whose last render failed waits for nothing until the database has
+        # answered again (the breaker's count is back to zero).
+        wait = entry is None or not entry.stale or not self.breaker.failures
         from_disk = entry is None
         if entry is None:
             # A worker that has not rendered this key yet (new, recycled) treats the
@@ -392,8 +395,7 @@ class ResponseCache:
                                  name="probe", daemon=True).start()
                 return self._await(key, flight)
         # Revalidate in the background; wait briefly so that a healthy database's
-        # answer (an edit) is what this request gets, and not at all when this
-        # key's last render failed.
+        # answer (an edit) is what this request gets.
         threading.Thread(target=self._fly, args=(key, entry, render, flight),
                          name="revalidate", daemon=True).start()
         if wait and flight.done.wait(self.revalidate_wait):
