@@ -22,7 +22,11 @@ Scenarios (`make bench`), in one run, side by side:
 - mixed:     through the stack: several stories and templates, the screen, the
              version polls of live pages (/live/), the story page, the API,
              the loader and images;
-- edit:      seconds from a story edit until both workers serve it.
+- edit:      seconds from a story edit until both workers serve it;
+- outage:    readers and a writer while the database hangs (SIGSTOP) for half of
+             OUTAGE_SECONDS (30) and is killed for the other half, a worker
+             added and a new instance started meanwhile (tests/faults.py, the
+             long run of tests/test_outage.py). `bench/run.py outage` runs it alone.
 
 `make soak` (`bench/run.py soak`): SOAK_MINUTES (10) through the stack at half
 the maximum measured by the last `make bench` (or a short measurement), with
@@ -53,13 +57,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from samembed.embedded_db import EmbeddedDB, free_port, port_open  # noqa: E402
-from tests.servers import Nginx  # noqa: E402
+from tests import faults  # noqa: E402
+from tests.servers import Gunicorn, Nginx  # noqa: E402
 
 OUT = ROOT / "var" / "bench"
 BIN = Path(sys.executable).parent
 SECONDS = int(os.environ.get("BENCH_SECONDS", "60"))
 SLICE = min(5, SECONDS)
 SOAK_MINUTES = int(os.environ.get("SOAK_MINUTES", "10"))
+OUTAGE_SECONDS = float(os.environ.get("OUTAGE_SECONDS", "30"))
 SECRET = "bench-only-secret-key-that-is-long-enough-for-django-checks"  # noqa: S105
 LUA = OUT / "lua"
 
@@ -94,8 +100,9 @@ end
 
 
 def environment(**extra: str) -> dict[str, str]:
+    # Last good copies of this run's own database only.
     return {**os.environ, "SECRET_KEY": SECRET, "WEB_CONCURRENCY": "2", "DEBUG": "false",
-            "LOG_LEVEL": "WARNING", **extra}
+            "LOG_LEVEL": "WARNING", "EMBED_SNAPSHOT_DIR": str(OUT / "snapshots"), **extra}
 
 
 @contextmanager
@@ -285,6 +292,7 @@ def prepare() -> tuple[EmbeddedDB, dict[str, str]]:
     write_lua("done.lua", "")
     write_lua("delay.lua", DELAY_LUA)
     shutil.rmtree(OUT / "db", ignore_errors=True)
+    shutil.rmtree(OUT / "snapshots", ignore_errors=True)
     db = EmbeddedDB(OUT / "db", free_port(), cache_size="512M")
     db.start()
     env = environment(MONGODB_URI=db.uri)
@@ -336,12 +344,87 @@ def bench() -> None:
             results["cold_c50"] = scenario("cold c50", url, 50, min(SECONDS, 20),
                                            headers=BROWSER)
             extra["cold_server_timing"] = server_timing(url, 200)
+        extra["outage"] = outage(db, env)
     finally:
         db.stop()
     summary = summarise(results, extra)
     (OUT / "summary.json").write_text(json.dumps(summary, indent=2))
     write_report(summary)
     print_table(summary)
+
+
+OUTAGE_PATHS = ["/e/demo", "/e/demo?template=grid", "/e/demo?template=list",
+                "/e/demo?template=carousel", "/e/demo-live?template=screen", "/e/demo-live",
+                "/screen/demo-live", "/s/demo", "/api/v1/stories/demo", "/live/demo-live"]
+OUTAGE_TOKEN = "bench-push-token-0123456789"  # noqa: S105 - loopback only
+
+
+def outage(db: EmbeddedDB, env: dict[str, str]) -> dict[str, Any]:
+    """The fault run (tests/faults.py) against production settings: OUTAGE_SECONDS of
+    outage, the published demo stories read, posts pushed to `demo`."""
+    import django
+
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "samembed.settings")
+    django.setup()
+    from samembed.repositories import sources, stories
+
+    story = stories.get_by_slug("demo")
+    if story is None:
+        raise SystemExit("bench: the demo story is missing")
+    sources.set_push_token(story.id, OUTAGE_TOKEN)
+    snapshots = OUT / "snapshots"
+    shutil.rmtree(snapshots, ignore_errors=True)
+    server_env = {key: env[key] for key in ("SECRET_KEY", "DEBUG", "LOG_LEVEL")}
+    server_env |= {"STATIC_ROOT": "var/static", "EMBED_SNAPSHOT_DIR": str(snapshots)}
+
+    def body(n: int) -> bytes:
+        return json.dumps({"posts": [{"id": f"bench-outage-{time.time_ns()}-{n}",
+                                      "text": f"Pushed during the outage run {n}",
+                                      "created_at": "2026-12-01T12:00:00Z",
+                                      "author": {"name": "Bench"}}]}).encode()
+
+    server = Gunicorn(db.uri, workers=2, **server_env)
+    server.start()
+    try:
+        for path in OUTAGE_PATHS:
+            fetch(server.url + path)
+        figures = faults.run(
+            db, server, lambda: Gunicorn(db.uri, workers=2, **server_env), OUTAGE_PATHS,
+            ("/api/v1/stories/demo/posts", {"Authorization": f"Bearer {OUTAGE_TOKEN}"}, body),
+            hung=OUTAGE_SECONDS / 2, killed=OUTAGE_SECONDS / 2, after=5.0)
+    finally:
+        server.stop()
+    summary = figures.summary()
+    print("  outage          ", json.dumps({k: summary[k] for k in (
+        "outage_s", "reads_during_outage", "reads_200_share", "outage_p99_ms",
+        "recovery_s", "writes_by_status")}), flush=True)
+    return summary
+
+
+def outage_goals(o: dict[str, Any]) -> dict[str, bool]:
+    """The issue's bar for a database outage."""
+    return {
+        "outage: 100% of published-story reads answered 200": o["reads_200_share"] == 1.0,
+        "outage: p99 <= 50 ms while the database is away": o["outage_p99_ms"] <= 50,
+        "outage: no 5xx but 503 + Retry-After on writes":
+            o["writes_5xx_without_retry_after"] == 0 and o["writes_no_answer"] == 0,
+        "outage: fresh again within 2 s of the database's return": o["recovery_s"] <= 2,
+        "outage: a new instance serves the last good copies":
+            set(o["new_instance"].values()) == {200},
+    }
+
+
+def outage_only() -> None:
+    db, env = prepare()
+    try:
+        summary = outage(db, env)
+    finally:
+        db.stop()
+    (OUT / "outage.json").write_text(json.dumps(summary, indent=2, default=str))
+    print(json.dumps(summary, indent=2, default=str))
+    for goal, met in outage_goals(summary).items():
+        print(f"  [{'x' if met else ' '}] {goal}")
+    print("written: var/bench/outage.json")
 
 
 def summarise(results: dict[str, Result], extra: dict[str, Any]) -> dict[str, Any]:
@@ -362,6 +445,7 @@ def summarise(results: dict[str, Result], extra: dict[str, Any]) -> dict[str, An
         "stack at least 70% of the nginx ceiling": ratios["stack_to_ceiling"] >= 0.7,
         "cold render p50 <= 5 ms of application time (excluding the database)":
             0 < cold["app_p50_ms"] <= 5,
+        **outage_goals(extra["outage"]),
     }
     return {
         "machine": f"{os.cpu_count()} cores, shared with other work: figures are indicative",
@@ -584,5 +668,7 @@ surrogate): <code>{html.escape(json.dumps(summary['cold_server_timing']))}</code
 if __name__ == "__main__":
     if sys.argv[1:] == ["soak"]:
         soak()
+    elif sys.argv[1:] == ["outage"]:
+        outage_only()
     else:
         bench()

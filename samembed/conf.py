@@ -120,6 +120,14 @@ DECLARED: dict[str, Setting] = {
            "used entries are dropped first)."),
         _s("EMBED_STALE_IF_ERROR", "86400", parse_positive_float,
            "Seconds the last good copy of an embed is served while the database fails."),
+        _s("EMBED_REVALIDATE_WAIT", "0.1", parse_positive_float,
+           "Seconds a request whose cached copy expired waits for its revalidation "
+           "before it is given the copy (never, once that key's last render failed)."),
+        _s("EMBED_SNAPSHOT_DIR", "var/embed-snapshots", str,
+           "Local directory where workers keep the last good copy of every published "
+           "story's first page, so that a worker started during a database outage can "
+           "serve it. Shared by the workers of an instance (or by instances mounting one "
+           "directory); empty disables it."),
         _s("LIVE_POLL_INTERVAL", "1", parse_poll_interval,
            "Seconds between an open live embed's or screen's look at its story's version "
            "(`/live/<slug>`, answered from memory); with the version watch's 0.5 s it "

@@ -20,6 +20,8 @@ What is counted:
     samembed_db_seconds / samembed_render_seconds  per cache miss (histograms)
     samembed_worker_resident_memory_bytes{pid}     per live worker
     samembed_cache_entries{pid}, samembed_cache_bytes{pid}
+    samembed_database_up{pid}, samembed_circuit_open{pid}   the database as each
+                                                   worker sees it (embed/cache.Breaker)
 
 Snapshots also carry the big screens each worker saw polling (`screens`, not
 exported): the producer remote sums them into "3 screens connected".
@@ -47,6 +49,9 @@ HELP = {
     "samembed_worker_resident_memory_bytes": ("gauge", "Resident memory of each live worker."),
     "samembed_cache_entries": ("gauge", "Entries in each live worker's response cache."),
     "samembed_cache_bytes": ("gauge", "Bytes accounted to each live worker's response cache."),
+    "samembed_database_up": ("gauge", "1 when each live worker's last database call worked."),
+    "samembed_circuit_open": ("gauge",
+                              "1 while each live worker's read-path breaker refuses renders."),
 }
 
 
@@ -120,6 +125,8 @@ def snapshot() -> dict[str, object]:
             "samembed_worker_resident_memory_bytes": _rss_bytes(),
             "samembed_cache_entries": len(cache),
             "samembed_cache_bytes": cache.nbytes,
+            "samembed_database_up": 0 if cache.breaker.failures else 1,
+            "samembed_circuit_open": 0 if cache.breaker.state == "closed" else 1,
         },
     }
 

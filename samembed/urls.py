@@ -29,6 +29,7 @@ urlpatterns = [
             r"(?P<key>[0-9a-zA-Z]{1,100})\.(?P<fmt>[a-z]{1,5})$", media_views.image, name="img"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
+    path("healthz/db", views.healthz_db, name="healthz-db"),
     path("metrics", views.metrics_view, name="metrics"),
     path("studio/", include("samembed.studio.urls")),
     path("admin/", admin.site.urls),

@@ -7,6 +7,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
 from samembed import metrics
+from samembed.embed.cache import response_cache
 from samembed.embed.loader import loader_entry
 from samembed.embed.views import entry_response
 from samembed.exceptions import DatabaseUnavailable
@@ -36,11 +37,27 @@ def healthz(request: HttpRequest) -> HttpResponse:
 
 @require_safe
 def readyz(request: HttpRequest) -> HttpResponse:
+    """Readiness: this process can answer, which it can with the database down
+    (last good copies), so the load balancer keeps it. The database's state, as
+    this process's read path last saw it, is in the body; /healthz/db asks it."""
+    breaker = response_cache().breaker
+    database = "ok" if not breaker.failures else (
+        "failing" if breaker.state == "closed" else "unavailable")
+    response = JsonResponse({"status": "ok", "database": database, "circuit": breaker.state})
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_safe
+def healthz_db(request: HttpRequest) -> HttpResponse:
+    """The database itself, asked now: 503 when it does not answer in time. For
+    monitoring and alerts, never for routing (a balancer would pull every instance)."""
     try:
         ping()
         response = JsonResponse({"status": "ok", "database": "ok"})
     except DatabaseUnavailable as e:
         response = JsonResponse({"status": "unavailable", "database": str(e)[:200]}, status=503)
+        response["Retry-After"] = "5"
     response["Cache-Control"] = "no-store"
     return response
 

@@ -6,11 +6,13 @@ import gzip
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import brotli
 import pytest
 
-from samembed.embed.cache import Entry, ResponseCache, preferred_encoding
+from samembed.embed.cache import Breaker, Entry, ResponseCache, preferred_encoding
+from samembed.embed.snapshots import SnapshotStore
 from samembed.exceptions import DatabaseUnavailable
 
 
@@ -47,7 +49,8 @@ def test_it_serves_a_fresh_entry_without_rendering_again() -> None:
 
 def test_it_renders_again_after_the_ttl() -> None:
     clock = Clock()
-    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=100, clock=clock)
+    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=100, clock=clock,
+                          revalidate_wait=5)
     cache.get("k", lambda: page(b"old" * 300))
     clock.now += 10
     assert cache.peek("k") is None
@@ -79,7 +82,8 @@ def test_concurrent_misses_of_one_key_render_once() -> None:
 
 def test_it_serves_the_last_good_copy_marked_stale_while_the_database_fails() -> None:
     clock = Clock()
-    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=3600, clock=clock)
+    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=3600, clock=clock,
+                          revalidate_wait=5)
     cache.get("k", lambda: page(b"good" * 300))
     clock.now += 11
 
@@ -90,13 +94,156 @@ def test_it_serves_the_last_good_copy_marked_stale_while_the_database_fails() ->
     assert entry.body == b"good" * 300 and entry.stale
     status, headers, _ = entry.respond(b"", None, False)
     assert (b"x-samembed-cache", b"stale") in headers and status == 200
-    # Served from memory for a second without asking the database again...
-    assert cache.peek("k") is entry
+    # Once the database is back, the next request revalidates (in the background:
+    # this key's last render failed, so it does not wait) and the fresh copy follows.
+    assert cache.get("k", lambda: page(b"back" * 300)) is entry
+    assert cache.wait("k", 5)
+    fresh = cache.peek("k")
+    assert fresh is not None and fresh.body == b"back" * 300 and not fresh.stale
+
+
+def test_a_reader_with_a_copy_never_waits_for_a_failing_database() -> None:
+    cache = ResponseCache(ttl=0.01, max_bytes=10**6, stale_if_error=3600)
+    cache.get("k", lambda: page(b"good" * 300))
+    time.sleep(0.02)  # past the TTL (the real clock: the revalidation runs in a thread)
+    calls: list[int] = []
+    release = threading.Event()
+
+    def hanging() -> Entry:
+        # A database that does not answer: the read deadline, then the error.
+        calls.append(1)
+        release.wait(5)
+        raise DatabaseUnavailable("timed out")
+
+    try:
+        for _ in range(20):
+            started = time.monotonic()
+            entry = cache.get("k", hanging)
+            assert time.monotonic() - started < 1.0
+            assert entry.body == b"good" * 300
+        assert calls == [1]  # one revalidation per key, however many readers
+    finally:
+        release.set()
+    assert cache.wait("k", 5)
+    again = cache.get("k", hanging)  # its last render failed: no waiting at all
+    assert again.stale and again.body == b"good" * 300
+
+
+def test_the_breaker_stops_asking_a_failing_database_and_probes_after_its_back_off() -> None:
+    clock = Clock()
+    breaker = Breaker(failures=3, backoff=1.0, clock=clock)
+    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=3600, clock=clock,
+                          breaker=breaker)
+    for key in ("a", "b", "c", "d"):
+        cache.get(key, lambda: page(b"good" * 300))
+    clock.now += 11
+    calls: list[str] = []
+
+    def failing() -> Entry:
+        calls.append("render")
+        raise DatabaseUnavailable("down")
+
+    for key in ("a", "b", "c"):
+        cache.get(key, failing)
+        assert cache.wait(key, 5)
+    assert calls == ["render"] * 3 and breaker.state == "open"
+    # Open: copies are served as they are, misses fail at once, nothing is asked.
+    assert cache.get("d", failing).stale
+    peeked = cache.peek("d")
+    assert peeked is not None and peeked.stale
+    with pytest.raises(DatabaseUnavailable):
+        cache.get("never-seen", failing)
+    assert calls == ["render"] * 3
+    # After the back-off, one probe; while it runs nobody else asks.
     clock.now += 1.0
-    assert cache.peek("k") is None
-    # ...and replaced by a fresh copy once the database is back.
-    fresh = cache.get("k", lambda: page(b"back" * 300))
-    assert fresh.body == b"back" * 300 and not fresh.stale
+    assert breaker.state == "half-open"
+    probing, release = threading.Event(), threading.Event()
+
+    def probe() -> Entry:
+        calls.append("probe")
+        probing.set()
+        release.wait(5)
+        return page(b"back" * 300)
+
+    cache.get("a", probe)
+    assert probing.wait(5)
+    cache.get("b", failing)
+    with pytest.raises(DatabaseUnavailable):
+        cache.get("never-seen", failing)
+    release.set()
+    assert cache.wait("a", 5)
+    assert calls == ["render"] * 3 + ["probe"] and breaker.state == "closed"
+    assert cache.get("never-seen", lambda: page(b"new" * 300)).body == b"new" * 300
+
+
+def test_a_reader_with_no_copy_does_not_wait_on_the_breakers_probe() -> None:
+    breaker = Breaker(failures=1, backoff=0.0)
+    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=3600, breaker=breaker,
+                          revalidate_wait=0.05)
+    breaker.failure()  # open, and its back-off already over: the next render probes
+    release = threading.Event()
+
+    def hanging() -> Entry:
+        release.wait(5)
+        raise DatabaseUnavailable("timed out")
+
+    try:
+        started = time.monotonic()
+        with pytest.raises(DatabaseUnavailable):
+            cache.get("k", hanging)
+        assert time.monotonic() - started < 1.0
+    finally:
+        release.set()
+    assert cache.wait("k", 5) and breaker.state == "half-open"
+
+
+def test_a_render_that_spans_an_invalidation_is_not_stored_as_fresh() -> None:
+    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=3600)
+    rendering, release = threading.Event(), threading.Event()
+
+    def slow_read_of_the_old_version() -> Entry:
+        rendering.set()
+        release.wait(5)
+        return page(b"old" * 300)
+
+    reader = threading.Thread(target=cache.get, args=("k", slow_read_of_the_old_version))
+    reader.start()
+    assert rendering.wait(5)
+    # The version watch sees the edit while the render is still running.
+    cache.invalidate(lambda entry: True)
+    release.set()
+    reader.join(5)
+    assert cache.peek("k") is None  # not served as fresh for a whole TTL
+    assert cache.get("k", lambda: page(b"new" * 300)).body == b"new" * 300
+
+
+def test_a_new_worker_serves_the_copy_another_worker_saved(tmp_path: Path) -> None:
+    first = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=3600,
+                          snapshots=SnapshotStore(tmp_path), revalidate_wait=5)
+    published = Entry.build(200, [(b"content-type", b"text/html")], b"story" * 300,
+                            story_id="s1", version=3)
+    first.get("/e/demo", lambda: published)
+    first.get("/e/demo?limit=5", lambda: Entry.build(200, [], b"page", story_id="s1"))
+    first.get("/e/gone", lambda: Entry.build(404, [], b"not found"))
+
+    def failing() -> Entry:
+        raise DatabaseUnavailable("down")
+
+    fresh = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=3600,
+                          snapshots=SnapshotStore(tmp_path))
+    copy = fresh.get("/e/demo", failing)
+    assert copy.stale and copy.body == published.body and copy.etag == published.etag
+    assert (copy.status, copy.headers, copy.story_id, copy.version) == (
+        200, published.headers, "s1", 3)
+    for key in ("/e/demo?limit=5", "/e/gone"):  # only published first pages are kept
+        with pytest.raises(DatabaseUnavailable):
+            fresh.get(key, failing)
+    # Unpublished: the next render of that key removes its copy.
+    first.invalidate(lambda entry: True)
+    first.get("/e/demo", lambda: Entry.build(404, [], b"not found"))
+    with pytest.raises(DatabaseUnavailable):
+        ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=3600,
+                      snapshots=SnapshotStore(tmp_path)).get("/e/demo", failing)
 
 
 def test_it_gives_up_the_stale_copy_after_the_stale_window() -> None:
@@ -210,6 +357,7 @@ def test_an_expired_entry_is_served_from_memory_while_its_replacement_renders() 
     assert cache.get("k", slow).body == b"old" * 300  # no second render, no queueing
     release.set()
     leader.join(5)
+    assert cache.wait("k", 5)
     fresh = cache.peek("k")
     assert fresh is not None and fresh.body == b"new" * 300
 

@@ -95,7 +95,7 @@ def test_the_public_routes_send_their_headers(server: Gunicorn) -> None:
     status, headers, body = get(server, "/")
     assert status == 200 and b'class="samembed"' in body and b"/embed.js" in body
 
-    for path in ("/healthz", "/readyz"):
+    for path in ("/healthz", "/readyz", "/healthz/db"):
         status, headers, body = get(server, path)
         assert status == 200 and json.loads(body)["status"] == "ok"
         assert headers["Cache-Control"] == "no-store"
@@ -165,7 +165,13 @@ def test_the_last_good_copy_is_served_while_the_database_is_down(
         status, headers, body = get(server, "/e/never-seen")
         assert status == 503 and headers["Retry-After"] == "5"
         assert b"unavailable" in body
-        assert get(server, "/readyz")[0] == 503
+        # Still ready (it answers from its copies); the outage is in the body, and
+        # the database's own probe fails.
+        status, _, body = get(server, "/readyz")
+        assert status == 200 and json.loads(body)["database"] in ("failing", "unavailable")
+        status, headers, body = get(server, "/healthz/db")
+        assert status == 503 and headers["Retry-After"] == "5"
+        assert json.loads(body)["status"] == "unavailable"
         assert get(server, "/healthz")[0] == 200
 
         own_db.start()
@@ -176,8 +182,16 @@ def test_the_last_good_copy_is_served_while_the_database_is_down(
                 break
             time.sleep(0.3)
         assert status == 200
-        status, headers, _ = get(server, "/e/sturdy")
+        deadline = time.monotonic() + 5  # revalidated in the background
+        while time.monotonic() < deadline:
+            status, headers, _ = get(server, "/e/sturdy")
+            if "X-Samembed-Cache" not in headers:
+                break
+            time.sleep(0.05)
         assert status == 200 and "X-Samembed-Cache" not in headers
+        status, _, body = get(server, "/readyz")
+        assert status == 200 and json.loads(body)["database"] == "ok"
+        assert get(server, "/healthz/db")[0] == 200
     finally:
         server.stop()
 

@@ -13,10 +13,25 @@ entering Django at all.
 - fresh entry: served as it is;
 - miss or expired: one render per key per process (single flight: concurrent
   misses of one key wait for the first one's result);
+- expired with a copy at hand: the copy is revalidated in the background (one
+  revalidation per key per process); the request waits for it at most
+  EMBED_REVALIDATE_WAIT, and not at all while the key's last render failed and
+  the database has not answered since;
 - the render fails because the database is down or slow: the last good copy is
   served, marked `X-Samembed-Cache: stale`, for up to EMBED_STALE_IF_ERROR
-  seconds, and the database is tried again at most once a second per key;
-  with no copy at all, `DatabaseUnavailable` reaches the view (503).
+  seconds; with no copy in memory, the last good copy on disk (`snapshots`,
+  shared by every worker of the instance, so a new or recycled worker has it);
+  with none at all, `DatabaseUnavailable` reaches the view (503).
+
+A circuit breaker (`Breaker`) stands between the cache and a database that keeps
+failing: after BREAKER_FAILURES consecutive failures it opens, and for
+BREAKER_BACKOFF seconds no render is attempted (copies are served as they are,
+misses fail at once); then one probe goes through, and its outcome closes or
+reopens it. Readers never wait on a database known to be down.
+
+A render that was running when `invalidate()` expired entries (the version watch
+saw an edit) may hold content from before the edit: it is stored already
+expired, so it serves only as a stale copy and the next request renders again.
 
 The cache is bounded by bytes; the least recently used entries go first.
 """
@@ -25,6 +40,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import logging
 import re
 import threading
 import time
@@ -35,14 +51,24 @@ from functools import lru_cache
 
 import brotli
 
+from samembed.embed.snapshots import SnapshotStore
 from samembed.exceptions import DatabaseUnavailable
+
+logger = logging.getLogger(__name__)
 
 Header = tuple[bytes, bytes]
 
 # Below this, compression costs more than it saves.
 COMPRESS_MIN_BYTES = 512
-# While the database fails, each key asks it again at most this often.
-RETRY_INTERVAL = 1.0
+# A request whose copy expired waits this long (EMBED_REVALIDATE_WAIT) for its
+# revalidation before it is given the copy: long enough for a render against a
+# healthy database, so an edit is what it gets; short enough that the first
+# request of an outage hardly notices.
+REVALIDATE_WAIT = 0.1
+# The breaker opens after this many consecutive failed renders of this process...
+BREAKER_FAILURES = 3
+# ...and lets one probe through after this many seconds.
+BREAKER_BACKOFF = 0.5
 
 
 # The query strings of cached URLs as the views write them: each parameter they
@@ -207,40 +233,126 @@ class Entry:
         return self.status, headers, b"" if head else body
 
 
-class _Flight:
-    __slots__ = ("done", "entry", "error")
+class Breaker:
+    """A consecutive-failure circuit breaker for this process's read-path renders.
 
-    def __init__(self) -> None:
+    closed: renders go through; open (BREAKER_FAILURES failures in a row): none
+    for `backoff` seconds; half-open: after that, one caller (`allow()` True)
+    probes, and its `success()` closes the breaker, its `failure()` reopens it.
+    The version watch reports its looks here too, so a database that comes back
+    closes the breaker within one look.
+    """
+
+    def __init__(self, failures: int = BREAKER_FAILURES, backoff: float = BREAKER_BACKOFF,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.threshold = failures
+        self.backoff = backoff
+        self.clock = clock
+        self.failures = 0
+        self.open_until = 0.0
+        self.probing = False
+        self._lock = threading.Lock()
+
+    @property
+    def state(self) -> str:
+        """'closed', 'open' or 'half-open'."""
+        if self.failures < self.threshold:
+            return "closed"
+        return "open" if self.clock() < self.open_until else "half-open"
+
+    def blocked(self) -> bool:
+        """Whether a render now would be refused (a read without the lock)."""
+        return self.failures >= self.threshold and (
+            self.probing or self.clock() < self.open_until)
+
+    def allow(self) -> bool:
+        """Whether the caller may ask the database now; once open, True only for
+        the one probe after the back-off."""
+        if self.failures < self.threshold:
+            return True
+        with self._lock:
+            if self.probing or self.clock() < self.open_until:
+                return False
+            self.probing = True
+            return True
+
+    def success(self) -> None:
+        """The database answered."""
+        if self.failures or self.probing:
+            with self._lock:
+                self.failures = 0
+                self.probing = False
+
+    def failure(self) -> None:
+        """The database failed (unreachable or too slow)."""
+        with self._lock:
+            self.failures += 1
+            self.probing = False
+            if self.failures >= self.threshold:
+                self.open_until = self.clock() + self.backoff
+
+    def release(self) -> None:
+        """A permitted call ended without telling either way (another error)."""
+        if self.probing:
+            with self._lock:
+                self.probing = False
+
+
+class _Flight:
+    __slots__ = ("done", "entry", "error", "generation")
+
+    def __init__(self, generation: int) -> None:
         self.done = threading.Event()
         self.entry: Entry | None = None
         self.error: BaseException | None = None
+        # The cache's invalidation count when the render started.
+        self.generation = generation
+
+    def result(self) -> Entry:
+        if self.entry is None:
+            raise self.error or DatabaseUnavailable("render failed")
+        return self.entry
 
 
 class ResponseCache:
     def __init__(self, ttl: float, max_bytes: int, stale_if_error: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 snapshots: SnapshotStore | None = None,
+                 breaker: Breaker | None = None,
+                 revalidate_wait: float = REVALIDATE_WAIT) -> None:
         self.ttl = ttl
+        self.revalidate_wait = revalidate_wait
         self.max_bytes = max_bytes
         self.stale_if_error = stale_if_error
         self.clock = clock
+        self.snapshots = snapshots
+        self.breaker = breaker or Breaker(clock=clock)
         self._entries: OrderedDict[str, Entry] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
         self._flights: dict[str, _Flight] = {}
+        # Bumped by every invalidate(): a render that saw it move may predate an edit.
+        self._generation = 0
 
     def peek(self, key: str) -> Entry | None:
         """The entry for `key` if it may be served now without rendering.
 
         An expired entry still qualifies while another request is rendering its
         replacement, so an expiry under load sends one request, not hundreds,
-        through the slow path.
+        through the slow path; and while the breaker refuses renders, since
+        nothing could replace it.
         """
         entry = self._entries.get(key)
         if entry is None:
             return None
         now = self.clock()
-        if now >= entry.expires and not (key in self._flights and now < entry.stale_until):
-            return None
+        if now >= entry.expires:
+            if now >= entry.stale_until:
+                return None
+            if key not in self._flights:
+                if not self.breaker.blocked():
+                    return None
+                entry.stale = True
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)
@@ -251,47 +363,129 @@ class ResponseCache:
         if self.ttl <= 0:
             return render()
         with self._lock:
+            now = self.clock()
             entry = self._entries.get(key)
-            if entry is not None and self.clock() < entry.expires:
+            if entry is not None and now < entry.expires:
                 self._entries.move_to_end(key)
                 return entry
+            if entry is not None and now >= entry.stale_until:
+                entry = None
             flight = self._flights.get(key)
-            leader = flight is None
-            if flight is None:
-                flight = self._flights[key] = _Flight()
+            leader = flight is None and self.breaker.allow()
+            if leader:
+                flight = self._flights[key] = _Flight(self._generation)
+        if flight is None:
+            # The database is known to be down: no render, no waiting.
+            if entry is None:
+                entry = self._from_snapshot(key)
+                if entry is None:
+                    raise DatabaseUnavailable("the database is failing; not asked again yet")
+            entry.stale = True
+            return entry
         if not leader:
-            if entry is not None and self.clock() < entry.stale_until:
+            if entry is not None:
                 # Stale-while-revalidate: one request renders, the others keep
                 # getting the copy that just expired instead of queueing.
                 return entry
-            flight.done.wait()
-            if flight.entry is None:
-                raise flight.error or DatabaseUnavailable("render failed")
-            return flight.entry
+            return self._await(key, flight)
+        # A key whose last render failed waits for nothing until the database has
+        # answered again (the breaker's count is back to zero).
+        wait = entry is None or not entry.stale or not self.breaker.failures
+        from_disk = entry is None
+        if entry is None:
+            # A worker that has not rendered this key yet (new, recycled) treats the
+            # copy a sibling saved as its own, so an outage costs it no more than
+            # REVALIDATE_WAIT per key either.
+            entry = self._from_snapshot(key, stale=False)
+            if entry is None:
+                if self.breaker.failures < self.breaker.threshold:
+                    self._fly(key, None, render, flight)
+                    return flight.result()
+                # This render is the breaker's probe: nobody waits on it for long.
+                threading.Thread(target=self._fly, args=(key, None, render, flight),
+                                 name="probe", daemon=True).start()
+                return self._await(key, flight)
+        # Revalidate in the background; wait briefly so that a healthy database's
+        # answer (an edit) is what this request gets.
+        threading.Thread(target=self._fly, args=(key, entry, render, flight),
+                         name="revalidate", daemon=True).start()
+        if wait and flight.done.wait(self.revalidate_wait):
+            return flight.result()
+        if from_disk:
+            entry.stale = True
+        return entry
+
+    def _await(self, key: str, flight: _Flight) -> Entry:
+        """The flight's result for a request with no copy: a copy as soon as one is
+        in memory (the leader may find one on disk), and no waiting on a database
+        the breaker knows to be failing."""
+        while not flight.done.wait(self.revalidate_wait):
+            copy = self._entries.get(key)
+            if copy is not None and self.clock() < copy.stale_until:
+                return copy
+            if self.breaker.failures >= self.breaker.threshold:
+                raise DatabaseUnavailable("the database is failing; not waiting for it")
+        return flight.result()
+
+    def wait(self, key: str, timeout: float) -> bool:
+        """Wait for the render of `key` in flight, if any; False if it outlasted `timeout`."""
+        flight = self._flights.get(key)
+        return flight is None or flight.done.wait(timeout)
+
+    def _fly(self, key: str, previous: Entry | None, render: Callable[[], Entry],
+             flight: _Flight) -> None:
         try:
-            flight.entry = self._render(key, entry, render)
-            return flight.entry
+            flight.entry = self._render(key, previous, render, flight.generation)
         except BaseException as e:
             flight.error = e
-            raise
+            if previous is not None and not isinstance(e, DatabaseUnavailable):
+                logger.exception("revalidation of %s failed", key)
         finally:
             with self._lock:
                 del self._flights[key]
             flight.done.set()
 
-    def _render(self, key: str, previous: Entry | None, render: Callable[[], Entry]) -> Entry:
+    def _render(self, key: str, previous: Entry | None, render: Callable[[], Entry],
+                generation: int) -> Entry:
         try:
             entry = render()
         except DatabaseUnavailable:
-            now = self.clock()
-            if previous is None or now >= previous.stale_until:
+            self.breaker.failure()
+            copy = previous or self._from_snapshot(key)
+            if copy is None:
                 raise
-            previous.stale = True
-            previous.expires = now + RETRY_INTERVAL
-            return previous
+            copy.stale = True
+            return copy
+        except BaseException:
+            self.breaker.release()
+            raise
+        self.breaker.success()
         now = self.clock()
-        entry.expires = now + self.ttl
+        with self._lock:
+            moved = self._generation != generation
+        # An invalidation during the render may have been for an edit this render
+        # read too early: keep it as a last good copy only, render again next time.
+        entry.expires = now if moved else now + self.ttl
         entry.stale_until = now + self.stale_if_error
+        self._store(key, entry)
+        if self.snapshots is not None and not moved:
+            self.snapshots.record(key, entry)
+        return entry
+
+    def _from_snapshot(self, key: str, stale: bool = True) -> Entry | None:
+        """The copy a worker of this instance saved (see `snapshots`), kept in
+        memory already expired."""
+        if self.snapshots is None:
+            return None
+        found = self.snapshots.load(key)
+        if found is None:
+            return None
+        entry, age = found
+        now = self.clock()
+        entry.stale_until = now + self.stale_if_error - age
+        if now >= entry.stale_until:
+            return None
+        entry.stale = stale
         self._store(key, entry)
         return entry
 
@@ -308,8 +502,10 @@ class ResponseCache:
 
     def invalidate(self, predicate: Callable[[Entry], bool]) -> int:
         """Expire (not drop) matching entries: the next request renders, and the
-        old copy still serves if that render fails."""
+        old copy still serves if that render fails. Renders running now are stored
+        expired (they may have read the story before the change)."""
         with self._lock:
+            self._generation += 1
             hits = [e for e in self._entries.values() if predicate(e)]
             for entry in hits:
                 entry.expires = 0.0
@@ -337,9 +533,12 @@ def response_cache() -> ResponseCache:
     if _cache is None:
         from django.conf import settings
 
+        directory = settings.EMBED_SNAPSHOT_DIR
         _cache = ResponseCache(
             ttl=settings.EMBED_CACHE_TTL,
             max_bytes=settings.EMBED_CACHE_MAX_BYTES,
             stale_if_error=settings.EMBED_STALE_IF_ERROR,
+            revalidate_wait=settings.EMBED_REVALIDATE_WAIT,
+            snapshots=SnapshotStore(directory) if directory else None,
         )
     return _cache

@@ -5,7 +5,9 @@ gunicorn's fork) asks MongoDB every WATCH_INTERVAL seconds for the stories
 changed since its last look (an indexed range on `updated_at`, so the cost does
 not grow with the number of stories) and expires the response-cache entries of
 any story whose version moved. The 10 s TTL stays the upper bound when the
-watch cannot reach the database.
+watch cannot reach the database. Each look's outcome also goes to the response
+cache's circuit breaker, so the read path learns of an outage, and of its end,
+from the watch as well as from its own renders.
 
 Writers stamp `updated_at` with their own clock; the look-back window
 (WATCH_OVERLAP) absorbs clock skew between instances and slow commits, and the
@@ -80,6 +82,7 @@ class VersionWatch:
             try:
                 self.poll()
             except DatabaseUnavailable as e:
+                self.cache.breaker.failure()
                 logger.warning("version watch: database unavailable: %s", e)
             except Exception:
                 # Whatever else goes wrong (a server error pymongo does not class as
@@ -87,6 +90,9 @@ class VersionWatch:
                 # a dead watch leaves every edit waiting out the TTL until a restart.
                 logger.exception("version watch: look failed")
             else:
+                # A look that worked proves the database answers: the read path's
+                # breaker closes now rather than at its next probe.
+                self.cache.breaker.success()
                 pause = self.interval
                 continue
             pause = min(pause * 2, max(WATCH_BACKOFF_MAX, self.interval))

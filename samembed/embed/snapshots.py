@@ -1,0 +1,130 @@
+"""The last good copy of every published story's first page, on local disk.
+
+Read path, failure side only. The response cache (`samembed.embed.cache`) saves
+here each fresh render of a published story's first page at its default size
+(`/e/demo`, `/e/demo?template=grid`, `/s/demo`, `/api/v1/stories/demo`,
+`/screen/demo`, `/live/demo`: no `limit`, no `after`, so the set of files is
+bounded by the published stories, not by what a client asks for), and removes
+the file when such a key renders anything else (unpublished, renamed, deleted).
+It reads a file only when the database fails and memory holds no copy: a worker
+that starts during an outage (added, or recycled by `max_requests`) then serves
+what its siblings served. The cached hit path never touches it.
+
+Every worker of an instance shares the directory (EMBED_SNAPSHOT_DIR); instances
+that mount one shared directory share it too. One file per key, named by the
+key's hash, written under a temporary name and renamed, so a reader never sees
+half a file: a JSON header line, then the body. An unchanged render rewrites
+nothing; it only refreshes the file's time now and then, which is the copy's age.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from samembed.embed.cache import Entry
+
+logger = logging.getLogger(__name__)
+
+# An unchanged copy's file time is refreshed at most this often.
+TOUCH_INTERVAL = 60.0
+
+
+def _first_page(key: str) -> bool:
+    return "limit=" not in key and "after=" not in key
+
+
+class SnapshotStore:
+    """A directory of last good copies, one file per cache key."""
+
+    def __init__(self, directory: Path | str) -> None:
+        self.directory = Path(directory)
+        # key -> (etag, wall time of the last write or touch): skip identical writes.
+        self._saved: dict[str, tuple[bytes | None, float]] = {}
+        self._lock = threading.Lock()
+        self._ready = False
+
+    def _path(self, key: str) -> Path:
+        return self.directory / (hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
+                                 + ".snap")
+
+    def record(self, key: str, entry: Entry) -> None:
+        """After a fresh render: keep `entry` if it is a published first page, else
+        forget any copy of `key`. Never raises: a full disk must not fail a render."""
+        if not _first_page(key):
+            return
+        try:
+            if entry.status == 200 and entry.story_id is not None:
+                self._save(key, entry)
+            elif key in self._saved or self._path(key).exists():
+                with self._lock:
+                    self._saved.pop(key, None)
+                self._path(key).unlink(missing_ok=True)
+        except OSError as e:
+            logger.warning("snapshot of %s not written: %s", key, e)
+
+    def _save(self, key: str, entry: Entry) -> None:
+        now = time.time()
+        path = self._path(key)
+        previous = self._saved.get(key)
+        if previous is not None and previous[0] == entry.etag and entry.etag is not None:
+            if now - previous[1] >= TOUCH_INTERVAL:
+                os.utime(path)
+                self._saved[key] = (entry.etag, now)
+            return
+        if not self._ready:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            self._ready = True
+        header = json.dumps({
+            "key": key, "status": entry.status,
+            "headers": [[n.decode("latin-1"), v.decode("latin-1")] for n, v in entry.headers],
+            "etag": entry.etag.decode("ascii") if entry.etag else None,
+            "story_id": entry.story_id, "version": entry.version, "slug": entry.slug,
+        }).encode()
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(header + b"\n" + entry.body)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        with self._lock:
+            self._saved[key] = (entry.etag, now)
+
+    def load(self, key: str) -> tuple[Entry, float] | None:
+        """The saved copy of `key` and its age in seconds, or None."""
+        from samembed.embed.cache import Entry
+
+        path = self._path(key)
+        try:
+            with path.open("rb") as f:
+                age = time.time() - os.fstat(f.fileno()).st_mtime
+                header_line = f.readline()
+                body = f.read()
+            header = json.loads(header_line)
+            if header["key"] != key:
+                return None
+            entry = Entry(
+                int(header["status"]),
+                [(n.encode("latin-1"), v.encode("latin-1")) for n, v in header["headers"]],
+                body,
+                etag=header["etag"].encode("ascii") if header["etag"] else None,
+                story_id=header["story_id"], version=header["version"], slug=header["slug"],
+            )
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            logger.warning("snapshot of %s unreadable: %s", key, e)
+            return None
+        return entry, max(0.0, age)
