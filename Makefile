@@ -1,7 +1,8 @@
 # samembed: `make run` serves the demo, `make test` runs the whole suite.
-# Both set up everything on a fresh machine: the virtualenv with pinned
-# dependencies, and (tests, bench) Debian's chromium, nginx, wrk, node and npm;
-# the tests add the npm packages package-lock.json pins.
+# Both set up everything on a fresh machine: the virtualenv with the hashed pins
+# of requirements/ (`make lock` regenerates them from pyproject.toml), and (tests,
+# bench) Debian's chromium, nginx, wrk, node and npm; the tests add the npm
+# packages package-lock.json pins.
 
 PYTHON ?= python3
 VENV := .venv
@@ -11,11 +12,11 @@ STAMP := $(VENV)/.installed
 # npm packages the tests drive (axe-core), exactly as package-lock.json pins them.
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint bench bench-ingest bench-images soak clean system-deps
+.PHONY: run test lint lock bench bench-ingest bench-images soak clean system-deps
 
 $(STAMP): $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check $(addprefix -r ,$(REQS))
+	$(BIN)/pip install --quiet --disable-pip-version-check --require-hashes $(addprefix -r ,$(REQS))
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json | system-deps
@@ -46,6 +47,11 @@ lint: $(STAMP)
 
 bench: $(STAMP) system-deps
 	$(BIN)/python bench/run.py
+
+# requirements/*.txt from pyproject.toml, every release hashed; current pins kept
+# (scripts/lock.py says how to move one).
+lock: $(STAMP)
+	$(BIN)/python scripts/lock.py
 
 # The ingest path's figures: push API posts/s, upstream-to-queue latency.
 bench-ingest: $(STAMP) system-deps

@@ -4,6 +4,7 @@ manifests against the Kubernetes schemas, and Django's deployment checks."""
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -220,3 +222,103 @@ def _env_example() -> dict[str, str]:
             name, _, value = line.partition("=")
             values[name] = value
     return values
+
+
+def _containerfile() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) of the Containerfile, continuation lines joined."""
+    text = (ROOT / "Containerfile").read_text()
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
+    joined = "\n".join(lines).replace("\\\n", " ")
+    found = []
+    for line in joined.splitlines():
+        if line.strip():
+            instruction, _, arguments = line.strip().partition(" ")
+            found.append((instruction.upper(), " ".join(arguments.split())))
+    return found
+
+
+def _pods() -> list[tuple[str, dict[str, Any]]]:
+    """(manifest, pod spec) of every Deployment and Job of deploy/kubernetes."""
+    return [(name, doc["spec"]["template"]["spec"]) for name, doc in _manifests()  # type: ignore[index]
+            if doc["kind"] in ("Deployment", "Job")]
+
+
+def _images() -> list[tuple[str, str, dict[str, Any]]]:
+    """(manifest, image, container) of every container and init container of deploy/kubernetes."""
+    return [(name, container["image"], container) for name, pod in _pods()
+            for container in pod.get("initContainers", []) + pod["containers"]]
+
+
+def test_the_image_is_debian_slim_python_run_as_a_non_root_user() -> None:
+    steps = _containerfile()
+    bases = [args for instruction, args in steps if instruction == "FROM"]
+    assert len(bases) == 1, bases
+    assert re.fullmatch(r"(docker\.io/library/)?python:3\.11(\.\d+)?-slim(-bookworm|-trixie)?"
+                        r"(@sha256:[0-9a-f]{64})?", bases[0]), bases[0]
+    users = [args for instruction, args in steps if instruction == "USER"]
+    assert users, "the image runs as root"
+    uid = users[-1].split(":")[0]
+    # Numeric, so the kubelet can check runAsNonRoot against the image itself.
+    assert uid.isdigit() and int(uid) != 0, users[-1]
+    for name, pod in _pods():
+        context = pod["securityContext"]
+        assert context["runAsNonRoot"] is True and str(context["runAsUser"]) == uid, name
+
+
+def test_the_image_installs_only_the_hashed_production_requirements() -> None:
+    steps = _containerfile()
+    installs = [args for instruction, args in steps
+                if instruction == "RUN" and "pip install" in args]
+    assert len(installs) == 1, installs
+    options = installs[0].split("pip install", 1)[1].split("&&")[0].split()
+    assert "--require-hashes" in options and "--only-binary=:all:" in options, options
+    files = [options[i + 1] for i, o in enumerate(options) if o == "-r"]
+    assert files == ["requirements/app.txt"], options
+    # Nothing but -r files: a bare package name would be installed without a hash.
+    assert [o for o in options if not o.startswith("-") and o not in files] == [], options
+    copied = [args for instruction, args in steps if instruction in ("COPY", "ADD")]
+    assert not any("embedded-db" in c or c.split()[0] in ("requirements", "requirements/", ".")
+                   for c in copied), copied
+    for copy in copied:
+        for source in copy.split()[:-1]:
+            assert (ROOT / source).exists(), f"COPY {source}: no such path in the checkout"
+
+
+def test_the_image_collects_static_files_and_starts_gunicorn_as_the_manifests_do() -> None:
+    steps = _containerfile()
+    env = " ".join(args for instruction, args in steps if instruction == "ENV")
+    static_root = re.search(r"STATIC_ROOT=(\S+)", env)
+    assert static_root, "the image sets no STATIC_ROOT"
+    assert any(instruction == "RUN" and "manage.py collectstatic --noinput" in args
+               for instruction, args in steps)
+    workdir = Path([args for instruction, args in steps if instruction == "WORKDIR"][-1])
+    entrypoint = [json.loads(args) for instruction, args in steps if instruction == "ENTRYPOINT"]
+    assert entrypoint and entrypoint[-1][1:] == ["-c", "deploy/gunicorn.conf.py"], entrypoint
+    assert Path(entrypoint[-1][0]) == workdir / ".venv/bin/gunicorn"
+    web = next(c for name, _, c in _images() if name.endswith("Deployment/samembed-web"))
+    command = web.get("command")
+    if command:  # the image's own entry point, spelt relative to its WORKDIR
+        assert [str(workdir / command[0]), *command[1:]] == entrypoint[-1]
+    # env.example (the Secret) names a VM's STATIC_ROOT, which would hide the image's.
+    for name, pod in _pods():
+        if name.startswith(("web.yaml:Deployment", "ingest.yaml:Deployment")):
+            values = {e["name"]: e["value"] for e in pod["containers"][0]["env"]}
+            assert values["STATIC_ROOT"] == static_root.group(1), name
+    for name, _, container in _images():
+        program = (container.get("command") or entrypoint[-1])[0]
+        assert str(workdir / program).startswith(str(workdir / ".venv/bin/")), (name, program)
+
+
+def test_every_manifest_runs_the_one_image_and_the_set_up_job_is_named_after_its_tag() -> None:
+    images = _images()
+    assert len({image for _, image, _ in images}) == 1, images
+    image = images[0][1]
+    repository, _, tag = image.rpartition(":")
+    assert repository.endswith("/samembed") and tag, image
+    jobs = [doc for name, doc in _manifests() if doc["kind"] == "Job"]
+    assert len(jobs) == 1
+    # A fixed name could never run again: a Job's pod template cannot be changed.
+    metadata = jobs[0]["metadata"]
+    assert metadata["name"] == "samembed-setup-" + re.sub(r"[^a-z0-9]+", "-", tag.lower())  # type: ignore[index]
+    assert metadata["labels"]["app.kubernetes.io/version"] == tag  # type: ignore[index]
+    assert jobs[0]["spec"]["ttlSecondsAfterFinished"] > 0  # type: ignore[index]
