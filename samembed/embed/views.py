@@ -244,11 +244,13 @@ def _cached(
     with_posts: bool = True,
     page: PageRequest = PageRequest(),
     page_size: Callable[[Story], int] = lambda story: paging.PAGE_DEFAULT,
+    follow_renames: bool = False,
 ) -> Entry:
     """The cached answer for `<prefix><slug><suffix>`: 404, 301 to the story's
     current slug, or `build` (given one page of the published posts, `page` of
     `page_size(story)` posts unless it names its limit, or none if `with_posts` is
-    false); rendered at most once at a time per process. Every story URL of the
+    false; `follow_renames`: built for an old slug too, not redirected); rendered
+    at most once at a time per process. Every story URL of the
     read path comes through here, so its timings reach Server-Timing and /metrics.
     A cursor issued for another story raises BadPage and caches nothing."""
 
@@ -258,7 +260,7 @@ def _cached(
         timing.cache = "miss"
         started = time.perf_counter()
         story = stories_repo.get_by_slug(slug)
-        if story is not None and story.is_public and story.slug == slug:
+        if story is not None and story.is_public and (story.slug == slug or follow_renames):
             result = Page([])
             if with_posts:
                 paging.check_story(page.cursor, story.id)
