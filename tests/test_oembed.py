@@ -314,3 +314,51 @@ def test_a_story_published_after_a_404_is_answered_once_its_entry_expires() -> N
     assert stories_repo.update(story, {"status": "published"})
     response_cache().invalidate(lambda e: e.slug == "soon")
     assert ask(f"{ORIGIN}/s/soon").status_code == 200
+
+
+# ---- discovery ---------------------------------------------------------------------
+
+
+def discovered(body: str) -> dict[str, str]:
+    """The provider URLs a consumer finds, the way WordPress's WP_oEmbed::discover
+    looks: <link> tags of the head only, by type."""
+    head = body[:body.lower().index("</head>")]
+    found = {}
+    for attrs in re.findall(r"<link([^<>]+)/?>", head, re.I):
+        kind = re.search(r'type="([^"]+)"', attrs)
+        href = re.search(r'href="([^"]+)"', attrs)
+        if kind and href and kind.group(1).endswith("+oembed"):
+            found[kind.group(1)] = href.group(1).replace("&amp;", "&")
+    return found
+
+
+@pytest.mark.parametrize(("page", "frame"), [
+    ("/s/harbour", "/e/harbour"),
+    ("/s/harbour?utm_source=news", "/e/harbour"),
+    ("/e/harbour?template=list", "/e/harbour?template=list"),
+    ("/e/harbour", "/e/harbour?template=grid"),
+])
+def test_pages_and_embeds_lead_consumers_to_the_provider(page: str, frame: str) -> None:
+    harbour()
+    client = Client()
+    response = client.get(page)
+    assert response.status_code == 200
+    links = discovered(response.content.decode())
+    assert set(links) == {"application/json+oembed", "text/xml+oembed"}
+    for kind, href in links.items():
+        assert href.startswith(f"{ORIGIN}/oembed?url=")
+        answer = client.get(href.removeprefix(ORIGIN))
+        assert answer.status_code == 200, href
+        if kind == "application/json+oembed":
+            doc = json.loads(answer.content)
+            assert tags(doc["html"]).tags[2][1]["src"] == ORIGIN + frame
+        else:
+            assert answer["Content-Type"].startswith("text/xml")
+
+
+@override_settings(PUBLIC_ORIGIN="https://embed.example")
+def test_discovery_names_the_public_origin() -> None:
+    harbour()
+    links = discovered(Client().get("/s/harbour").content.decode())
+    assert links["application/json+oembed"] == (
+        "https://embed.example/oembed?url=https%3A%2F%2Fembed.example%2Fs%2Fharbour&format=json")
