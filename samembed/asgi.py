@@ -138,14 +138,16 @@ class FastPath:
     async def _send(scope: Scope, send: Any, entry: Any,
                     timing: tuple[bytes, bytes] | None = None) -> int:
         accept_encoding = b""
-        if_none_match = None
+        if_none_match = if_modified_since = None
         for name, value in scope["headers"]:
             if name == b"accept-encoding":
                 accept_encoding = value
             elif name == b"if-none-match":
                 if_none_match = value
+            elif name == b"if-modified-since":
+                if_modified_since = value
         status, headers, body = entry.respond(
-            accept_encoding, if_none_match, scope["method"] == "HEAD"
+            accept_encoding, if_none_match, scope["method"] == "HEAD", if_modified_since
         )
         if timing is not None:
             headers.append(_STALE_TIMING if entry.stale else timing)

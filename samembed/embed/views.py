@@ -79,6 +79,7 @@ def entry_response(entry: Entry, request: HttpRequest) -> HttpResponse:
         request.META.get("HTTP_ACCEPT_ENCODING", "").encode("latin-1"),
         request.META.get("HTTP_IF_NONE_MATCH", "").encode("latin-1") or None,
         request.method == "HEAD",
+        request.META.get("HTTP_IF_MODIFIED_SINCE", "").encode("latin-1") or None,
     )
     response = HttpResponse(body, status=status)
     del response["Content-Type"]
