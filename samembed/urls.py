@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from samembed import views
-from samembed.embed import live, oembed
+from samembed.embed import feeds, live, oembed
 from samembed.embed import views as embed
 from samembed.ingest import api as ingest_api
 from samembed.media import views as media_views
@@ -20,6 +20,9 @@ urlpatterns = [
     path("embed.js", views.loader, name="loader"),
     re_path(r"^/*e/+(?P<slug>[^/]+)/*$", embed.embed, name="embed"),
     re_path(r"^/*s/+(?P<slug>[^/]+)/*$", embed.story_page, name="story"),
+    re_path(r"^/*s/+(?P<slug>[^/]+)/+feed\.atom$", feeds.atom, name="feed-atom"),
+    re_path(r"^/*s/+(?P<slug>[^/]+)/+feed\.rss$", feeds.rss, name="feed-rss"),
+    re_path(r"^/*s/+(?P<slug>[^/]+)/+feed\.json$", feeds.json_feed, name="feed-json"),
     re_path(r"^/*oembed/*$", oembed.oembed, name="oembed"),
     re_path(r"^/*screen/+(?P<slug>[^/]+)/*$", embed.screen, name="screen"),
     re_path(r"^/*live/+(?P<slug>[^/]+)/*$", live.version, name="live-version"),

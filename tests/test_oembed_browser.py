@@ -23,7 +23,7 @@ from tests.servers import Gunicorn, PublisherSite, publish
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
 
-SECRET = "Xy12ab9QzT"
+SECRET = "Xy12ab9QzT"  # noqa: S105 - the handshake's name for the frame, not a password
 
 # What the parent page does, per wp-embed's protocol. `delay`: its listener comes
 # late (the frame's first height is lost), so only "ready" can bring the height.
