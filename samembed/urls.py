@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from samembed import views
-from samembed.embed import feeds, live, oembed
+from samembed.embed import feeds, live, oembed, sitemap
 from samembed.embed import views as embed
 from samembed.ingest import api as ingest_api
 from samembed.media import views as media_views
@@ -31,6 +31,8 @@ urlpatterns = [
             name="push-api"),
     re_path(r"^img/(?P<signature>[A-Za-z0-9_-]{1,100})/(?P<preset>[a-z0-9]{1,20})/"
             r"(?P<key>[0-9a-zA-Z]{1,100})\.(?P<fmt>[a-z]{1,5})$", media_views.image, name="img"),
+    path("sitemap.xml", sitemap.sitemap, name="sitemap"),
+    path("robots.txt", sitemap.robots, name="robots"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("metrics", views.metrics_view, name="metrics"),

@@ -465,6 +465,9 @@ def _build_story_page(story: Story, result: Page, first_url: str | None,
     )
     csp = STORY_PAGE_CSP.format(theme=csp_hash(theme)).encode()
     headers = _common_headers(b"text/html; charset=utf-8", csp)
+    if story.status == "archived":
+        # Still readable where it was shared, but no longer offered to searchers.
+        headers.append((b"x-robots-tag", b"noindex"))
     return Entry.build(200, headers, html.encode(), story_id=str(story.id),
                        version=story.version)
 
