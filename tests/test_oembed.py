@@ -113,6 +113,15 @@ def test_the_same_answer_comes_as_xml() -> None:
     assert fields == {k: str(v) for k, v in as_json.items()}
 
 
+def test_a_default_port_or_upper_case_host_is_still_ours() -> None:
+    harbour()
+    for url in ("http://testserver:80/s/harbour", "HTTP://TestServer/s/harbour"):
+        response = ask(url)
+        assert response.status_code == 200, url
+        assert tags(json.loads(response.content)["html"]).tags[2][1]["src"] == \
+            f"{ORIGIN}/e/harbour"
+
+
 @pytest.mark.parametrize(("url", "src"), [
     ("/e/harbour", "/e/harbour"),
     ("/e/harbour?template=list", "/e/harbour?template=list"),

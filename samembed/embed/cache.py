@@ -18,6 +18,9 @@ entering Django at all.
   seconds, and the database is tried again at most once a second per key;
   with no copy at all, `DatabaseUnavailable` reaches the view (503).
 
+An entry answers If-None-Match with a 304, and, when it carries `last_modified`
+(feeds), a valid If-Modified-Since without If-None-Match.
+
 The cache is bounded by bytes; the least recently used entries go first.
 """
 

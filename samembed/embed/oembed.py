@@ -116,9 +116,19 @@ def _size(name: str, raw: str | None) -> int:
     return int(raw)
 
 
-def _ours(netloc: str, host: str) -> bool:
-    public = urlsplit(settings.PUBLIC_ORIGIN).netloc.lower() if settings.PUBLIC_ORIGIN else ""
-    return netloc in (public, host.lower())
+def _without_default_port(scheme: str, netloc: str) -> str:
+    default = {"http": ":80", "https": ":443"}.get(scheme, "")
+    return netloc[:-len(default)] if default and netloc.endswith(default) else netloc
+
+
+def _ours(scheme: str, netloc: str, host: str) -> bool:
+    public = ""
+    if settings.PUBLIC_ORIGIN:
+        parts = urlsplit(settings.PUBLIC_ORIGIN)
+        public = _without_default_port(parts.scheme, parts.netloc.lower())
+    # The request's Host carries no scheme: either default port names it.
+    return netloc in (public, _without_default_port("http", _without_default_port(
+        "https", host.lower())))
 
 
 def parse(query: bytes, host: str) -> Request:
@@ -162,8 +172,9 @@ def parse(query: bytes, host: str) -> Request:
     loader = params.get("loader", "0")
     if loader not in ("0", "1"):
         raise BadRequest(400, f"Query parameter 'loader' must be 0 or 1, not {loader[:40]!r}.")
-    netloc = parts.netloc.lower()
-    if not _ours(netloc, host):
+    scheme = parts.scheme.lower()
+    netloc = _without_default_port(scheme, parts.netloc.lower())
+    if not _ours(scheme, netloc, host):
         raise BadRequest(404, "That URL is not one of this site's stories.")
     segments = [s for s in parts.path.split("/") if s]
     slug = None
@@ -181,7 +192,7 @@ def parse(query: bytes, host: str) -> Request:
             template = value.lower()
     if template and template not in TEMPLATES:
         raise BadRequest(404, f"That URL names no template we have ({template[:40]!r}).")
-    origin = settings.PUBLIC_ORIGIN or f"{parts.scheme.lower()}://{netloc}"
+    origin = settings.PUBLIC_ORIGIN or f"{scheme}://{netloc}"
     # Bounds beyond every template's own size answer the same: one entry for them.
     return Request(origin, slug, template, fmt, min(max_width, LARGEST[0]),
                    min(max_height, LARGEST[1]), loader == "1")
