@@ -43,7 +43,8 @@
     w.addEventListener("message", function (e) {
       var m = e.data;
       if (e.source === w.parent && m && m.message === "ready" && m.secret === secret) {
-        post(last = Math.ceil(root.getBoundingClientRect().height));
+        last = -1;
+        report();
       }
     });
     // Its sandbox has no popups: a link to our own pages asks WordPress to go there
