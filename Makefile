@@ -12,7 +12,8 @@ STAMP := $(VENV)/.installed
 # npm packages the tests drive (axe-core), exactly as package-lock.json pins them.
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test lint lock bench bench-ingest bench-images soak clean system-deps
+.PHONY: run test test-wordpress lint lock bench bench-ingest bench-images soak clean \
+	system-deps wordpress-deps
 
 $(STAMP): $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,11 +36,28 @@ system-deps:
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
+# Debian's WordPress, PHP and MariaDB, for the real oEmbed consumer test (about
+# 16 MB to download); `make test` leaves them out, `.ci/run` runs both.
+WORDPRESS_DEPS := wordpress php8.2-cli php8.2-mysql mariadb-server
+wordpress-deps:
+	@missing=""; \
+	for p in $(WORDPRESS_DEPS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq \
+	    --no-install-recommends $$missing >/dev/null; \
+	fi
+
 run: $(STAMP)
 	$(BIN)/python scripts/run.py
 
 test: $(STAMP) system-deps $(NODE_STAMP)
-	$(BIN)/python -m pytest -m "not bench"
+	$(BIN)/python -m pytest -m "not bench and not wordpress"
+
+# WordPress on loopback as a real oEmbed consumer (tests/test_wordpress.py).
+test-wordpress: $(STAMP) system-deps $(NODE_STAMP) wordpress-deps
+	$(BIN)/python -m pytest -m wordpress tests/test_wordpress.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -27,7 +27,7 @@ django.setup(set_prefix=False)
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
 from samembed import metrics  # noqa: E402
-from samembed.embed import live  # noqa: E402
+from samembed.embed import live, oembed  # noqa: E402
 from samembed.embed.cache import ResponseCache, canonical_query, response_cache  # noqa: E402
 from samembed.embed.loader import loader_entry  # noqa: E402
 from samembed.embed.versions import start_watch  # noqa: E402
@@ -70,9 +70,13 @@ def versioned_key(path: str, query: bytes) -> tuple[str | None, int]:
     return cache_key(path, base), int(digits)
 
 
+def _header(scope: Scope, name: bytes) -> bytes:
+    return next((v for n, v in scope["headers"] if n == name), b"")
+
+
 _HIT_TIMING = (b"server-timing", b"cache;desc=hit")
 _STALE_TIMING = (b"server-timing", b"cache;desc=stale")
-_ROUTES = {"e": "embed", "s": "story", "a": "story-api", "l": "live"}
+_ROUTES = {"e": "embed", "s": "story", "a": "story-api", "l": "live", "o": "oembed"}
 # Series names built once per (route, status): a hit costs two dict updates.
 _hit_series: dict[tuple[str, int], tuple[str, str]] = {}
 _CACHE_HIT = metrics.series("samembed_cache_total", result="hit")
@@ -113,6 +117,8 @@ class FastPath:
                 # A screen saying who it is: the same entry, and the screen counted.
                 screen = live.screen_id(scope["query_string"])
                 key = cache_key(path, b"") if screen else None
+            if key is None and path == "/oembed":
+                key = oembed.fast_key(scope["query_string"], _header(scope, b"host"))
             if key is None:
                 key, least = versioned_key(path, scope["query_string"])
             if key is not None:
@@ -132,14 +138,16 @@ class FastPath:
     async def _send(scope: Scope, send: Any, entry: Any,
                     timing: tuple[bytes, bytes] | None = None) -> int:
         accept_encoding = b""
-        if_none_match = None
+        if_none_match = if_modified_since = None
         for name, value in scope["headers"]:
             if name == b"accept-encoding":
                 accept_encoding = value
             elif name == b"if-none-match":
                 if_none_match = value
+            elif name == b"if-modified-since":
+                if_modified_since = value
         status, headers, body = entry.respond(
-            accept_encoding, if_none_match, scope["method"] == "HEAD"
+            accept_encoding, if_none_match, scope["method"] == "HEAD", if_modified_since
         )
         if timing is not None:
             headers.append(_STALE_TIMING if entry.stale else timing)

@@ -52,6 +52,8 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    # /sitemap.xml (samembed.embed.sitemap); its one template.
+    "django.contrib.sitemaps",
     "samembed",
 ]
 

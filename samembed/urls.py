@@ -10,7 +10,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from samembed import views
-from samembed.embed import live
+from samembed.embed import feeds, live, oembed, sitemap
 from samembed.embed import views as embed
 from samembed.ingest import api as ingest_api
 from samembed.media import views as media_views
@@ -20,6 +20,10 @@ urlpatterns = [
     path("embed.js", views.loader, name="loader"),
     re_path(r"^/*e/+(?P<slug>[^/]+)/*$", embed.embed, name="embed"),
     re_path(r"^/*s/+(?P<slug>[^/]+)/*$", embed.story_page, name="story"),
+    re_path(r"^/*s/+(?P<slug>[^/]+)/+feed\.atom$", feeds.atom, name="feed-atom"),
+    re_path(r"^/*s/+(?P<slug>[^/]+)/+feed\.rss$", feeds.rss, name="feed-rss"),
+    re_path(r"^/*s/+(?P<slug>[^/]+)/+feed\.json$", feeds.json_feed, name="feed-json"),
+    re_path(r"^/*oembed/*$", oembed.oembed, name="oembed"),
     re_path(r"^/*screen/+(?P<slug>[^/]+)/*$", embed.screen, name="screen"),
     re_path(r"^/*live/+(?P<slug>[^/]+)/*$", live.version, name="live-version"),
     re_path(r"^/*api/+v1/+stories/+(?P<slug>[^/]+)/*$", embed.story_api, name="story-api"),
@@ -27,6 +31,8 @@ urlpatterns = [
             name="push-api"),
     re_path(r"^img/(?P<signature>[A-Za-z0-9_-]{1,100})/(?P<preset>[a-z0-9]{1,20})/"
             r"(?P<key>[0-9a-zA-Z]{1,100})\.(?P<fmt>[a-z]{1,5})$", media_views.image, name="img"),
+    path("sitemap.xml", sitemap.sitemap, name="sitemap"),
+    path("robots.txt", sitemap.robots, name="robots"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
     path("healthz/db", views.healthz_db, name="healthz-db"),

@@ -33,6 +33,9 @@ A render that was running when `invalidate()` expired entries (the version watch
 saw an edit) may hold content from before the edit: it is stored already
 expired, so it serves only as a stale copy and the next request renders again.
 
+An entry answers If-None-Match with a 304, and, when it carries `last_modified`
+(feeds), a valid If-Modified-Since without If-None-Match.
+
 The cache is bounded by bytes; the least recently used entries go first.
 """
 
@@ -47,6 +50,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
 from functools import lru_cache
 
 import brotli
@@ -149,6 +153,15 @@ def _etag_matches(if_none_match: bytes, tag: bytes) -> bool:
     return False
 
 
+def _not_modified_since(if_modified_since: bytes, last_modified: float) -> bool:
+    # A date that is not an HTTP-date, or lies in the future, is ignored.
+    try:
+        since = parsedate_to_datetime(if_modified_since.decode("latin-1")).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return False
+    return last_modified <= since <= time.time()
+
+
 @dataclass
 class Entry:
     """One cached response, with its bodies for each content coding."""
@@ -163,6 +176,9 @@ class Entry:
     # expired when that slug comes to belong to a story.
     slug: str | None = None
     encoded: dict[str, bytes] = field(default_factory=dict)
+    # When the content last changed (a Unix time in whole seconds), for entries that
+    # send Last-Modified (feeds): an If-Modified-Since not older gets a 304.
+    last_modified: float | None = None
     expires: float = 0.0
     stale_until: float = 0.0
     stale: bool = False
@@ -210,7 +226,8 @@ class Entry:
         return len(self.body) * 3 // 2 + 512
 
     def respond(
-        self, accept_encoding: bytes, if_none_match: bytes | None, head: bool
+        self, accept_encoding: bytes, if_none_match: bytes | None, head: bool,
+        if_modified_since: bytes | None = None,
     ) -> tuple[int, list[Header], bytes]:
         """Status, headers and body for one request, chosen without copying bytes."""
         compressible = self.compressible
@@ -226,6 +243,11 @@ class Entry:
             headers.append((b"etag", tag[:-1] + suffix if suffix else tag))
             if if_none_match and self.status == 200 and _etag_matches(if_none_match, tag):
                 return 304, [h for h in headers if h[0] != b"content-type"], b""
+        # RFC 9110 13.1.3: only without If-None-Match, and only for a valid date.
+        if (if_modified_since and not if_none_match and self.status == 200
+                and self.last_modified is not None
+                and _not_modified_since(if_modified_since, self.last_modified)):
+            return 304, [h for h in headers if h[0] != b"content-type"], b""
         body = self.encoded_body(encoding) if encoding else self.body
         if encoding:
             headers.append((b"content-encoding", encoding.encode()))

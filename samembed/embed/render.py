@@ -29,6 +29,7 @@ from django.conf import settings
 from django.template import engines
 from markupsafe import Markup
 
+from samembed.embed.discovery import oembed_links
 from samembed.embed.i18n import language_for
 from samembed.media.signing import STORED_PREFIX, media_src, media_srcset, signed_url
 from samembed.repositories.posts import Media, Post
@@ -319,7 +320,11 @@ def render_embed(story: Story, posts: list[Post], template: str,
     live = follow and is_live(story, template)
     assets = _assets(template, live)
     theme = theme_css(story)
-    public_url = f"{settings.PUBLIC_ORIGIN or origin}/s/{story.slug}"
+    public_origin = settings.PUBLIC_ORIGIN or origin
+    public_url = f"{public_origin}/s/{story.slug}"
+    # The studio's preview has no origin to name: no discovery links there.
+    oembed = oembed_links(public_origin, f"{public_origin}/e/{story.slug}?template={template}") \
+        if public_origin.startswith(("https://", "http://")) else None
     language = language_for(story.language, (p.lang for p in posts))
     html = engines["jinja2"].get_template(f"embed/{template}.html").render(
         {
@@ -338,6 +343,7 @@ def render_embed(story: Story, posts: list[Post], template: str,
             "build": assets.build,
             "poll_ms": int(settings.LIVE_POLL_INTERVAL * 1000),
             "public_url": public_url,
+            "oembed": oembed,
             "qr": Markup(qr_svg(public_url)) if template == "screen" else "",  # noqa: S704
             "more_url": more_url,
             "story_more_url": story_more_url,

@@ -18,6 +18,7 @@ from typing import Any
 
 from markupsafe import Markup
 
+from samembed.embed.discovery import oembed_links
 from samembed.embed.i18n import Language
 from samembed.media.signing import media_src
 from samembed.repositories.posts import Media, Post
@@ -44,6 +45,8 @@ class Head:
     image_alt: str
     locale: str
     json_ld: Markup
+    # oEmbed discovery: the provider's JSON and XML URLs for this page.
+    oembed: tuple[str, str] = ("", "")
 
 
 def _absolute(origin: str, url: str) -> str:
@@ -111,7 +114,7 @@ def head(story: Story, posts: list[Post], origin: str, language: Language) -> He
     if story.description:
         ld["description"] = story.description
     return Head(canonical, story.title, description, image, cover.alt if cover else "",
-                og_locale(language.tag), json_ld_script(ld))
+                og_locale(language.tag), json_ld_script(ld), oembed_links(origin, canonical))
 
 
 def og_locale(tag: str) -> str:

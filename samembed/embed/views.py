@@ -79,6 +79,7 @@ def entry_response(entry: Entry, request: HttpRequest) -> HttpResponse:
         request.META.get("HTTP_ACCEPT_ENCODING", "").encode("latin-1"),
         request.META.get("HTTP_IF_NONE_MATCH", "").encode("latin-1") or None,
         request.method == "HEAD",
+        request.META.get("HTTP_IF_MODIFIED_SINCE", "").encode("latin-1") or None,
     )
     response = HttpResponse(body, status=status)
     del response["Content-Type"]
@@ -244,11 +245,13 @@ def _cached(
     with_posts: bool = True,
     page: PageRequest = PageRequest(),
     page_size: Callable[[Story], int] = lambda story: paging.PAGE_DEFAULT,
+    follow_renames: bool = False,
 ) -> Entry:
     """The cached answer for `<prefix><slug><suffix>`: 404, 301 to the story's
     current slug, or `build` (given one page of the published posts, `page` of
     `page_size(story)` posts unless it names its limit, or none if `with_posts` is
-    false); rendered at most once at a time per process. Every story URL of the
+    false; `follow_renames`: built for an old slug too, not redirected); rendered
+    at most once at a time per process. Every story URL of the
     read path comes through here, so its timings reach Server-Timing and /metrics.
     A cursor issued for another story raises BadPage and caches nothing."""
 
@@ -258,7 +261,7 @@ def _cached(
         timing.cache = "miss"
         started = time.perf_counter()
         story = stories_repo.get_by_slug(slug)
-        if story is not None and story.is_public and story.slug == slug:
+        if story is not None and story.is_public and (story.slug == slug or follow_renames):
             result = Page([])
             if with_posts:
                 paging.check_story(page.cursor, story.id)
@@ -471,6 +474,9 @@ def _build_story_page(story: Story, result: Page, first_url: str | None,
     )
     csp = STORY_PAGE_CSP.format(theme=csp_hash(theme)).encode()
     headers = _common_headers(b"text/html; charset=utf-8", csp)
+    if story.status == "archived":
+        # Still readable where it was shared, but no longer offered to searchers.
+        headers.append((b"x-robots-tag", b"noindex"))
     return Entry.build(200, headers, html.encode(), story_id=str(story.id),
                        version=story.version)
 

@@ -256,6 +256,24 @@ def get_by_key(key: str) -> Story | None:
         return None
 
 
+@dataclass(frozen=True)
+class Listed:
+    """A published story as the sitemap names it."""
+
+    slug: str
+    updated_at: datetime
+
+
+def list_published(limit: int) -> list[Listed]:
+    """Published stories, most recently changed first, at most `limit` (the
+    `status_updated` index: a range, no scan)."""
+    with reading():
+        cursor = (collection(COLLECTION).find({"status": "published"},
+                                              {"_id": 0, "slug": 1, "updated_at": 1})
+                  .sort([("status", ASCENDING), ("updated_at", DESCENDING)]).limit(limit))
+        return [Listed(d["slug"], d["updated_at"]) for d in cursor]
+
+
 def list_recent(offset: int = 0, limit: int = 50) -> list[Story]:
     """Stories for the studio, most recently changed first (indexed, paginated)."""
     cursor = (collection(COLLECTION).find().sort("updated_at", DESCENDING)

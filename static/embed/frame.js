@@ -1,6 +1,7 @@
 /* samembed frame script: runs inside the sandboxed embed iframe (no same-origin,
    so no storage or cookies). Inlined and allowed by its CSP hash. It
-   1. tells the loader its height: {type: "samembed:resize", id, height},
+   1. tells the loader its height: {type: "samembed:resize", id, height}, and
+      WordPress too when it framed us from an oEmbed answer (see below),
    2. keeps <time datetime> relative times current, in the document's language,
    3. drives the ticker's pause button (cards.js drives the carousel),
    again whenever live.js puts a new version in place ("samembed:swapped").
@@ -16,15 +17,45 @@
   // 1. Resize. The loader names the frame in the fragment: #samembed=<id>.
   var m = /[#&]samembed=([^&]*)/.exec(location.hash);
   var id = m ? decodeURIComponent(m[1]) : null;
+  // WordPress frames an unlisted provider's iframe with "#?secret=<a-zA-Z0-9>" and
+  // keeps it hidden until the frame posts {secret, message: "height", value}
+  // (wp-embed.js; it clamps the height to 200-1000 px). Its "ready" asks again, in
+  // case our first message came before its listener.
+  var wp = /[#&?]secret=([a-zA-Z0-9]{1,64})(?:&|$)/.exec(location.hash);
+  var secret = wp ? wp[1] : null;
   var last = -1, queued = false;
+  function post(h) {
+    try {
+      w.parent.postMessage({ type: "samembed:resize", id: id, height: h }, "*");
+      if (secret) w.parent.postMessage({ secret: secret, message: "height", value: h }, "*");
+    } catch (e) { /* detached */ }
+  }
   function measure() {
     if (!queued) return;
     queued = false;
     var h = Math.ceil(root.getBoundingClientRect().height);
     if (h !== last) {
       last = h;
-      try { w.parent.postMessage({ type: "samembed:resize", id: id, height: h }, "*"); } catch (e) { /* detached */ }
+      post(h);
     }
+  }
+  if (secret) {
+    w.addEventListener("message", function (e) {
+      var m = e.data;
+      if (e.source === w.parent && m && m.message === "ready" && m.secret === secret) {
+        last = -1;
+        report();
+      }
+    });
+    // Its sandbox has no popups: a link to our own pages asks WordPress to go there
+    // (it does so only for the frame's own host, while the frame has focus).
+    // On the window: after the cards' and pager's own handlers (zoom, play, more).
+    w.addEventListener("click", function (e) {
+      var a = e.target.closest && e.target.closest("a[href]");
+      if (!a || e.defaultPrevented || a.host !== location.host || a.pathname === location.pathname) return;
+      e.preventDefault();
+      w.parent.postMessage({ secret: secret, message: "link", value: a.href }, "*");
+    });
   }
   function queue() {
     if (queued) return;
@@ -44,6 +75,7 @@
     w.addEventListener("resize", clip);
     w.addEventListener("load", clip);
     clip();
+    if (secret) report(); // WordPress shows the frame only once it has a height
   } else {
     if (w.ResizeObserver) new ResizeObserver(queue).observe(root);
     w.addEventListener("resize", queue);
