@@ -20,7 +20,7 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 from playwright.sync_api import Browser, sync_playwright
 
-from samembed import mongo, outbound
+from samembed import flags, mongo, outbound
 from samembed.embed.cache import response_cache
 from samembed.embedded_db import EmbeddedDB, free_port
 from samembed.repositories import ensure_indexes
@@ -58,11 +58,13 @@ def static_files() -> None:
 def mongo_db(embedded_db: EmbeddedDB, static_files: None) -> Iterator[EmbeddedDB]:
     """A clean database and a clean response cache for one test."""
     database = mongo.database()
-    for name in ("stories", "posts", "sources"):
+    for name in ("stories", "posts", "sources", "flags"):
         database[name].delete_many({})
     response_cache().clear()
+    flags.install(flags.EMPTY)
     yield embedded_db
     response_cache().clear()
+    flags.install(flags.EMPTY)
 
 
 @pytest.fixture
