@@ -75,6 +75,22 @@ def canonical_query(path: str, query: bytes) -> bool:
     return pattern is not None and pattern.fullmatch(query) is not None
 
 
+# `o`: the embedding page's origin as the loader writes it into the frame's URL
+# (samembed.flags.origin_unit), always the last parameter before a live page's `v`.
+# It is not part of the key: the flags' variants it gets are (samembed.flags).
+ORIGIN_UNIT = re.compile(rb"(?:^|&)o=([0-9a-z]{1,7})$")
+
+
+def split_origin(query: bytes) -> tuple[bytes, str | None]:
+    """The query without its trailing `o=<origin unit>`, and that unit (or None)."""
+    if b"o=" not in query:
+        return query, None
+    found = ORIGIN_UNIT.search(query)
+    if found is None:
+        return query, None
+    return query[:found.start()], found.group(1).decode()
+
+
 @lru_cache(maxsize=512)
 def preferred_encoding(accept_encoding: bytes) -> str:
     """'br', 'gzip' or '' for an Accept-Encoding value (q=0 refusals honoured)."""

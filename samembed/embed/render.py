@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, lru_cache
@@ -29,6 +30,7 @@ from django.conf import settings
 from django.template import engines
 from markupsafe import Markup
 
+from samembed import flags
 from samembed.embed.i18n import language_for
 from samembed.media.signing import STORED_PREFIX, media_src, media_srcset, signed_url
 from samembed.repositories.posts import Media, Post
@@ -304,16 +306,32 @@ def frame_ancestors(story: Story) -> str:
     return " ".join(f"https://{d} http://{d}" for d in story.allowed_domains)
 
 
+# A template's next version, behind a flag of its own, so both run side by side:
+# template -> (flag, file). Any variant but "off" renders the new file.
+TEMPLATE_FLAGS = {"grid": (flags.affects_embed("grid-v2"), "embed/grid_v2.html")}
+
+
+def template_file(template: str, variants: Mapping[str, str]) -> str:
+    """The file that renders `template` for these flag variants."""
+    flagged = TEMPLATE_FLAGS.get(template)
+    if flagged is not None and variants.get(flagged[0], flags.OFF) != flags.OFF:
+        return flagged[1]
+    return f"embed/{template}.html"
+
+
 def render_embed(story: Story, posts: list[Post], template: str,
                  ancestors: str | None = None, origin: str = "",
                  follow: bool = True, more_url: str | None = None,
-                 story_more_url: str | None = None) -> Rendered:
+                 story_more_url: str | None = None,
+                 variants: Mapping[str, str] | None = None) -> Rendered:
     """The embed document; `ancestors` overrides who may frame it (the studio's
     preview allows only itself); `origin` (https://host) makes the screen's QR code
     absolute when PUBLIC_ORIGIN is not set; `follow=False` leaves out live updates
     (the preview is reloaded by the editor instead); `more_url`, the next page's
     embed document, makes a "Show more" button (`story_more_url`: the same page
-    on the story's own page, for readers without script)."""
+    on the story's own page, for readers without script); `variants`, the flags'
+    variants this render is for (samembed.flags.embed_variants): the cache keys on
+    them."""
     if template not in TEMPLATES:
         raise ValueError(f"unknown template {template!r}")
     live = follow and is_live(story, template)
@@ -321,7 +339,8 @@ def render_embed(story: Story, posts: list[Post], template: str,
     theme = theme_css(story)
     public_url = f"{settings.PUBLIC_ORIGIN or origin}/s/{story.slug}"
     language = language_for(story.language, (p.lang for p in posts))
-    html = engines["jinja2"].get_template(f"embed/{template}.html").render(
+    variants = variants or {}
+    html = engines["jinja2"].get_template(template_file(template, variants)).render(
         {
             "story": story,
             "t": language.t,
@@ -341,6 +360,7 @@ def render_embed(story: Story, posts: list[Post], template: str,
             "qr": Markup(qr_svg(public_url)) if template == "screen" else "",  # noqa: S704
             "more_url": more_url,
             "story_more_url": story_more_url,
+            "flags": variants,
         }
     )
     csp = "; ".join(

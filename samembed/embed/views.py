@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import unicodedata
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from markupsafe import Markup
 
+from samembed import flags
 from samembed.embed import paging
 from samembed.embed.cache import Entry, Header, query_suffix, response_cache
 from samembed.embed.i18n import DEFAULT, language, language_for
@@ -51,6 +53,8 @@ logger = logging.getLogger(__name__)
 
 # Path segments longer than any slug we ever issue are refused before any lookup.
 SLUG_PATH_MAX = 200
+ORIGIN_UNIT = re.compile(r"[0-9a-z]{1,7}")
+
 def public_cache_control() -> bytes:
     ttl = int(settings.EMBED_CACHE_TTL)
     return (
@@ -316,19 +320,30 @@ def _asked_version(request: HttpRequest) -> tuple[int | None, str | None]:
     return int(raw), None
 
 
+def _with_origin(url: str, origin_unit: str | None) -> str:
+    """A link of the frame's own, still naming the embedding origin (`o`, last)."""
+    if origin_unit is None:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}o={origin_unit}"
+
+
 def _document(request: HttpRequest, slug: str, prefix: str, template: str | None,
-              page: PageRequest, asked: int | None) -> HttpResponse:
+              page: PageRequest, asked: int | None,
+              origin_unit: str | None = None) -> HttpResponse:
     origin = _origin(request)
     suffix = query_suffix(template if prefix == "/e/" else None, page.limit, page.after)
+    # The variants this story and origin get: part of the key, never the origin itself.
+    variants = flags.embed_variants(slug, origin_unit) if prefix == "/e/" else {}
+    suffix += flags.key_suffix(variants)
 
     def build(story: Story, result: Page) -> Entry:
         shown = template or story.default_template
         more_url = None
         if result.next and shown in paging.PAGED_TEMPLATES:
-            more_url = prefix + quote(story.slug) + query_suffix(template, page.limit,
-                                                                 result.next)
+            more_url = _with_origin(prefix + quote(story.slug) + query_suffix(
+                template, page.limit, result.next), origin_unit)
         rendered = render_embed(story, result.posts, shown, origin=origin,
-                                more_url=more_url,
+                                more_url=more_url, variants=variants,
                                 story_more_url=f"/s/{quote(story.slug)}?after={result.next}"
                                 if more_url else None)
         headers = _common_headers(b"text/html; charset=utf-8", rendered.csp.encode())
@@ -355,7 +370,7 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
     return response
 
 
-EMBED_PARAMS = ("template", "limit", "after", "v")
+EMBED_PARAMS = ("template", "limit", "after", "o", "v")
 
 
 def _embed(request: HttpRequest, slug: str) -> HttpResponse:
@@ -371,7 +386,11 @@ def _embed(request: HttpRequest, slug: str) -> HttpResponse:
     asked, bad_version = _asked_version(request)
     if bad_version:
         return _error(400, bad_version)
-    return _document(request, slug, "/e/", template, page, asked)
+    origin_unit = params.get("o")
+    if origin_unit is not None and not ORIGIN_UNIT.fullmatch(origin_unit):
+        return _error(400, f"Query parameter 'o' is the embedding page's origin as the "
+                           f"loader writes it (1 to 7 of 0-9 a-z), not {origin_unit[:40]!r}.")
+    return _document(request, slug, "/e/", template, page, asked, origin_unit)
 
 
 embed = _read_view(_embed, _not_found_entry)
