@@ -3,15 +3,24 @@ one entry per (URL, variant), and the fast path answers every origin canonically
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
+from PIL import Image
 
 from samembed import flags
 from samembed.asgi import FastPath, flagged_key
 from samembed.embed.cache import response_cache, split_origin
 from samembed.flags import origin_unit
+from samembed.media.images import normalise
+from samembed.media.signing import STORED_PREFIX
 from samembed.repositories import flags as repo
-from tests.factories import make_story
+from samembed.repositories import media as media_repo
+from samembed.repositories.posts import Media
+from tests.factories import make_post, make_story
+from tests.image_host import jpeg_with_gps
 from tests.test_fastpath import Downstream, call
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
@@ -88,3 +97,24 @@ def test_a_bad_origin_unit_is_a_400_saying_what_it_is(value: str) -> None:
     assert response.status_code == 400
     assert response["Cache-Control"] == "no-store"
     assert b"embedding page's origin" in response.content
+
+
+def test_the_xlarge_image_preset_ships_behind_its_flag_and_is_served(tmp_path: Path) -> None:
+    story = make_story("photos")
+    key = media_repo.put(normalise(jpeg_with_gps(2400, 1600)).data, "image/jpeg")
+    make_post(story, 1, media=(Media("image", STORED_PREFIX + key, 2400, 1600, "A kite"),))
+    client = Client()
+    assert b"1920w" not in client.get("/e/photos").content
+    repo.create("img-xlarge", "ada", unit="story", percent="100")
+    flags.refresh()
+    body = client.get("/e/photos").content.decode()
+    assert " 1920w" in body and "/xlarge/" in body
+    url = next(part.split()[0] for part in body.split('srcset="')[1].split('"')[0].split(", ")
+               if part.endswith(" 1920w"))
+    with override_settings(MEDIA_CACHE_DIR=tmp_path / "derived"):
+        response = client.get(url)
+        assert response.status_code == 200
+        image = Image.open(io.BytesIO(b"".join(response)))  # type: ignore[arg-type]
+        assert image.width == 1920
+    # The other variant still has its own entry, under the key without the flag.
+    assert {"/e/photos", "/e/photos#img-xlarge=on"} <= set(response_cache()._entries)
