@@ -284,6 +284,30 @@ def embed_variants(slug: str, origin: str | None) -> dict[str, str]:
     return found
 
 
+def preview_variants(slug: str, user: str, asked: Iterable[str]) -> dict[str, str]:
+    """What a studio preview shows: the embed flags as this staff member gets them,
+    with `?variant=KEY[:NAME]` choices on top ("grid-v2", "hero:b", "grid-v2:off").
+    ValueError names an unknown flag or variant."""
+    rules = current().rules
+    found = {}
+    for key in sorted(EMBED_FLAGS):
+        rule = rules.get(key)
+        if rule is not None and rule.choose(story=slug, user=user) != OFF:
+            found[key] = rule.choose(story=slug, user=user)
+    for choice in asked:
+        key, _, name = choice.partition(":")
+        rule = rules.get(key)
+        if rule is None or key not in EMBED_FLAGS:
+            raise ValueError(f"{key[:40]!r} is not a flag that changes the embed "
+                             f"(flags: {', '.join(sorted(EMBED_FLAGS)) or 'none'}).")
+        names = [n for n, _ in rule.variants]
+        name = name or names[0]
+        if name not in (*names, OFF):
+            raise ValueError(f"{key} has no variant {name[:40]!r} ({', '.join(names)}, off).")
+        found[key] = name
+    return {k: v for k, v in found.items() if v != OFF}
+
+
 def key_suffix(variants: Mapping[str, str]) -> str:
     """The cache-key part for `variants` ("" when none): after a '#', which no
     request's query can contain, so it never collides with a URL's key."""
