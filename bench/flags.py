@@ -10,7 +10,7 @@ gunicorn as shipped, 2 workers) and drives `/e/demo?template=grid&o=<origin>`
 flags (two that change the embed, `grid-v2` sticky on the origin and
 `img-xlarge` on the story, both at 5 %, and 18 others), and with none again, so
 the noise of the machine is seen next to the difference. It also times one
-evaluation in-process (`flags.request_suffix`, what the fast path adds to a hit).
+evaluation in-process (`asgi.flagged_key` less `cache_key`: what flags add to a hit).
 Results go to var/bench/flags.json.
 """
 

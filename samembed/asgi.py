@@ -27,7 +27,7 @@ django.setup(set_prefix=False)
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
 from samembed import flags, metrics  # noqa: E402
-from samembed.embed import live  # noqa: E402
+from samembed.embed import guard, live  # noqa: E402
 from samembed.embed.cache import (  # noqa: E402
     ResponseCache,
     canonical_query,
@@ -66,7 +66,11 @@ def flagged_key(path: str, query: bytes) -> str | None:
     the origin, so every origin on one variant shares one entry."""
     base, origin = split_origin(query)
     key = cache_key(path, base)
-    return key + flags.request_suffix(path, origin) if key is not None else None
+    if key is None or not flags.installed().embed or not path.startswith("/e/"):
+        return key
+    variants = flags.embed_variants(path[3:], origin)
+    guard.exposed(variants)
+    return key + flags.key_suffix(variants)
 
 
 def versioned_key(path: str, query: bytes) -> tuple[str | None, int]:
@@ -113,6 +117,9 @@ class FastPath:
         self.cache = cache
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == guard.BEACON_PATH:
+            # Client error reports of flagged embeds: counted in memory, never Django.
+            return await guard.beacon(scope, receive, send)
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             path = scope["path"]
             if path == "/embed.js":

@@ -6,7 +6,8 @@ page view) gets, decided in memory, sticky without cookies.
         -> Snapshot: immutable, swapped in whole; the last good one stays in force
            while the database is away
         -> variant(key, ...) / enabled(key, ...)            Python and templates
-        -> key_suffix(path, origin)                         the response-cache key
+        -> embed_variants + key_suffix                      the response-cache key
+           (samembed.asgi.flagged_key on the fast path, the views on a miss)
 
 Bucketing: `bucket = murmur3_32(f"{seed}:{unit}") % 10000`, in basis points, so
 a unit is in the rollout when its bucket is below the flag's `rollout`. The hash
@@ -228,6 +229,11 @@ def install(snap: Snapshot) -> None:
     _snapshot = snap
 
 
+def installed() -> Snapshot:
+    """This process's snapshot as it stands, never loading: for the fast path."""
+    return _snapshot
+
+
 def current() -> Snapshot:
     """This process's snapshot. A process without a watch (a management command,
     the test client) loads it once on first use, retrying at most once a second."""
@@ -314,13 +320,6 @@ def key_suffix(variants: Mapping[str, str]) -> str:
     if not variants:
         return ""
     return "#" + "&".join(f"{k}={v}" for k, v in sorted(variants.items()))
-
-
-def request_suffix(path: str, origin: str | None) -> str:
-    """`key_suffix` for an `/e/<slug>` request: what the fast path appends to its key."""
-    if not _snapshot.embed or not path.startswith("/e/"):
-        return ""
-    return key_suffix(embed_variants(path[3:], origin))
 
 
 # ---- the watch ---------------------------------------------------------------------

@@ -20,6 +20,7 @@ What is counted:
     samembed_db_seconds / samembed_render_seconds  per cache miss (histograms)
     samembed_worker_resident_memory_bytes{pid}     per live worker
     samembed_cache_entries{pid}, samembed_cache_bytes{pid}
+    samembed_flag_events_total{flag,variant,kind}  flags' guardrail counts (embed/guard.py)
 
 Snapshots also carry the big screens each worker saw polling (`screens`, not
 exported): the producer remote sums them into "3 screens connected".
@@ -47,6 +48,8 @@ HELP = {
     "samembed_worker_resident_memory_bytes": ("gauge", "Resident memory of each live worker."),
     "samembed_cache_entries": ("gauge", "Entries in each live worker's response cache."),
     "samembed_cache_bytes": ("gauge", "Bytes accounted to each live worker's response cache."),
+    "samembed_flag_events_total": ("counter", "Embed flags' exposures, server and client "
+                                   "errors, by flag, variant and kind (embed/guard.py)."),
 }
 
 

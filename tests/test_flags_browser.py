@@ -60,6 +60,13 @@ def test_a_beta_publisher_gets_the_new_grid_and_the_frame_url_names_its_origin(
         frame.locator("article.post").first.wait_for()
         assert frame.locator("main[data-template-version='2']").count() == 1
         assert frame.locator("article.post").count() == 4
+        # A script error in the frame is reported for the variant it shows.
+        embed = next(f for f in page.frames if "/e/beta" in f.url)
+        embed.evaluate("() => { setTimeout(() => { throw new Error('broken variant') }) }")
+        series = 'samembed_flag_events_total{flag="grid-v2",kind="client_error",variant="on"} 1'
+        deadline = time.monotonic() + 5
+        while series not in fetch(f"{server.url}/metrics").decode():
+            assert time.monotonic() < deadline, "the error beacon was not counted"
         # The same embed as another origin's frame asks for it.
         other = context.new_page()
         other.goto(f"{server.url}/e/beta?template=grid&o={origin_unit('https://x.example')}")
@@ -67,4 +74,5 @@ def test_a_beta_publisher_gets_the_new_grid_and_the_frame_url_names_its_origin(
         assert other.locator("main[data-template-version='2']").count() == 0
     finally:
         context.close()
-    assert errors == [], errors
+    # The one error the test threw, no other.
+    assert errors == ["broken variant"], errors

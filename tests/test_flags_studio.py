@@ -9,7 +9,8 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from samembed import flags
+from samembed import flags, metrics
+from samembed.embed import guard
 from samembed.repositories import audit
 from samembed.repositories import flags as repo
 from tests.factories import make_story
@@ -151,3 +152,20 @@ def test_the_command_refuses_bad_input_in_one_line(args: tuple[str, ...], messag
     with pytest.raises(CommandError) as caught:
         run(*args)
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_the_flag_page_shows_exposures_and_error_rates_per_variant(ada: Client) -> None:
+    ada.post("/studio/flags/", {"key": "grid-v2", "percent": "50", "unit": "origin"})
+    metrics.fast.counters.clear()
+    try:
+        for _ in range(200):
+            guard.exposed({"grid-v2": "on"})
+        for _ in range(100):
+            guard.exposed({})
+        for _ in range(3):
+            guard.report(b"grid-v2=on")
+        page = ada.get("/studio/flags/grid-v2").content.decode()
+    finally:
+        metrics.fast.counters.clear()
+    assert "<th scope=\"row\">on</th><td>200</td><td>0</td><td>3</td><td>1.50 %</td>" in page
+    assert "<th scope=\"row\">off</th><td>100</td><td>0</td><td>0</td><td>0.00 %</td>" in page

@@ -379,6 +379,10 @@ def render_embed(story: Story, posts: list[Post], template: str,
             "more_url": more_url,
             "story_more_url": story_more_url,
             "flags": variants,
+            # What the frame reports with a script error: every embed flag's
+            # variant, "off" included, so the old variant's rate is known too.
+            "flag_report": "&".join(f"{r.key}={variants.get(r.key, flags.OFF)}"
+                                    for r in flags.current().embed),
         }
     )
     csp = "; ".join(

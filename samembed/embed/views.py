@@ -34,7 +34,7 @@ from django.views.decorators.csrf import csrf_exempt
 from markupsafe import Markup
 
 from samembed import flags
-from samembed.embed import paging
+from samembed.embed import guard, paging
 from samembed.embed.cache import Entry, Header, query_suffix, response_cache
 from samembed.embed.i18n import DEFAULT, language, language_for
 from samembed.embed.paging import BadPage, Cursor
@@ -342,10 +342,16 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
         if result.next and shown in paging.PAGED_TEMPLATES:
             more_url = _with_origin(prefix + quote(story.slug) + query_suffix(
                 template, page.limit, result.next), origin_unit)
-        rendered = render_embed(story, result.posts, shown, origin=origin,
-                                more_url=more_url, variants=variants,
-                                story_more_url=f"/s/{quote(story.slug)}?after={result.next}"
-                                if more_url else None)
+        try:
+            rendered = render_embed(
+                story, result.posts, shown, origin=origin, more_url=more_url,
+                variants=variants,
+                story_more_url=f"/s/{quote(story.slug)}?after={result.next}"
+                if more_url else None)
+        except Exception:
+            # A new template that breaks must show in its flag's guardrail counts.
+            guard.failed(variants)
+            raise
         headers = _common_headers(b"text/html; charset=utf-8", rendered.csp.encode())
         # Live embeds are sandboxed frames (an opaque origin) that fetch their own
         # next version and next pages: they need CORS to read them. The content is

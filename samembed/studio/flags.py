@@ -16,6 +16,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from samembed import flags
+from samembed.embed import guard
 from samembed.exceptions import Conflict
 from samembed.repositories import audit
 from samembed.repositories import flags as flags_repo
@@ -121,7 +122,18 @@ def flag_edit(request: HttpRequest, key: str) -> HttpResponse:
                 return HttpResponseRedirect(f"/studio/flags/{key}")
     return _page(request, "studio/flag_edit.html", status, flag=conflict or flag,
                  state=_state(conflict or flag), values=values, errors=errors,
-                 conflict=conflict, trail=audit.for_flag(key, 20))
+                 conflict=conflict, trail=audit.for_flag(key, 20), counts=_counts(key))
+
+
+def _counts(key: str) -> list[dict[str, Any]]:
+    """This instance's guardrail counts of the flag, per variant, with error rates."""
+    rows = []
+    for variant, c in sorted(guard.totals().get(key, {}).items()):
+        shown = c["exposure"] or 0.0
+        rows.append({"variant": variant, **c,
+                     "client_rate": c["client_error"] / shown if shown else None,
+                     "server_rate": c["server_error"] / shown if shown else None})
+    return rows
 
 
 @studio_page
@@ -151,7 +163,7 @@ def flag_delete(request: HttpRequest, key: str) -> HttpResponse:
     if request.POST.get("version") != str(flag.version):
         return _page(request, "studio/flag_edit.html", 409, flag=flag, state=_state(flag),
                      values=_form_values(flag), errors={}, conflict=flag,
-                     trail=audit.for_flag(key, 20))
+                     trail=audit.for_flag(key, 20), counts=_counts(key))
     try:
         flags_repo.delete(flag, request.user.get_username())
     except Conflict:

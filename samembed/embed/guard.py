@@ -1,0 +1,138 @@
+"""Guardrail counts of the flags that change embeds: per flag and variant, how
+many embed requests got it (exposures), how many renders failed (server errors)
+and how many frames reported a script error (client errors).
+
+    fast path: /e/ request -> asgi.flagged_key -> exposed(variants)   metrics.fast
+    Django:    a render that raises              -> failed(variants)  metrics.app
+    frame:     error / unhandledrejection -> navigator.sendBeacon("/flags/error",
+               "grid-v2=on&img-xlarge=off") -> FastPath -> beacon()   metrics.fast
+
+Counted in memory as `samembed_flag_events_total{flag,variant,kind}` and summed
+over workers by `samembed.metrics` (/metrics, and the studio's flags page).
+Memory stays bounded whatever arrives: a beacon counts only flags of the
+current snapshot and their own variants (a forged name is dropped, never a new
+series), its body is read up to BEACON_MAX_BYTES, and each address may report
+BEACON_PER_ADDRESS a second, with the table of addresses itself bounded.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from samembed import flags, metrics
+
+BEACON_PATH = "/flags/error"
+BEACON_MAX_BYTES = 512
+BEACON_PER_ADDRESS = 5
+ADDRESSES_MAX = 4096
+KINDS = ("exposure", "server_error", "client_error")
+NAME = "samembed_flag_events_total"
+
+_series: dict[tuple[str, str, str], str] = {}
+# address -> (second, reports in it)
+_recent: dict[str, tuple[int, int]] = {}
+
+
+def _name(kind: str, key: str, variant: str) -> str:
+    found = _series.get((kind, key, variant))
+    if found is None:
+        if len(_series) > 4 * ADDRESSES_MAX:
+            _series.clear()
+        found = _series[(kind, key, variant)] = metrics.series(
+            NAME, flag=key, variant=variant, kind=kind)
+    return found
+
+
+def _count(registry: metrics.Registry, kind: str, variants: Mapping[str, str]) -> None:
+    for rule in flags.installed().embed:
+        registry.inc(_name(kind, rule.key, variants.get(rule.key, flags.OFF)))
+
+
+def exposed(variants: Mapping[str, str]) -> None:
+    """One embed request served for these variants (the fast path's thread)."""
+    _count(metrics.fast, "exposure", variants)
+
+
+def failed(variants: Mapping[str, str]) -> None:
+    """One render for these variants raised (Django's thread)."""
+    _count(metrics.app, "server_error", variants)
+
+
+def report(body: bytes) -> int:
+    """Count one client error report ("k=v&k=v"); how many flags it counted."""
+    snap = flags.installed()
+    rules = snap.rules
+    embed = {r.key for r in snap.embed}
+    counted = 0
+    for pair in body.decode("utf-8", "replace").split("&")[:16]:
+        key, _, variant = pair.partition("=")
+        rule = rules.get(key)
+        if rule is None or key not in embed:
+            continue
+        if variant != flags.OFF and variant not in {n for n, _ in rule.variants}:
+            continue
+        metrics.fast.inc(_name("client_error", key, variant))
+        counted += 1
+    return counted
+
+
+def allowed(address: str, now: float | None = None) -> bool:
+    """Whether `address` may report once more this second."""
+    second = int(time.monotonic() if now is None else now)
+    last, n = _recent.get(address, (second, 0))
+    n = n + 1 if last == second else 1
+    if len(_recent) >= ADDRESSES_MAX and address not in _recent:
+        # A flood from many addresses: forget them all rather than grow.
+        _recent.clear()
+    _recent[address] = (second, n)
+    return n <= BEACON_PER_ADDRESS
+
+
+_NO_STORE = [(b"cache-control", b"no-store"), (b"content-length", b"0")]
+
+
+async def beacon(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """POST /flags/error, answered by the fast path: 204 (counted or not, so a
+    forger learns nothing), 405 for other methods, 413 beyond the size bound."""
+    status = 204
+    if scope["method"] != "POST":
+        status = 405
+    else:
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > BEACON_MAX_BYTES:
+                status = 413
+                break
+        client = scope.get("client") or ("", 0)
+        if status == 204 and allowed(str(client[0])):
+            report(body)
+    headers = list(_NO_STORE)
+    if status == 405:
+        headers.append((b"allow", b"POST"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": b""})
+
+
+def totals(snapshots: list[dict[str, object]] | None = None
+           ) -> dict[str, dict[str, dict[str, float]]]:
+    """flag -> variant -> kind -> count, summed over this instance's workers."""
+    found: dict[str, dict[str, dict[str, float]]] = {}
+    for snap in snapshots if snapshots is not None else metrics.collect():
+        counters = snap.get("counters")
+        if not isinstance(counters, dict):
+            continue
+        for series, value in counters.items():
+            if not series.startswith(NAME + "{"):
+                continue
+            labels = dict(part.split("=", 1) for part in series[len(NAME) + 1:-1].split(","))
+            key, variant, kind = (labels.get(k, '""').strip('"')
+                                  for k in ("flag", "variant", "kind"))
+            cell = found.setdefault(key, {}).setdefault(variant, dict.fromkeys(KINDS, 0.0))
+            cell[kind] = cell.get(kind, 0.0) + float(value)
+    return found
