@@ -4,16 +4,20 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import time
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 
 from samembed import flags, metrics
 from samembed.asgi import FastPath
 from samembed.embed import guard
 from samembed.embed.cache import Entry, ResponseCache
 from samembed.flags import Snapshot
+from samembed.repositories import audit
+from samembed.repositories import flags as repo
 from tests.test_fastpath import Downstream, call
 
 
@@ -106,3 +110,62 @@ def test_every_embed_request_counts_an_exposure_of_its_variant() -> None:
         assert call(app, "/e/demo", b"template=grid&o=abc")[2] == b"new grid"
     assert counted("exposure") == {
         'samembed_flag_events_total{flag="grid-v2",kind="exposure",variant="on"}': 3.0}
+
+
+# ---- the guardrail's decision and its ramp-down ------------------------------------
+
+
+def test_a_variant_worse_with_confidence_is_judged_worse_and_noise_is_not() -> None:
+    assert guard.worse(90, 300, 1, 300)           # 30 % against 0.3 %
+    assert not guard.worse(3, 300, 2, 300)        # 1 % against 0.7 %: noise
+    assert not guard.worse(30, 100, 0, 100)       # too few exposures to say
+    assert not guard.worse(12, 1000, 10, 1000)    # within the margin
+
+
+def serve(on: int, off: int, errors_on: int, errors_off: int) -> None:
+    for _ in range(on):
+        guard.exposed({"grid-v2": "on"})
+    for _ in range(off):
+        guard.exposed({})
+    for _ in range(errors_on):
+        guard.report(b"grid-v2=on")
+    for _ in range(errors_off):
+        guard.report(b"grid-v2=off")
+
+
+@pytest.mark.usefixtures("mongo_db")
+def test_the_guard_ramps_a_broken_variant_back_to_its_last_step_and_says_why() -> None:
+    flag = repo.create("grid-v2", "ada", unit="origin", percent="5")
+    flag = repo.update(flag, "ada", percent="20")
+    flags.refresh()
+    # A template that throws for 30 % of its views; the old one almost never.
+    serve(on=400, off=1600, errors_on=120, errors_off=2)
+    out = io.StringIO()
+    call_command("flags", "guard", "--once", stdout=out)
+    stored = repo.get("grid-v2")
+    assert stored is not None and stored.rollout == 500
+    assert "client error rate 30.00% against 0.12% for off" in stored.guard_reason
+    assert "guard: grid-v2 back to 5%" in out.getvalue()
+    entry = audit.for_flag("grid-v2")[0]
+    assert (entry.action, entry.actor) == ("flag.guard", "guardrail")
+    assert entry.changes["rollout"] == {"before": 2000, "after": 500}
+
+
+@pytest.mark.usefixtures("mongo_db")
+def test_the_guard_leaves_a_healthy_variant_where_it_is() -> None:
+    flag = repo.create("grid-v2", "ada", unit="origin", percent="5")
+    repo.update(flag, "ada", percent="20")
+    flags.refresh()
+    serve(on=400, off=1600, errors_on=2, errors_off=9)
+    out = io.StringIO()
+    call_command("flags", "guard", "--once", stdout=out)
+    stored = repo.get("grid-v2")
+    assert stored is not None and stored.rollout == 2000 and stored.guard_reason == ""
+    assert out.getvalue() == ""
+
+
+def test_counts_scraped_from_an_instance_read_as_its_own() -> None:
+    serve(on=5, off=7, errors_on=1, errors_off=0)
+    text = metrics.exposition([metrics.snapshot()])
+    assert guard.totals([guard.parse_exposition(text)])["grid-v2"] == \
+        guard.totals([metrics.snapshot()])["grid-v2"]

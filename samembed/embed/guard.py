@@ -17,8 +17,11 @@ BEACON_PER_ADDRESS a second, with the table of addresses itself bounded.
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from samembed import flags, metrics
@@ -136,3 +139,81 @@ def totals(snapshots: list[dict[str, object]] | None = None
             cell = found.setdefault(key, {}).setdefault(variant, dict.fromkeys(KINDS, 0.0))
             cell[kind] = cell.get(kind, 0.0) + float(value)
     return found
+
+
+# ---- the decision: is a variant worse than "off"? ----------------------------------
+
+# One-sided 99 %: a healthy variant is ramped down by chance about once in a hundred
+# looks at most, and only when it is also worse by more than the margin.
+Z_WORSE = 2.33
+MIN_EXPOSURES = 200
+MARGIN = 0.01
+
+Counts = dict[str, dict[str, dict[str, float]]]  # flag -> variant -> kind -> count
+
+
+@dataclass(frozen=True)
+class Verdict:
+    key: str
+    variant: str
+    kind: str
+    rate: float
+    baseline: float
+    reason: str
+
+
+def worse(errors: float, shown: float, base_errors: float, base_shown: float,
+          margin: float = MARGIN) -> bool:
+    """Whether errors/shown exceeds base_errors/base_shown by more than `margin`,
+    with one-sided 99 % confidence (two-proportion z-test)."""
+    if shown < MIN_EXPOSURES or base_shown < MIN_EXPOSURES:
+        return False
+    p1, p0 = errors / shown, base_errors / base_shown
+    if p1 - p0 <= margin:
+        return False
+    pooled = (errors + base_errors) / (shown + base_shown)
+    spread = math.sqrt(pooled * (1 - pooled) * (1 / shown + 1 / base_shown))
+    return spread == 0 or (p1 - p0) / spread > Z_WORSE
+
+
+def difference(now: Counts, before: Counts) -> Counts:
+    """`now` less `before`, cell by cell (a window of counts)."""
+    out: Counts = {}
+    for key, variants in now.items():
+        for variant, kinds in variants.items():
+            old = before.get(key, {}).get(variant, {})
+            out.setdefault(key, {})[variant] = {
+                k: max(0.0, v - old.get(k, 0.0)) for k, v in kinds.items()}
+    return out
+
+
+def judge(window: Counts, margin: float = MARGIN) -> list[Verdict]:
+    """Every variant whose error rate over `window` is worse than "off"'s."""
+    found = []
+    for key, variants in sorted(window.items()):
+        base = variants.get(flags.OFF)
+        if base is None:
+            continue
+        for variant, c in sorted(variants.items()):
+            if variant == flags.OFF:
+                continue
+            for kind in ("client_error", "server_error"):
+                if worse(c.get(kind, 0.0), c.get("exposure", 0.0), base.get(kind, 0.0),
+                         base.get("exposure", 0.0), margin):
+                    rate = c[kind] / c["exposure"]
+                    baseline = base.get(kind, 0.0) / base["exposure"]
+                    label = kind.replace("_", " ")
+                    found.append(Verdict(key, variant, kind, rate, baseline, (
+                        f"{variant}: {label} rate {rate:.2%} against {baseline:.2%} for off "
+                        f"over {int(c['exposure'])} and {int(base['exposure'])} exposures")))
+                    break
+    return found
+
+
+_SERIES = re.compile(r'^%s\{([^}]*)\} ([0-9.e+]+)$' % NAME, re.M)
+
+
+def parse_exposition(text: str) -> dict[str, object]:
+    """A /metrics page's flag counters, as a snapshot `totals` reads."""
+    return {"counters": {f"{NAME}{{{m.group(1)}}}": float(m.group(2))
+                         for m in _SERIES.finditer(text)}}

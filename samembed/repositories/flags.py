@@ -63,6 +63,11 @@ VALIDATOR: dict[str, Any] = {
             "stories": {"bsonType": "array", "maxItems": LIST_MAX,
                         "items": {"bsonType": "string"}},
             "variants": {"bsonType": "array", "maxItems": VARIANTS_MAX},
+            # The rollout before the last change of it: the step a guardrail goes
+            # back to when the new one is worse.
+            "previous_rollout": {"bsonType": ["int", "long"], "minimum": 0,
+                                 "maximum": ROLLOUT_MAX},
+            "guard_reason": {"bsonType": "string", "maxLength": 500},
             "version": {"bsonType": ["int", "long"], "minimum": 1},
             "updated_at": {"bsonType": "date"},
         },
@@ -95,6 +100,9 @@ class Flag:
     stories: tuple[str, ...] = ()
     variants: tuple[tuple[str, int], ...] = ()
     version: int = 1
+    previous_rollout: int = 0
+    # Why the guardrail last ramped this flag down ("" when it did not).
+    guard_reason: str = ""
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     @property
@@ -294,7 +302,8 @@ def _to_flag(doc: Mapping[str, Any]) -> Flag:
         owner=doc.get("owner", ""), staff=tuple(doc.get("staff", ())),
         origins=tuple(doc.get("origins", ())), stories=tuple(doc.get("stories", ())),
         variants=tuple((v["name"], v["weight"]) for v in doc.get("variants") or ()),
-        version=doc["version"], updated_at=doc["updated_at"])
+        version=doc["version"], previous_rollout=doc.get("previous_rollout", 0),
+        guard_reason=doc.get("guard_reason", ""), updated_at=doc["updated_at"])
 
 
 def list_all() -> list[dict[str, Any]]:
@@ -358,9 +367,14 @@ def update(flag: Flag, actor: str, *, action: str = "flag.update", **values: Any
     editor saved first (recorded in the trail too), FlagInvalid for bad values."""
     cleaned = clean(values)
     changes = _audited(flag, cleaned)
+    extra: dict[str, Any] = {}
+    if "rollout" in cleaned and cleaned["rollout"] != flag.rollout:
+        # A person moved the ramp: the guardrail's reason no longer applies.
+        extra = {"previous_rollout": flag.rollout, "guard_reason": ""}
     result = collection(COLLECTION, durable=True).update_one(
         {"key": flag.key, "version": flag.version},
-        {"$set": {**cleaned, "updated_at": datetime.now(UTC)}, "$inc": {"version": 1}})
+        {"$set": {**cleaned, **extra, "updated_at": datetime.now(UTC)},
+         "$inc": {"version": 1}})
     if result.modified_count != 1:
         audit.record_flag(flag.key, actor, action, changes, outcome="conflict",
                           base_version=flag.version)
@@ -368,6 +382,25 @@ def update(flag: Flag, actor: str, *, action: str = "flag.update", **values: Any
                        "reload and apply again")
     audit.record_flag(flag.key, actor, action, changes, base_version=flag.version,
                       version=flag.version + 1)
+    updated = get(flag.key)
+    assert updated is not None  # noqa: S101 - we just wrote it
+    return updated
+
+
+def ramp_down(flag: Flag, to: int, reason: str, actor: str = "guardrail") -> Flag:
+    """The guardrail's step back to `to` basis points, with its reason (shown in the
+    studio, kept in the trail); Conflict if the flag changed meanwhile."""
+    reason = reason[:500]
+    result = collection(COLLECTION, durable=True).update_one(
+        {"key": flag.key, "version": flag.version},
+        {"$set": {"rollout": to, "previous_rollout": min(to, flag.previous_rollout),
+                  "guard_reason": reason, "updated_at": datetime.now(UTC)},
+         "$inc": {"version": 1}})
+    if result.modified_count != 1:
+        raise Conflict(f"flag {flag.key!r} changed since version {flag.version}")
+    audit.record_flag(flag.key, actor, "flag.guard",
+                      {"rollout": (flag.rollout, to), "reason": ("", reason)},
+                      base_version=flag.version, version=flag.version + 1)
     updated = get(flag.key)
     assert updated is not None  # noqa: S101 - we just wrote it
     return updated
