@@ -150,7 +150,7 @@ class Rule:
         if self.killed:
             return OFF
         if unit is None:
-            unit = {"story": story, "origin": origin}.get(self.unit)
+            unit = story if self.unit == "story" else origin if self.unit == "origin" else None
         if user is not None and user in self.staff:
             return self._pick(unit or user)
         if (story is not None and story in self.stories) or (
