@@ -64,10 +64,12 @@ def mongo_db(embedded_db: EmbeddedDB, static_files: None) -> Iterator[EmbeddedDB
     # old ones, a flag of the same key would.
     database["audit"].delete_many({"flag": {"$type": "string"}})
     response_cache().clear()
-    flags.install(flags.EMPTY)
+    # As a worker whose watch has looked and found no flags: the read path never
+    # asks the database for them; tests that write flags refresh the snapshot.
+    flags.install(flags.Snapshot.build([]))
     yield embedded_db
     response_cache().clear()
-    flags.install(flags.EMPTY)
+    flags.install(flags.Snapshot.build([]))
 
 
 @pytest.fixture
