@@ -68,9 +68,7 @@ def flagged_key(path: str, query: bytes) -> str | None:
     key = cache_key(path, base)
     if key is None or not flags.installed().embed or not path.startswith("/e/"):
         return key
-    variants = flags.embed_variants(path[3:], origin)
-    guard.exposed(variants)
-    return key + flags.key_suffix(variants)
+    return key + guard.hit_suffix(path[3:], origin)
 
 
 def versioned_key(path: str, query: bytes) -> tuple[str | None, int]:

@@ -207,6 +207,12 @@ class Snapshot:
     embed: tuple[Rule, ...]
     signature: tuple[tuple[str, int], ...]
     loaded: bool
+    # Some embed flag is drawn per page view: no answer of this snapshot may be kept.
+    drawn: bool = False
+    # (slug, origin unit) -> what the fast path needs (samembed.embed.guard.hit_suffix),
+    # kept as long as this snapshot is: a new one starts empty.
+    memo: dict[tuple[str, str | None], tuple[str, tuple[str, ...]]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(cls, docs: Iterable[Mapping[str, Any]], loaded: bool = True) -> Snapshot:
@@ -214,7 +220,7 @@ class Snapshot:
         embed = tuple(sorted((r for r in rules.values()
                               if r.key in EMBED_FLAGS and not r.inert), key=lambda r: r.key))
         return cls(rules, embed, tuple(sorted((k, r.version) for k, r in rules.items())),
-                   loaded)
+                   loaded, drawn=any(r.unit == "pageview" for r in embed))
 
 
 EMPTY = Snapshot({}, (), (), loaded=False)

@@ -169,3 +169,14 @@ def test_counts_scraped_from_an_instance_read_as_its_own() -> None:
     text = metrics.exposition([metrics.snapshot()])
     assert guard.totals([guard.parse_exposition(text)])["grid-v2"] == \
         guard.totals([metrics.snapshot()])["grid-v2"]
+
+
+def test_a_page_view_flag_is_drawn_on_every_hit_and_others_are_remembered() -> None:
+    flags.install(Snapshot.build([{"key": "grid-v2", "rollout": 5000, "unit": "pageview"}]))
+    drawn = {guard.hit_suffix("demo", None) for _ in range(200)}
+    assert drawn == {"", "#grid-v2=on"}
+    assert flags.installed().memo == {}
+    flags.install(Snapshot.build([{"key": "grid-v2", "rollout": 5000, "unit": "origin"}]))
+    first = guard.hit_suffix("demo", "abc")
+    assert flags.installed().memo[("demo", "abc")][0] == first
+    assert sum(counted("exposure").values()) == 201

@@ -2,7 +2,7 @@
 many embed requests got it (exposures), how many renders failed (server errors)
 and how many frames reported a script error (client errors).
 
-    fast path: /e/ request -> asgi.flagged_key -> exposed(variants)   metrics.fast
+    fast path: /e/ request -> asgi.flagged_key -> hit_suffix()        metrics.fast
     Django:    a render that raises              -> failed(variants)  metrics.app
     frame:     error / unhandledrejection -> navigator.sendBeacon("/flags/error",
                "grid-v2=on&img-xlarge=off") -> FastPath -> beacon()   metrics.fast
@@ -56,6 +56,27 @@ def _count(registry: metrics.Registry, kind: str, variants: Mapping[str, str]) -
 def exposed(variants: Mapping[str, str]) -> None:
     """One embed request served for these variants (the fast path's thread)."""
     _count(metrics.fast, "exposure", variants)
+
+
+def hit_suffix(slug: str, origin: str | None) -> str:
+    """The flags' part of the cache key of `/e/<slug>` for this origin unit, with the
+    exposure counted: on the fast path, so worked out once per (slug, origin) and
+    snapshot, then one dictionary lookup and a counter per embed flag."""
+    snap = flags.installed()
+    found = snap.memo.get((slug, origin))
+    if found is None:
+        variants = flags.embed_variants(slug, origin)
+        found = (flags.key_suffix(variants),
+                 tuple(_name("exposure", r.key, variants.get(r.key, flags.OFF))
+                       for r in snap.embed))
+        if not snap.drawn:
+            if len(snap.memo) >= flags.MEMO_MAX:
+                snap.memo.clear()
+            snap.memo[(slug, origin)] = found
+    inc = metrics.fast.inc
+    for name in found[1]:
+        inc(name)
+    return found[0]
 
 
 def failed(variants: Mapping[str, str]) -> None:
