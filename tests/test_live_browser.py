@@ -199,7 +199,16 @@ def test_the_remote_spotlight_and_pause_reach_two_open_screens(
     press(remote, "Pause")
     for page in pages:
         expect(page.locator("html")).to_have_class("held", timeout=2500)
-    info = json.loads(pages[0].evaluate("fetch('/live/remote-show').then(r => r.text())"))
+    # What a screen that opens now is told. Not from the browser's cache (max-age=1
+    # keeps the answer from before the pause for up to a second), and any worker's
+    # copy is at most one watch interval old: look until it says so, within a bound.
+    deadline = time.monotonic() + 5
+    while True:
+        info = json.loads(pages[0].evaluate(
+            "fetch('/live/remote-show', {cache: 'no-store'}).then(r => r.text())"))
+        if info["screen"]["paused"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
     assert info["screen"]["paused"] is True
     assert info["screen"]["spotlight"] == str(chosen.id)
 

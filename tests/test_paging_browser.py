@@ -280,7 +280,8 @@ def test_a_bounded_frame_scrolls_inside_with_a_more_below_cue(
     page.goto(publish(publisher, "/bounded", snippet(server, "bounded", max_height="500")))
     frame = embed_frame(page, "bounded")
     frame.wait_for_selector("article.post")
-    page.wait_for_timeout(300)
+    # The frame has reported its height (far more than the bound) and stays bounded.
+    page.wait_for_function("document.querySelector('iframe').style.height === '500px'")
     assert page.locator("iframe").bounding_box()["height"] == 500  # type: ignore[index]
     assert frame.evaluate("document.documentElement.scrollHeight") > 2000
     cue = frame.locator(".cue")

@@ -15,11 +15,13 @@ from pathlib import Path
 import pytest
 from django.test import Client, override_settings
 
+from samembed import mongo
 from samembed.asgi import FastPath
 from samembed.embed import live
 from samembed.embed.cache import ResponseCache
 from samembed.repositories import audit, sources
 from samembed.repositories import posts as posts_repo
+from samembed.repositories import screens as screens_repo
 from samembed.repositories import stories as stories_repo
 from samembed.repositories.sources import Source
 from samembed.repositories.stories import Story
@@ -175,6 +177,26 @@ def test_screens_of_every_worker_are_counted_once(tmp_path: Path) -> None:
     (tmp_path / f"{other['pid']}.json").write_text(json.dumps(other))
     with override_settings(METRICS_DIR=str(tmp_path)):
         assert live.connected_screens(story.id, now) == 3
+
+
+def test_screens_seen_by_other_instances_are_counted_once_from_the_database() -> None:
+    story = make_story("venue", live=True)
+    now = time.time()
+    live.screens.seen(str(story.id), "sharedscreen", now - 2)
+    live.screens.seen(str(story.id), "onlyhere1", now - 2)
+    # What each instance's publisher writes every PUBLISH_INTERVAL: this one's own
+    # round, and another instance's, behind another load balancer target.
+    screens_repo.publish(live.screens.process, live.screens.snapshot(now))
+    screens_repo.publish("other-instance", {
+        str(story.id): {"sharedscreen": now - 1, "onlythere1": now - 3,
+                        "longgone1": now - live.SCREEN_WINDOW - 5},
+        "not-an-id": {"x" * 10: now}})
+    assert live.connected_screens(story.id, now) == 3
+    stored = mongo.database()["screens"].find_one({"_id": f"other-instance:{story.id}"})
+    assert stored is not None and stored["story_id"] == story.id
+    assert set(stored["seen"]) == {"sharedscreen", "onlythere1", "longgone1"}
+    # The first screen a process sees starts its publisher.
+    assert live.screens._publisher is not None and live.screens._publisher.is_alive()
 
 
 def test_the_version_endpoint_accepts_a_screen_id_and_nothing_else() -> None:

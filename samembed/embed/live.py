@@ -16,18 +16,23 @@ Big screens also say who they are, now and then: every tenth poll of a screen
 carries `?screen=<random id of that page>`. It is answered from the same cache
 entry (the fast path and the view both accept exactly that query), and the id
 is remembered in memory with the time it was seen, per story; each worker's
-ids travel in its metrics snapshot (samembed/metrics.py), so the producer
-remote can count the distinct screens seen in the last minute across the
-instance's workers (`connected_screens`). No database write per poll, and
-embeds, whose readers are not counted, keep one shared URL for a CDN.
+ids travel in its metrics snapshot (samembed/metrics.py) and, every
+PUBLISH_INTERVAL, to the `screens` collection (samembed/repositories/screens.py),
+so the producer remote can count the distinct screens seen in the last minute
+across every worker of every instance (`connected_screens`). No database write
+per poll, and embeds, whose readers are not counted, keep one shared URL for a
+CDN.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import threading
 import time
+import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -41,7 +46,12 @@ from samembed.embed.views import (
     _read_view,
     entry_response,
 )
+from samembed.exceptions import DatabaseUnavailable
+from samembed.repositories import screens as screens_repo
+from samembed.repositories.common import is_unavailable
 from samembed.repositories.stories import SCREEN_PUBLIC, Story
+
+logger = logging.getLogger(__name__)
 
 PREFIX = "/live/"
 # Short enough for a CDN to pass a change on within a second; long enough that a
@@ -57,6 +67,8 @@ SCREEN_WINDOW = 60.0
 SCREENS_PER_STORY = 1000
 STORIES_COUNTED = 5000
 _SCREEN_QUERY = re.compile(rb"^screen=([A-Za-z0-9]{8,32})$")
+# How often a process writes the screens it saw, for other instances' remotes.
+PUBLISH_INTERVAL = 10.0
 
 
 class Screens:
@@ -67,6 +79,25 @@ class Screens:
         # The fast path (event loop), Django's thread and the metrics flush thread
         # all touch it; one screen's poll in ten takes this lock.
         self._lock = threading.Lock()
+        self._publisher: threading.Thread | None = None
+        self.process = uuid.uuid4().hex
+
+    def _publish_forever(self) -> None:
+        while True:
+            time.sleep(PUBLISH_INTERVAL)
+            try:
+                screens_repo.publish(self.process, self.snapshot())
+            except Exception as e:  # the next round tries again; serving goes on
+                if not is_unavailable(e):
+                    logger.exception("publishing screens failed")
+
+    def _start_publisher(self) -> None:
+        # Started by the first screen a process sees, so after any fork and only in
+        # processes that serve screens.
+        if self._publisher is None:
+            self._publisher = threading.Thread(target=self._publish_forever,
+                                               name="samembed-screens", daemon=True)
+            self._publisher.start()
 
     def seen(self, story_id: str | None, screen_id: str, now: float | None = None) -> None:
         """Remember that `screen_id` of `story_id` polled just now."""
@@ -87,6 +118,8 @@ class Screens:
                 if len(ids) >= SCREENS_PER_STORY:
                     return
             ids[screen_id] = now
+            if self._publisher is None:
+                self._start_publisher()
 
     def _prune(self, now: float) -> None:
         for story_id in list(self._seen):
@@ -118,8 +151,9 @@ def screen_id(query: bytes) -> str | None:
 
 
 def connected_screens(story_id: object, now: float | None = None) -> int:
-    """Distinct screens of a story that polled within SCREEN_WINDOW, summed over every
-    worker whose snapshot is in METRICS_DIR (this process alone without one)."""
+    """Distinct screens of a story that polled within SCREEN_WINDOW: this instance's
+    workers from their snapshots in METRICS_DIR (this process alone without one), at
+    once; every instance's from the `screens` collection, within PUBLISH_INTERVAL."""
     from samembed import metrics
 
     now = time.time() if now is None else now
@@ -131,6 +165,11 @@ def connected_screens(story_id: object, now: float | None = None) -> int:
         if isinstance(story, dict):
             ids.update(k for k, t in story.items()
                        if isinstance(t, (int, float)) and now - t <= SCREEN_WINDOW)
+    try:
+        ids |= screens_repo.seen_since(key, now - SCREEN_WINDOW,
+                                       timedelta(seconds=SCREEN_WINDOW + PUBLISH_INTERVAL))
+    except DatabaseUnavailable:
+        pass  # this instance's count is still right
     return len(ids)
 
 
