@@ -79,8 +79,6 @@ def canonical_query(path: str, query: bytes) -> bool:
 # (samembed.flags.origin_unit: 1 to 7 of 0-9 a-z), always the last parameter
 # before a live page's `v`. It is not part of the key: the flags' variants it
 # gets are (samembed.flags).
-
-
 def split_origin(query: bytes) -> tuple[bytes, str | None]:
     """The query without its trailing `o=<origin unit>`, and that unit (or None)."""
     # Without a regular expression: this runs on every cache hit.
