@@ -26,9 +26,14 @@ django.setup(set_prefix=False)
 
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
-from samembed import metrics  # noqa: E402
-from samembed.embed import live, oembed  # noqa: E402
-from samembed.embed.cache import ResponseCache, canonical_query, response_cache  # noqa: E402
+from samembed import flags, metrics  # noqa: E402
+from samembed.embed import guard, live, oembed  # noqa: E402
+from samembed.embed.cache import (  # noqa: E402
+    ResponseCache,
+    canonical_query,
+    response_cache,
+    split_origin,
+)
 from samembed.embed.loader import loader_entry  # noqa: E402
 from samembed.embed.versions import start_watch  # noqa: E402
 from samembed.media.views import cached_file  # noqa: E402
@@ -55,6 +60,17 @@ def cache_key(path: str, query: bytes) -> str | None:
     return None
 
 
+def flagged_key(path: str, query: bytes) -> str | None:
+    """`cache_key` for a request that may name its embedding origin (`o`, from the
+    loader): the key holds the variants of the flags that origin and story get, not
+    the origin, so every origin on one variant shares one entry."""
+    base, origin = split_origin(query)
+    key = cache_key(path, base)
+    if key is None or not flags.installed().embed or not path.startswith("/e/"):
+        return key
+    return key + guard.hit_suffix(path[3:], origin)
+
+
 def versioned_key(path: str, query: bytes) -> tuple[str | None, int]:
     """A live document asking for version N (`?v=N`, `?template=x&limit=n&v=N`): the
     cache key without `v` and N. An entry older than N is left to Django, which marks its
@@ -67,7 +83,7 @@ def versioned_key(path: str, query: bytes) -> tuple[str | None, int]:
         base, _, digits = query.partition(b"&v=")
     if not digits.isdigit() or len(digits) > 12:
         return None, 0
-    return cache_key(path, base), int(digits)
+    return flagged_key(path, base), int(digits)
 
 
 def _header(scope: Scope, name: bytes) -> bytes:
@@ -103,6 +119,9 @@ class FastPath:
         self.cache = cache
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] == guard.BEACON_PATH:
+            # Client error reports of flagged embeds: counted in memory, never Django.
+            return await guard.beacon(scope, receive, send)
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             path = scope["path"]
             if path == "/embed.js":
@@ -111,7 +130,7 @@ class FastPath:
             if path.startswith("/img/") and (image := cached_file(path)) is not None:
                 await self._send_file(scope, send, *image)
                 return None
-            key, least = cache_key(path, scope["query_string"]), 0
+            key, least = flagged_key(path, scope["query_string"]), 0
             screen = None
             if key is None and path.startswith("/live/"):
                 # A screen saying who it is: the same entry, and the screen counted.
@@ -166,11 +185,12 @@ class FastPath:
     async def _lifespan(receive: Any, send: Any) -> None:
         # Django has no lifespan support, so the process-wide start-up lives here:
         # it runs in each worker after the fork.
-        watch = flusher = None
+        watch = flusher = flag_watch = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 watch = start_watch()
+                flag_watch = flags.start_watch()
                 flusher = metrics.Flusher().start()
                 # Everything loaded so far (Django, Jinja, templates) lives as long
                 # as the worker: out of the collector's sight, a full collection no
@@ -183,6 +203,8 @@ class FastPath:
             elif message["type"] == "lifespan.shutdown":
                 if watch is not None:
                     watch.stop()
+                if flag_watch is not None:
+                    flag_watch.stop()
                 if flusher is not None:
                     flusher.stop()
                 await send({"type": "lifespan.shutdown.complete"})

@@ -22,6 +22,7 @@ What is counted:
     samembed_cache_entries{pid}, samembed_cache_bytes{pid}
     samembed_database_up{pid}, samembed_circuit_open{pid}   the database as each
                                                    worker sees it (embed/cache.Breaker)
+    samembed_flag_events_total{flag,variant,kind}  flags' guardrail counts (embed/guard.py)
 
 Snapshots also carry the big screens each worker saw polling (`screens`, not
 exported): the producer remote sums them into "3 screens connected".
@@ -52,6 +53,8 @@ HELP = {
     "samembed_database_up": ("gauge", "1 when each live worker's last database call worked."),
     "samembed_circuit_open": ("gauge",
                               "1 while each live worker's read-path breaker refuses renders."),
+    "samembed_flag_events_total": ("counter", "Embed flags' exposures, server and client "
+                                   "errors, by flag, variant and kind (embed/guard.py)."),
 }
 
 

@@ -17,6 +17,11 @@
     location.href).origin;
   var frames = {};
   var n = 0;
+  // The page's origin as `o`, FNV-1a in base 36 (samembed.flags.origin_unit): the
+  // frame's URL differs per origin, so a CDN never hands one origin's variant of a
+  // flag to another; the server keys its own cache on the variant.
+  for (var u = 2166136261, j = 0, p = location.origin; j < p.length;)
+    u = Math.imul(u ^ p.charCodeAt(j++), 16777619);
   // Posts per page of each template, as the server's defaults.
   var LIMITS = { list: 20, grid: 20, carousel: 10, ticker: 20, screen: 24 };
 
@@ -53,7 +58,8 @@
       if (t) x.push('template=' + t);
       if (s.theme) /^(light|dark|auto)$/.test(s.theme) ? x.push('theme=' + s.theme) : warn('theme', s.theme);
       if (l && l !== LIMITS[t]) x.push('limit=' + l);
-      f.src = origin + '/e/' + encodeURIComponent(s.story) + (x.length ? '?' + x.join('&') : '') +
+      x.push('o=' + (u >>> 0).toString(36));
+      f.src = origin + '/e/' + encodeURIComponent(s.story) + '?' + x.join('&') +
         '#samembed=' + k + (m ? '&bounded' : '');
       f.title = (q.textContent || '').trim() || 'Social story';
       f.loading = 'lazy';

@@ -20,7 +20,7 @@ from django.core.management import call_command
 from django.test import Client, override_settings
 from playwright.sync_api import Browser, sync_playwright
 
-from samembed import mongo, outbound
+from samembed import flags, mongo, outbound
 from samembed.embed.cache import response_cache
 from samembed.embedded_db import EmbeddedDB, free_port
 from samembed.repositories import ensure_indexes
@@ -58,11 +58,18 @@ def static_files() -> None:
 def mongo_db(embedded_db: EmbeddedDB, static_files: None) -> Iterator[EmbeddedDB]:
     """A clean database and a clean response cache for one test."""
     database = mongo.database()
-    for name in ("stories", "posts", "sources", "screens"):
+    for name in ("stories", "posts", "sources", "screens", "flags"):
         database[name].delete_many({})
+    # Flags' trail entries name a flag, not a story: a new story never meets the
+    # old ones, a flag of the same key would.
+    database["audit"].delete_many({"flag": {"$type": "string"}})
     response_cache().clear()
+    # As a worker whose watch has looked and found no flags: the read path never
+    # asks the database for them; tests that write flags refresh the snapshot.
+    flags.install(flags.Snapshot.build([]))
     yield embedded_db
     response_cache().clear()
+    flags.install(flags.Snapshot.build([]))
 
 
 @pytest.fixture

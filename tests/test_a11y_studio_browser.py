@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from samembed.repositories import flags as flags_repo
 from samembed.repositories import posts as posts_repo
 from samembed.repositories.stories import Story
 from tests.axe import axe_summary, axe_violations
@@ -84,5 +85,22 @@ def test_the_conflict_page_has_no_axe_violations(
     page.fill("input[name=title]", "Title from this tab")
     page.get_by_role("button", name="Save", exact=True).click()
     expect(page.locator("h1")).to_contain_text("changed while you were editing")
+    violations = axe_violations(page)
+    assert not violations, axe_summary(violations)
+
+
+def test_the_flags_pages_have_no_axe_violations(
+        page: Page, studio_server: tuple[Gunicorn, str]) -> None:
+    server, _ = studio_server
+    flags_repo.create("grid-v2", "ada", percent="5", unit="origin",
+                      origins="https://beta.example", description="The new grid")
+    flags_repo.create("img-xlarge", "ada", killed=True)
+    check(page, f"{server.url}/studio/flags/")
+    check(page, f"{server.url}/studio/flags/grid-v2")
+    # A refused value, shown next to its field.
+    page.fill("input[name=percent]", "abc")
+    page.click("text=Save")
+    page.wait_for_load_state("load")
+    assert page.locator("[aria-invalid=true]").count() == 1
     violations = axe_violations(page)
     assert not violations, axe_summary(violations)

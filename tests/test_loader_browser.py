@@ -168,4 +168,7 @@ def test_without_javascript_the_link_stays_readable(
 def test_the_loader_stays_about_a_kilobyte_gzipped() -> None:
     # It checks its data- attributes, reserves each frame's height (its
     # placeholder's, with its margins) and can sit in the <head>; still one packet.
-    assert len(gzip.compress(minified(), 9)) <= 1350
+    # Raised from 1350 for the embedding origin's unit (`o`, FNV-1a of the page's
+    # origin: issue 13), which keeps a CDN from serving one origin's flag variant
+    # to another, and for data-theme.
+    assert len(gzip.compress(minified(), 9)) <= 1450

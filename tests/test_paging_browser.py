@@ -21,6 +21,7 @@ from playwright.sync_api import Browser, ConsoleMessage, Frame, Page, expect
 
 from samembed.embed.snippet import snippet as written_snippet
 from samembed.embedded_db import EmbeddedDB
+from samembed.flags import origin_unit
 from samembed.repositories import posts as posts_repo
 from samembed.repositories import stories as stories_repo
 from samembed.repositories.posts import Author, Post
@@ -256,10 +257,13 @@ def test_odd_snippet_values_fall_back_with_a_warning(
                       + snippet(server, "odd", theme="Night")))
     page.wait_for_function("document.querySelectorAll('iframe').length === 6")
     sources = page.eval_on_selector_all("iframe", "fs => fs.map(f => f.src.split('#')[0])")
-    assert sources == [f"{server.url}/e/odd?template=grid",
-                       f"{server.url}/e/odd?template=grid&limit=5",
-                       f"{server.url}/e/odd", f"{server.url}/e/odd",
-                       f"{server.url}/e/odd?template=list&theme=dark", f"{server.url}/e/odd"]
+    # Each frame's URL ends with the page's origin unit (`o`, for flags).
+    o = origin_unit(publisher.origin)
+    assert sources == [f"{server.url}/e/odd?template=grid&o={o}",
+                       f"{server.url}/e/odd?template=grid&limit=5&o={o}",
+                       f"{server.url}/e/odd?o={o}", f"{server.url}/e/odd?o={o}",
+                       f"{server.url}/e/odd?template=list&theme=dark&o={o}",
+                       f"{server.url}/e/odd?o={o}"]
     # A lazy frame loads once near the viewport.
     page.locator("iframe").nth(4).scroll_into_view_if_needed()
     dark = page.frame_locator("iframe >> nth=4")

@@ -116,6 +116,22 @@ def canonical_query(path: str, query: bytes) -> bool:
     return pattern is not None and pattern.fullmatch(query) is not None
 
 
+# `o`: the embedding page's origin as the loader writes it into the frame's URL
+# (samembed.flags.origin_unit: 1 to 7 of 0-9 a-z), always the last parameter
+# before a live page's `v`. It is not part of the key: the flags' variants it
+# gets are (samembed.flags).
+def split_origin(query: bytes) -> tuple[bytes, str | None]:
+    """The query without its trailing `o=<origin unit>`, and that unit (or None)."""
+    # Without a regular expression: this runs on every cache hit.
+    at = query.rfind(b"o=")
+    if at < 0 or (at and query[at - 1] != 0x26):  # 0x26: "&"
+        return query, None
+    unit = query[at + 2:]
+    if not (0 < len(unit) <= 7 and unit.isalnum() and (unit.islower() or unit.isdigit())):
+        return query, None
+    return query[:at - 1 if at else 0], unit.decode()
+
+
 @lru_cache(maxsize=512)
 def preferred_encoding(accept_encoding: bytes) -> str:
     """'br', 'gzip' or '' for an Accept-Encoding value (q=0 refusals honoured)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, lru_cache
@@ -29,9 +30,16 @@ from django.conf import settings
 from django.template import engines
 from markupsafe import Markup
 
+from samembed import flags
 from samembed.embed.discovery import oembed_links
 from samembed.embed.i18n import language_for
-from samembed.media.signing import STORED_PREFIX, media_src, media_srcset, signed_url
+from samembed.media.signing import (
+    SRCSET_PRESETS,
+    STORED_PREFIX,
+    media_src,
+    media_srcset,
+    signed_url,
+)
 from samembed.repositories.posts import Media, Post
 from samembed.repositories.stories import TEMPLATES, Story
 from samembed.text import exact_time, iso_time, post_html, safe_href
@@ -171,19 +179,22 @@ def _avatar(url: str | None, template: str) -> tuple[str, str]:
             f"{signed_url(key, 'avatar48')} 1x, {signed_url(key, 'avatar96')} 2x")
 
 
-def _media(m: Media, sizes: str, permalink: str | None) -> CardMedia:
+def _media(m: Media, sizes: str, permalink: str | None,
+           presets: tuple[str, ...] = SRCSET_PRESETS) -> CardMedia:
     kind = "image" if m.type == "image" else "gif" if m.loop and m.play_url else "video"
     stored = m.url.startswith(STORED_PREFIX)
     zoom = media_src(m.url, "large") if stored else (safe_href(m.url) or "")
     return CardMedia(
-        kind=kind, src=media_src(m.url) if m.url else "", srcset=media_srcset(m.url),
+        kind=kind, src=media_src(m.url) if m.url else "", srcset=media_srcset(m.url, presets),
         sizes=sizes, width=m.width, height=m.height, alt=m.alt, zoom=zoom,
         play=safe_href(m.play_url) or "", href=permalink or "")
 
 
 @lru_cache(maxsize=8192)
-def card(post: Post, template: str, posts: int = 1) -> Card:
-    """The card of `post` in `template` (`posts`: how many cards the page shows)."""
+def card(post: Post, template: str, posts: int = 1,
+         presets: tuple[str, ...] = SRCSET_PRESETS) -> Card:
+    """The card of `post` in `template` (`posts`: how many cards the page shows;
+    `presets`: the image widths its srcsets offer)."""
     name, via = SOURCES.get(post.source, ("Post", "view_original"))
     a = post.author
     initial = (a.name.strip()[:1] or "?").upper()
@@ -196,7 +207,7 @@ def card(post: Post, template: str, posts: int = 1) -> Card:
     for i, m in enumerate(shown):
         # Three pictures: the first spans the row, the others share the next one.
         halves = 1 if len(shown) == 1 or (len(shown) == 3 and i == 0) else 2
-        items.append(_media(m, slot_sizes(template, posts, halves), permalink))
+        items.append(_media(m, slot_sizes(template, posts, halves), permalink, presets))
     warning = post.content_warning.strip()
     avatar, avatar_webp = _avatar(a.avatar_url, template)
     classes = "post" + (" pinned" if post.pinned else "") + (" hl" if post.highlighted else "") \
@@ -214,9 +225,10 @@ def card(post: Post, template: str, posts: int = 1) -> Card:
         screen_warning=bool(warning) and not post.show_on_screens)
 
 
-def cards(posts: list[Post], template: str) -> list[Card]:
+def cards(posts: list[Post], template: str,
+          presets: tuple[str, ...] = SRCSET_PRESETS) -> list[Card]:
     """The cards of a page of `posts` in `template`."""
-    return [card(p, template, len(posts)) for p in posts]
+    return [card(p, template, len(posts), presets) for p in posts]
 
 
 @dataclass(frozen=True)
@@ -305,16 +317,38 @@ def frame_ancestors(story: Story) -> str:
     return " ".join(f"https://{d} http://{d}" for d in story.allowed_domains)
 
 
+# A template's next version, behind a flag of its own, so both run side by side:
+# template -> (flag, file). Any variant but "off" renders the new file.
+TEMPLATE_FLAGS = {"grid": (flags.affects_embed("grid-v2"), "embed/grid_v2.html")}
+
+
+# A server-side change behind a flag: a 1920 px image preset in every srcset, for
+# wide screens and dense displays (the image server derives it on first demand).
+IMAGE_FLAG = flags.affects_embed("img-xlarge")
+XLARGE_PRESETS = (*SRCSET_PRESETS, "xlarge")
+
+
+def template_file(template: str, variants: Mapping[str, str]) -> str:
+    """The file that renders `template` for these flag variants."""
+    flagged = TEMPLATE_FLAGS.get(template)
+    if flagged is not None and variants.get(flagged[0], flags.OFF) != flags.OFF:
+        return flagged[1]
+    return f"embed/{template}.html"
+
+
 def render_embed(story: Story, posts: list[Post], template: str,
                  ancestors: str | None = None, origin: str = "",
                  follow: bool = True, more_url: str | None = None,
-                 story_more_url: str | None = None) -> Rendered:
+                 story_more_url: str | None = None,
+                 variants: Mapping[str, str] | None = None) -> Rendered:
     """The embed document; `ancestors` overrides who may frame it (the studio's
     preview allows only itself); `origin` (https://host) makes the screen's QR code
     absolute when PUBLIC_ORIGIN is not set; `follow=False` leaves out live updates
     (the preview is reloaded by the editor instead); `more_url`, the next page's
     embed document, makes a "Show more" button (`story_more_url`: the same page
-    on the story's own page, for readers without script)."""
+    on the story's own page, for readers without script); `variants`, the flags'
+    variants this render is for (samembed.flags.embed_variants): the cache keys on
+    them."""
     if template not in TEMPLATES:
         raise ValueError(f"unknown template {template!r}")
     live = follow and is_live(story, template)
@@ -326,13 +360,16 @@ def render_embed(story: Story, posts: list[Post], template: str,
     oembed = oembed_links(public_origin, f"{public_origin}/e/{story.slug}?template={template}") \
         if public_origin.startswith(("https://", "http://")) else None
     language = language_for(story.language, (p.lang for p in posts))
-    html = engines["jinja2"].get_template(f"embed/{template}.html").render(
+    variants = variants or {}
+    html = engines["jinja2"].get_template(template_file(template, variants)).render(
         {
             "story": story,
             "t": language.t,
             "lang": language,
             "posts": posts,
-            "cards": cards(posts, template),
+            "cards": cards(posts, template, XLARGE_PRESETS
+                           if variants.get(IMAGE_FLAG, flags.OFF) != flags.OFF
+                           else SRCSET_PRESETS),
             "template": template,
             "now": datetime.now(UTC),
             "story_url": f"/s/{story.slug}",
@@ -347,6 +384,11 @@ def render_embed(story: Story, posts: list[Post], template: str,
             "qr": Markup(qr_svg(public_url)) if template == "screen" else "",  # noqa: S704
             "more_url": more_url,
             "story_more_url": story_more_url,
+            "flags": variants,
+            # What the frame reports with a script error: every embed flag's
+            # variant, "off" included, so the old variant's rate is known too.
+            "flag_report": "&".join(f"{r.key}={variants.get(r.key, flags.OFF)}"
+                                    for r in flags.current().embed),
         }
     )
     csp = "; ".join(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 import unicodedata
 from collections.abc import Callable
@@ -32,7 +33,8 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from markupsafe import Markup
 
-from samembed.embed import paging
+from samembed import flags
+from samembed.embed import guard, paging
 from samembed.embed.cache import Entry, Header, query_suffix, response_cache
 from samembed.embed.i18n import DEFAULT, language, language_for
 from samembed.embed.paging import BadPage, Cursor
@@ -51,6 +53,8 @@ logger = logging.getLogger(__name__)
 
 # Path segments longer than any slug we ever issue are refused before any lookup.
 SLUG_PATH_MAX = 200
+ORIGIN_UNIT = re.compile(r"[0-9a-z]{1,7}")
+
 def public_cache_control() -> bytes:
     ttl = int(settings.EMBED_CACHE_TTL)
     return (
@@ -319,10 +323,21 @@ def _asked_version(request: HttpRequest) -> tuple[int | None, str | None]:
     return int(raw), None
 
 
+def _with_origin(url: str, origin_unit: str | None) -> str:
+    """A link of the frame's own, still naming the embedding origin (`o`, last)."""
+    if origin_unit is None:
+        return url
+    return f"{url}{'&' if '?' in url else '?'}o={origin_unit}"
+
+
 def _document(request: HttpRequest, slug: str, prefix: str, template: str | None,
-              page: PageRequest, asked: int | None, theme: str | None = None) -> HttpResponse:
+              page: PageRequest, asked: int | None, theme: str | None = None,
+              origin_unit: str | None = None) -> HttpResponse:
     origin = _origin(request)
     suffix = query_suffix(template if prefix == "/e/" else None, page.limit, page.after, theme)
+    # The variants this story and origin get: part of the key, never the origin itself.
+    variants = flags.embed_variants(slug, origin_unit) if prefix == "/e/" else {}
+    suffix += flags.key_suffix(variants)
 
     def build(story: Story, result: Page) -> Entry:
         shown = template or story.default_template
@@ -331,12 +346,18 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
             story = replace(story, theme=replace(story.theme, mode=theme))
         more_url = None
         if result.next and shown in paging.PAGED_TEMPLATES:
-            more_url = prefix + quote(story.slug) + query_suffix(template, page.limit,
-                                                                 result.next, theme)
-        rendered = render_embed(story, result.posts, shown, origin=origin,
-                                more_url=more_url,
-                                story_more_url=f"/s/{quote(story.slug)}?after={result.next}"
-                                if more_url else None)
+            more_url = _with_origin(prefix + quote(story.slug) + query_suffix(
+                template, page.limit, result.next, theme), origin_unit)
+        try:
+            rendered = render_embed(
+                story, result.posts, shown, origin=origin, more_url=more_url,
+                variants=variants,
+                story_more_url=f"/s/{quote(story.slug)}?after={result.next}"
+                if more_url else None)
+        except Exception:
+            # A new template that breaks must show in its flag's guardrail counts.
+            guard.failed(variants)
+            raise
         headers = _common_headers(b"text/html; charset=utf-8", rendered.csp.encode())
         # Live embeds are sandboxed frames (an opaque origin) that fetch their own
         # next version and next pages: they need CORS to read them. The content is
@@ -361,7 +382,7 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
     return response
 
 
-EMBED_PARAMS = ("template", "theme", "limit", "after", "v")
+EMBED_PARAMS = ("template", "theme", "limit", "after", "o", "v")
 
 
 def _embed(request: HttpRequest, slug: str) -> HttpResponse:
@@ -383,7 +404,11 @@ def _embed(request: HttpRequest, slug: str) -> HttpResponse:
     asked, bad_version = _asked_version(request)
     if bad_version:
         return _error(400, bad_version)
-    return _document(request, slug, "/e/", template, page, asked, theme)
+    origin_unit = params.get("o")
+    if origin_unit is not None and not ORIGIN_UNIT.fullmatch(origin_unit):
+        return _error(400, f"Query parameter 'o' is the embedding page's origin as the "
+                           f"loader writes it (1 to 7 of 0-9 a-z), not {origin_unit[:40]!r}.")
+    return _document(request, slug, "/e/", template, page, asked, theme, origin_unit)
 
 
 embed = _read_view(_embed, _not_found_entry)

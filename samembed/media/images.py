@@ -27,8 +27,10 @@ FORMATS = ("JPEG", "PNG", "GIF", "WEBP")
 ORIGINAL_MAX_SIDE = 2560
 
 # Named presets: the only sizes /img/ serves (width in px; avatars are square crops).
+# "xlarge" is offered in srcsets only behind the `img-xlarge` flag (issue 13);
+# signed URLs for it are issued only then, so it costs nothing until it ramps.
 PRESETS: dict[str, int] = {"avatar48": 48, "avatar96": 96, "thumb": 320, "medium": 640,
-                           "large": 1280}
+                           "large": 1280, "xlarge": 1920}
 OUTPUT_FORMATS = {"webp": "image/webp", "jpg": "image/jpeg"}
 
 # What one decode may hold, computed from the header before decoding: a small

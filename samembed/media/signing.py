@@ -57,9 +57,10 @@ def media_src(url: str | None, preset: str = "medium", fmt: str = "jpg") -> str:
     return url or ""
 
 
-def media_srcset(url: str | None) -> str:
-    """WebP at the standard widths, for `srcset`; empty for images not stored here."""
+def media_srcset(url: str | None, presets: tuple[str, ...] = SRCSET_PRESETS) -> str:
+    """WebP at the standard widths (`presets`), for `srcset`; empty for images not
+    stored here."""
     if not url or not url.startswith(STORED_PREFIX):
         return ""
     key = url[len(STORED_PREFIX):]
-    return ", ".join(f"{signed_url(key, p)} {PRESETS[p]}w" for p in SRCSET_PRESETS)
+    return ", ".join(f"{signed_url(key, p)} {PRESETS[p]}w" for p in presets)

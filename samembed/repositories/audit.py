@@ -1,7 +1,9 @@
 """The `audit` collection: every editorial action, who, when, and before → after.
 
 Appended to, never changed. Conflicting saves are recorded too (outcome
-"conflict"), so the trail shows both editors' attempts.
+"conflict"), so the trail shows both editors' attempts. Feature flags belong to
+no story: their entries have `story_id` null and the flag's key in `flag`
+(`record_flag`, `for_flag`), so a story's trail never shows them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ OUTCOMES = ("applied", "conflict")
 
 INDEXES = [
     IndexModel([("story_id", ASCENDING), ("at", DESCENDING)], name="story_at"),
+    IndexModel([("flag", ASCENDING), ("at", DESCENDING)], name="flag_at",
+               partialFilterExpression={"flag": {"$type": "string"}}),
 ]
 
 VALIDATOR: dict[str, Any] = {
@@ -27,7 +31,8 @@ VALIDATOR: dict[str, Any] = {
         "bsonType": "object",
         "required": ["story_id", "actor", "action", "at", "outcome", "changes"],
         "properties": {
-            "story_id": {"bsonType": "objectId"},
+            "story_id": {"bsonType": ["objectId", "null"]},
+            "flag": {"bsonType": "string"},
             "actor": {"bsonType": "string"},
             "action": {"bsonType": "string"},
             "at": {"bsonType": "date"},
@@ -43,7 +48,7 @@ VALIDATOR: dict[str, Any] = {
 
 @dataclass(frozen=True)
 class AuditEntry:
-    story_id: ObjectId
+    story_id: ObjectId | None
     actor: str
     action: str
     at: datetime
@@ -54,7 +59,7 @@ class AuditEntry:
     post_id: ObjectId | None = None
 
 
-def _entry(story_id: ObjectId, actor: str, action: str, changes: dict[str, tuple[Any, Any]],
+def _entry(story_id: ObjectId | None, actor: str, action: str, changes: dict[str, tuple[Any, Any]],
            outcome: str, base_version: int | None, version: int | None,
            post_id: ObjectId | None) -> dict[str, Any]:
     return {
@@ -128,6 +133,25 @@ def find(story_id: ObjectId, *, actor: str | None = None,
         query["outcome"] = outcome
     cursor = (collection(COLLECTION).find(query).sort("at", DESCENDING)
               .skip(max(offset, 0)).limit(limit))
+    return [
+        AuditEntry(d["story_id"], d["actor"], d["action"], d["at"], d["outcome"],
+                   d["changes"], d.get("base_version"), d.get("version"), d.get("post_id"))
+        for d in cursor
+    ]
+
+
+def record_flag(key: str, actor: str, action: str, changes: dict[str, tuple[Any, Any]], *,
+                outcome: str = "applied", base_version: int | None = None,
+                version: int | None = None) -> None:
+    """Append one change of feature flag `key` (no story: `story_id` is null)."""
+    entry = _entry(None, actor, action, changes, outcome, base_version, version, None)
+    entry["flag"] = key
+    collection(COLLECTION, durable=True).insert_one(entry)
+
+
+def for_flag(key: str, limit: int = 50) -> list[AuditEntry]:
+    """A flag's trail, newest first."""
+    cursor = collection(COLLECTION).find({"flag": key}).sort("at", DESCENDING).limit(limit)
     return [
         AuditEntry(d["story_id"], d["actor"], d["action"], d["at"], d["outcome"],
                    d["changes"], d.get("base_version"), d.get("version"), d.get("post_id"))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from samembed.studio import audit, curation, remote, sources, views
+from samembed.studio import audit, curation, flags, remote, sources, views
 
 urlpatterns = [
     path("", views.story_list, name="studio"),
@@ -28,6 +28,10 @@ urlpatterns = [
     path("stories/<str:story_id>/rules", sources.rules_save, name="studio-rules"),
     path("stories/<str:story_id>/push-token", sources.push_token, name="studio-push-token"),
     path("stories/<str:story_id>/import", sources.import_posts, name="studio-import"),
+    path("flags/", flags.flag_list, name="studio-flags"),
+    path("flags/<str:key>", flags.flag_edit, name="studio-flag"),
+    path("flags/<str:key>/kill", flags.flag_kill, name="studio-flag-kill"),
+    path("flags/<str:key>/delete", flags.flag_delete, name="studio-flag-delete"),
     path("posts/restore", curation.restore, name="studio-post-restore"),
     path("posts/<str:post_id>/action", curation.post_action, name="studio-post-action"),
     path("posts/<str:post_id>/move", curation.move, name="studio-post-move"),

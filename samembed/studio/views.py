@@ -23,6 +23,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
+from samembed import flags
 from samembed.embed import paging
 from samembed.embed.render import render_embed
 from samembed.exceptions import SlugTaken
@@ -337,8 +338,16 @@ def story_preview(request: HttpRequest, story_id: str) -> HttpResponse:
     # (the studio page polls the version and reloads the frame instead). Any `v`
     # in the query is that reload's cache-buster and is ignored here.
     origin = request.build_absolute_uri("/").rstrip("/")
+    # The flags as this editor gets them (staff allow-lists), and any variant asked
+    # for with ?variant=KEY[:NAME] (samembed.flags.preview_variants).
+    try:
+        variants = flags.preview_variants(story.slug, request.user.get_username(),
+                                          request.GET.getlist("variant"))
+    except ValueError as e:
+        return protect(HttpResponse(str(e), status=400,
+                                    content_type="text/plain; charset=utf-8"))
     rendered = render_embed(story, posts, template, ancestors="'self'", origin=origin,
-                            follow=False)
+                            follow=False, variants=variants)
     response = HttpResponse(rendered.body, content_type="text/html; charset=utf-8")
     response["Content-Security-Policy"] = rendered.csp
     response["Cache-Control"] = "private, no-store"

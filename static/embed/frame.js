@@ -4,6 +4,8 @@
       WordPress too when it framed us from an oEmbed answer (see below),
    2. keeps <time datetime> relative times current, in the document's language,
    3. drives the ticker's pause button (cards.js drives the carousel),
+   4. reports the first script error of a flagged document (data-flags, the
+      variants it was rendered for) to /flags/error, for the flags' guardrails,
    again whenever live.js puts a new version in place ("samembed:swapped").
    The height goes out at once, before images load (they carry their sizes), and
    again on every change of size, so the loader's reserved box is replaced by the
@@ -166,6 +168,17 @@
   }
   tickers();
   d.addEventListener("samembed:swapped", wire);
+  // 4. Guardrails: once per document, so a broken variant cannot flood the beacon.
+  var flagged = root.getAttribute("data-flags"), beaconed = false;
+  function failed() {
+    if (beaconed || !navigator.sendBeacon) return;
+    beaconed = true;
+    navigator.sendBeacon("/flags/error", flagged);
+  }
+  if (flagged) {
+    w.addEventListener("error", failed);
+    w.addEventListener("unhandledrejection", failed);
+  }
   // Cards of the next page (pager.js): their times, and the new height at once.
   d.addEventListener("samembed:cards-added", function () { times(); if (!screen) report(); });
 })();

@@ -36,14 +36,17 @@
   var screenId = screen ? Math.random().toString(36).slice(2, 12) + Date.now().toString(36) : "";
   var looks = 0;
 
-  // The document's own URL with only the template, theme and page size kept, plus
-  // the version as a cache-buster for CDNs (the origin caches by those three).
+  // The document's own URL with only the template, theme, page size and embedding
+  // origin (the loader's `o`, which picks the flags' variants) kept, plus the version
+  // as a cache-buster for CDNs (the origin caches by template, theme, size and variant).
   var tpl = /[?&]template=([a-z]+)/.exec(location.search);
   var thm = /[?&]theme=([a-z]+)/.exec(location.search);
   var lim = /[?&]limit=([0-9]+)/.exec(location.search);
+  var org = /[?&]o=([0-9a-z]+)/.exec(location.search);
   function documentUrl(v) {
     return location.pathname + "?" + (tpl ? "template=" + tpl[1] + "&" : "") +
-      (thm ? "theme=" + thm[1] + "&" : "") + (lim ? "limit=" + lim[1] + "&" : "") + "v=" + v;
+      (thm ? "theme=" + thm[1] + "&" : "") + (lim ? "limit=" + lim[1] + "&" : "") +
+      (org ? "o=" + org[1] + "&" : "") + "v=" + v;
   }
 
   function schedule(ms) {

@@ -1,0 +1,388 @@
+"""Feature flags on the read path: which variant a unit (story, embedding origin,
+page view) gets, decided in memory, sticky without cookies.
+
+    flags collection (samembed.repositories.flags)
+        -> FlagWatch thread, one per process (after the fork, like the version watch)
+        -> Snapshot: immutable, swapped in whole; the last good one stays in force
+           while the database is away
+        -> variant(key, ...) / enabled(key, ...)            Python and templates
+        -> embed_variants + key_suffix                      the response-cache key
+           (samembed.asgi.flagged_key on the fast path, the views on a miss)
+
+Bucketing: `bucket = murmur3_32(f"{seed}:{unit}") % 10000`, in basis points, so
+a unit is in the rollout when its bucket is below the flag's `rollout`. The hash
+is a function of the seed and the unit only: the same unit gets the same answer
+on every worker, every instance and after every restart, and raising the
+rollout only ever adds units. Variants (A/B/n) are chosen for units in the
+rollout by a second, independent hash (`"{seed}/v:{unit}"`) against the weights,
+so a ramp does not move a unit from one variant to another either.
+
+The embedding origin reaches us as `o`, which the loader writes into the frame's
+URL: FNV-1a 32-bit of `location.origin`, in base 36 (`origin_unit`). The frame's
+URL thus differs per origin, so no CDN can serve one origin's variant to another,
+while our own cache keys on the variant (`key_suffix`), not on `o`: one entry
+per (URL, variant).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+BUCKETS = 10_000
+OFF = "off"
+ON = "on"
+UNITS = ("story", "origin", "pageview")
+WATCH_INTERVAL = 0.25
+WATCH_BACKOFF_MAX = 8.0
+# Buckets remembered per flag and snapshot: the units of a busy minute, bounded.
+MEMO_MAX = 50_000
+
+_C1 = 0xCC9E2D51
+_C2 = 0x1B873593
+_M32 = 0xFFFFFFFF
+
+
+def murmur3_32(data: bytes, seed: int = 0) -> int:
+    """MurmurHash3 x86 32-bit (Austin Appleby's reference), as an unsigned int.
+
+    >>> hex(murmur3_32(b"The quick brown fox jumps over the lazy dog", 0x9747B28C))
+    '0x2fa826cd'
+    """
+    h = seed & _M32
+    n = len(data)
+    end = n - n % 4
+    for i in range(0, end, 4):
+        k = int.from_bytes(data[i:i + 4], "little")
+        k = (k * _C1) & _M32
+        k = ((k << 15) | (k >> 17)) & _M32
+        k = (k * _C2) & _M32
+        h ^= k
+        h = ((h << 13) | (h >> 19)) & _M32
+        h = (h * 5 + 0xE6546B64) & _M32
+    tail = data[end:]
+    if tail:
+        k = int.from_bytes(tail, "little")
+        k = (k * _C1) & _M32
+        k = ((k << 15) | (k >> 17)) & _M32
+        k = (k * _C2) & _M32
+        h ^= k
+    h ^= n
+    h ^= h >> 16
+    h = (h * 0x85EBCA6B) & _M32
+    h ^= h >> 13
+    h = (h * 0xC2B2AE35) & _M32
+    h ^= h >> 16
+    return h
+
+
+def bucket(seed: str, unit: str) -> int:
+    """The unit's bucket, 0..9999, for a flag's seed."""
+    return murmur3_32(f"{seed}:{unit}".encode()) % BUCKETS
+
+
+def origin_unit(origin: str) -> str:
+    """The `o` the loader sends for an origin: FNV-1a 32-bit of its UTF-16 code
+    units' low bytes (what `charCodeAt` gives for an ASCII origin), base 36.
+
+    >>> origin_unit("https://example.com")
+    'v03177'
+    """
+    h = 0x811C9DC5
+    for ch in origin:
+        h = ((h ^ (ord(ch) & 0xFFFF)) * 0x01000193) & _M32
+    return _base36(h)
+
+
+def _base36(n: int) -> str:
+    digits = "0123456789abcdefghijklmnopqrstuvwxyz"
+    out = ""
+    while True:
+        n, r = divmod(n, 36)
+        out = digits[r] + out
+        if not n:
+            return out
+
+
+@dataclass
+class Rule:
+    """One flag as the read path evaluates it (built from a stored document)."""
+
+    key: str
+    rollout: int = 0
+    unit: str = "story"
+    seed: str = ""
+    killed: bool = False
+    staff: frozenset[str] = frozenset()
+    origins: frozenset[str] = frozenset()  # origin units (`origin_unit`), not origins
+    stories: frozenset[str] = frozenset()
+    variants: tuple[tuple[str, int], ...] = ((ON, 1),)
+    version: int = 0
+    _memo: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def inert(self) -> bool:
+        """Nobody can get anything but `off`: left out of cache keys."""
+        return self.killed or (self.rollout <= 0 and not self.origins and not self.stories)
+
+    def _pick(self, unit: str) -> str:
+        if len(self.variants) == 1:
+            return self.variants[0][0]
+        total = sum(w for _, w in self.variants)
+        point = murmur3_32(f"{self.seed}/v:{unit}".encode()) % total
+        for name, weight in self.variants:
+            if point < weight:
+                return name
+            point -= weight
+        return self.variants[-1][0]
+
+    def choose(self, unit: str | None = None, *, story: str | None = None,
+               origin: str | None = None, user: str | None = None) -> str:
+        """The variant for a request: `off` unless killed is false and an allow-list
+        or the rollout lets it in. `unit` overrides the sticky value."""
+        if self.killed:
+            return OFF
+        if unit is None:
+            unit = story if self.unit == "story" else origin if self.unit == "origin" else None
+        if user is not None and user in self.staff:
+            return self._pick(unit or user)
+        if (story is not None and story in self.stories) or (
+                origin is not None and origin in self.origins):
+            return self._pick(unit or "")
+        if self.rollout <= 0:
+            return OFF
+        if unit is None:
+            if self.unit != "pageview":
+                return OFF
+            # A page view is its own unit: drawn afresh each time.
+            return self._pick(str(random.getrandbits(32))) \
+                if random.randrange(BUCKETS) < self.rollout else OFF  # noqa: S311
+        found = self._memo.get(unit)
+        if found is None:
+            found = self._pick(unit) if bucket(self.seed, unit) < self.rollout else OFF
+            if len(self._memo) >= MEMO_MAX:
+                self._memo.clear()
+            self._memo[unit] = found
+        return found
+
+
+def rule_from(doc: Mapping[str, Any]) -> Rule:
+    """A stored flag document as a Rule (origins turned into origin units)."""
+    return Rule(
+        key=doc["key"],
+        rollout=int(doc.get("rollout", 0)),
+        unit=doc.get("unit", "story"),
+        seed=doc.get("seed") or doc["key"],
+        killed=bool(doc.get("killed", False)),
+        staff=frozenset(doc.get("staff", ())),
+        origins=frozenset(origin_unit(o) for o in doc.get("origins", ())),
+        stories=frozenset(doc.get("stories", ())),
+        variants=tuple((v["name"], int(v["weight"])) for v in doc.get("variants") or ())
+        or ((ON, 1),),
+        version=int(doc.get("version", 0)),
+    )
+
+
+# Flags that change what an embed renders: declared by the code that reads them
+# (samembed.embed.render), so other flags never split the response cache.
+EMBED_FLAGS: set[str] = set()
+
+
+def affects_embed(key: str) -> str:
+    """Declare that flag `key` changes the embed document (part of its cache key)."""
+    EMBED_FLAGS.add(key)
+    return key
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    rules: Mapping[str, Rule]
+    embed: tuple[Rule, ...]
+    signature: tuple[tuple[str, int], ...]
+    loaded: bool
+    # Some embed flag is drawn per page view: no answer of this snapshot may be kept.
+    drawn: bool = False
+    # (slug, origin unit) -> what the fast path needs (samembed.embed.guard.hit_suffix),
+    # kept as long as this snapshot is: a new one starts empty.
+    memo: dict[tuple[str, str | None], tuple[str, tuple[str, ...]]] = field(
+        default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def build(cls, docs: Iterable[Mapping[str, Any]], loaded: bool = True) -> Snapshot:
+        rules = {r.key: r for r in map(rule_from, docs)}
+        embed = tuple(sorted((r for r in rules.values()
+                              if r.key in EMBED_FLAGS and not r.inert), key=lambda r: r.key))
+        return cls(rules, embed, tuple(sorted((k, r.version) for k, r in rules.items())),
+                   loaded, drawn=any(r.unit == "pageview" for r in embed))
+
+
+EMPTY = Snapshot({}, (), (), loaded=False)
+_snapshot = EMPTY
+_lock = threading.Lock()
+_last_attempt = 0.0
+
+
+def install(snap: Snapshot) -> None:
+    """Make `snap` this process's snapshot (one reference swap)."""
+    global _snapshot
+    _snapshot = snap
+
+
+def installed() -> Snapshot:
+    """This process's snapshot as it stands, never loading: for the fast path."""
+    return _snapshot
+
+
+def current() -> Snapshot:
+    """This process's snapshot. A process without a watch (a management command,
+    the test client) loads it once on first use, retrying at most once a second."""
+    global _last_attempt
+    snap = _snapshot
+    if snap.loaded or _watch is not None:
+        return snap
+    now = time.monotonic()
+    if now - _last_attempt < 1.0:
+        return snap
+    with _lock:
+        _last_attempt = now
+        try:
+            refresh()
+        except Exception as e:  # noqa: BLE001 - defaults (or the saved copy) stay
+            logger.warning("flags: could not load: %s", e)
+    return _snapshot
+
+
+def refresh() -> Snapshot:
+    """Read every flag now and install them (the watch does this on each change)."""
+    from samembed.repositories import flags as repo
+
+    snap = Snapshot.build(repo.list_all())
+    install(snap)
+    return snap
+
+
+def variant(key: str, unit: str | None = None, *, story: str | None = None,
+            origin: str | None = None, user: str | None = None) -> str:
+    """The variant of flag `key` ("off" when unknown, killed or out of the rollout).
+
+    >>> variant("grid-v2", story="demo")  # doctest: +SKIP
+    'on'
+    """
+    rule = current().rules.get(key)
+    if rule is None:
+        return OFF
+    return rule.choose(unit, story=story, origin=origin, user=user)
+
+
+def enabled(key: str, unit: str | None = None, **context: str | None) -> bool:
+    """Whether flag `key` is on (any variant but "off") for this unit."""
+    return variant(key, unit, **context) != OFF
+
+
+def embed_variants(slug: str, origin: str | None) -> dict[str, str]:
+    """The embed-affecting flags that are not "off" for this story and origin."""
+    found = {}
+    for rule in current().embed:
+        chosen = rule.choose(story=slug, origin=origin)
+        if chosen != OFF:
+            found[rule.key] = chosen
+    return found
+
+
+def preview_variants(slug: str, user: str, asked: Iterable[str]) -> dict[str, str]:
+    """What a studio preview shows: the embed flags as this staff member gets them,
+    with `?variant=KEY[:NAME]` choices on top ("grid-v2", "hero:b", "grid-v2:off").
+    ValueError names an unknown flag or variant."""
+    rules = current().rules
+    found = {}
+    for key in sorted(EMBED_FLAGS):
+        rule = rules.get(key)
+        if rule is not None and rule.choose(story=slug, user=user) != OFF:
+            found[key] = rule.choose(story=slug, user=user)
+    for choice in asked:
+        key, _, name = choice.partition(":")
+        rule = rules.get(key)
+        if rule is None or key not in EMBED_FLAGS:
+            raise ValueError(f"{key[:40]!r} is not a flag that changes the embed "
+                             f"(flags: {', '.join(sorted(EMBED_FLAGS)) or 'none'}).")
+        names = [n for n, _ in rule.variants]
+        name = name or names[0]
+        if name not in (*names, OFF):
+            raise ValueError(f"{key} has no variant {name[:40]!r} ({', '.join(names)}, off).")
+        found[key] = name
+    return {k: v for k, v in found.items() if v != OFF}
+
+
+def key_suffix(variants: Mapping[str, str]) -> str:
+    """The cache-key part for `variants` ("" when none): after a '#', which no
+    request's query can contain, so it never collides with a URL's key."""
+    if not variants:
+        return ""
+    return "#" + "&".join(f"{k}={v}" for k, v in sorted(variants.items()))
+
+
+# ---- the watch ---------------------------------------------------------------------
+
+
+class FlagWatch:
+    """One thread per process: asks for every flag's (key, version) each interval
+    (the collection is small and bounded) and reloads when they differ, so a
+    change, a kill or a deletion reaches every worker within about a second."""
+
+    def __init__(self, interval: float = WATCH_INTERVAL) -> None:
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def poll(self) -> bool:
+        """Look once; True when a new snapshot was installed."""
+        from samembed.repositories import flags as repo
+
+        if _snapshot.loaded and repo.versions() == _snapshot.signature:
+            return False
+        refresh()
+        return True
+
+    def _run(self) -> None:
+        pause = self.interval
+        while not self._stop.wait(pause):
+            try:
+                self.poll()
+            except Exception as e:  # noqa: BLE001 - the last good snapshot stays in force
+                logger.warning("flag watch: look failed: %s", e)
+                pause = min(pause * 2, WATCH_BACKOFF_MAX)
+            else:
+                pause = self.interval
+
+    def start(self) -> FlagWatch:
+        if self._thread is None:
+            try:
+                self.poll()
+            except Exception as e:  # noqa: BLE001 - started anyway; it keeps asking
+                logger.warning("flag watch: first look failed: %s", e)
+            self._thread = threading.Thread(target=self._run, name="flag-watch", daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+
+
+_watch: FlagWatch | None = None
+
+
+def start_watch() -> FlagWatch:
+    """Start this process's flag watch (idempotent)."""
+    global _watch
+    if _watch is None:
+        _watch = FlagWatch().start()
+    return _watch

@@ -1,0 +1,120 @@
+"""Flags and the response cache: the variant is in the key (and the frame's URL),
+one entry per (URL, variant), and the fast path answers every origin canonically."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from django.test import Client, override_settings
+from PIL import Image
+
+from samembed import flags
+from samembed.asgi import FastPath, flagged_key
+from samembed.embed.cache import response_cache, split_origin
+from samembed.flags import origin_unit
+from samembed.media.images import normalise
+from samembed.media.signing import STORED_PREFIX
+from samembed.repositories import flags as repo
+from samembed.repositories import media as media_repo
+from samembed.repositories.posts import Media
+from tests.factories import make_post, make_story
+from tests.image_host import jpeg_with_gps
+from tests.test_fastpath import Downstream, call
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
+
+NEW = b'data-template-version="2"'
+
+
+def test_the_origin_unit_is_split_off_the_query_canonically() -> None:
+    assert split_origin(b"template=grid&o=v03177") == (b"template=grid", "v03177")
+    assert split_origin(b"o=v03177") == (b"", "v03177")
+    assert split_origin(b"template=grid") == (b"template=grid", None)
+    # Not last, upper case or too long: not the loader's; Django judges it.
+    assert split_origin(b"o=v03177&template=grid")[1] is None
+    assert split_origin(b"template=grid&o=V03177")[1] is None
+    assert split_origin(b"template=grid&o=12345678")[1] is None
+    assert flagged_key("/e/demo", b"template=grid&o=v03177") == "/e/demo?template=grid"
+
+
+def test_2000_origins_at_5_percent_share_two_cache_entries_and_keep_their_variant() -> None:
+    make_story("demo", posts=3, status="published")
+    repo.create("grid-v2", "ada", unit="origin", percent="5")
+    flags.refresh()
+    client = Client()
+    units = [origin_unit(f"https://site{i}.example") for i in range(2000)]
+    seen = {}
+    for u in units:
+        response = client.get(f"/e/demo?template=grid&o={u}")
+        assert response.status_code == 200
+        assert response["Cache-Control"].startswith("public")
+        assert "Set-Cookie" not in response
+        seen[u] = NEW in response.content
+    share = sum(seen.values()) / len(units)
+    assert 0.04 <= share <= 0.06, share
+    keys = sorted(k for k in response_cache()._entries if k.startswith("/e/demo"))
+    assert keys == ["/e/demo?template=grid", "/e/demo?template=grid#grid-v2=on"]
+    # The fast path finds the same entries for every origin, without Django.
+    django = Downstream()
+    app = FastPath(django, response_cache())
+    for u in units[:500]:
+        status, _, body = call(app, "/e/demo", f"template=grid&o={u}".encode())
+        assert status == 200 and (NEW in body) == seen[u]
+    assert django.paths == []
+
+
+def test_the_kill_switch_changes_the_key_at_once_and_the_old_variant_comes_back() -> None:
+    make_story("demo", posts=2, status="published")
+    flag = repo.create("grid-v2", "ada", unit="origin", percent="100")
+    flags.refresh()
+    client = Client()
+    u = origin_unit("https://news.example")
+    assert NEW in client.get(f"/e/demo?template=grid&o={u}").content
+    repo.update(flag, "ada", killed=True)
+    flags.refresh()
+    assert flagged_key("/e/demo", f"template=grid&o={u}".encode()) == "/e/demo?template=grid"
+    assert NEW not in client.get(f"/e/demo?template=grid&o={u}").content
+
+
+def test_a_story_sticky_flag_needs_no_origin_and_links_keep_the_origin() -> None:
+    make_story("demo", posts=30, status="published")
+    repo.create("grid-v2", "ada", unit="story", stories="demo")
+    flags.refresh()
+    response = Client().get("/e/demo?template=grid&o=abc")
+    assert NEW in response.content
+    # The "Show more" link of the next page carries the origin unit, last.
+    assert b'&amp;o=abc"' in response.content
+    assert NEW in Client().get("/e/demo?template=grid").content
+    assert NEW not in Client().get("/e/demo?template=list").content
+
+
+@pytest.mark.parametrize("value", ["ABC", "12345678", "a-b", "", "javascript:x"])
+def test_a_bad_origin_unit_is_a_400_saying_what_it_is(value: str) -> None:
+    make_story("demo", posts=1, status="published")
+    response = Client().get("/e/demo", {"o": value})
+    assert response.status_code == 400
+    assert response["Cache-Control"] == "no-store"
+    assert b"embedding page's origin" in response.content
+
+
+def test_the_xlarge_image_preset_ships_behind_its_flag_and_is_served(tmp_path: Path) -> None:
+    story = make_story("photos")
+    key = media_repo.put(normalise(jpeg_with_gps(2400, 1600)).data, "image/jpeg")
+    make_post(story, 1, media=(Media("image", STORED_PREFIX + key, 2400, 1600, "A kite"),))
+    client = Client()
+    assert b"1920w" not in client.get("/e/photos").content
+    repo.create("img-xlarge", "ada", unit="story", percent="100")
+    flags.refresh()
+    body = client.get("/e/photos").content.decode()
+    assert " 1920w" in body and "/xlarge/" in body
+    url = next(part.split()[0] for part in body.split('srcset="')[1].split('"')[0].split(", ")
+               if part.endswith(" 1920w"))
+    with override_settings(MEDIA_CACHE_DIR=tmp_path / "derived"):
+        response = client.get(url)
+        assert response.status_code == 200
+        image = Image.open(io.BytesIO(b"".join(response)))  # type: ignore[arg-type]
+        assert image.width == 1920
+    # The other variant still has its own entry, under the key without the flag.
+    assert {"/e/photos", "/e/photos#img-xlarge=on"} <= set(response_cache()._entries)
