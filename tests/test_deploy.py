@@ -4,6 +4,7 @@ manifests against the Kubernetes schemas, and Django's deployment checks."""
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import os
 import re
 import subprocess
@@ -11,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -220,3 +222,56 @@ def _env_example() -> dict[str, str]:
             name, _, value = line.partition("=")
             values[name] = value
     return values
+
+
+def _proxies(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def test_every_shipped_config_trusts_named_proxies_only() -> None:
+    found = {"env.example": _env_example()["FORWARDED_ALLOW_IPS"]}
+    conf = (DEPLOY / "gunicorn.conf.py").read_text()
+    default = re.search(r'os\.environ\.get\("FORWARDED_ALLOW_IPS", "([^"]*)"\)', conf)
+    assert default, "gunicorn.conf.py no longer reads FORWARDED_ALLOW_IPS"
+    found["gunicorn.conf.py"] = default.group(1)
+    web_unit = (DEPLOY / "systemd" / "samembed-web.service").read_text()
+    unit = re.search(r"^Environment=FORWARDED_ALLOW_IPS=(.*)$", web_unit, re.M)
+    assert unit, "samembed-web.service sets no FORWARDED_ALLOW_IPS"
+    found["samembed-web.service"] = unit.group(1)
+    for name, doc in _manifests():
+        if doc["kind"] == "Deployment" and name.endswith("samembed-web"):
+            env = doc["spec"]["template"]["spec"]["containers"][0]["env"]  # type: ignore[index]
+            found[name] = next(e["value"] for e in env if e["name"] == "FORWARDED_ALLOW_IPS")
+    assert len(found) == 4, found
+    for where, value in found.items():
+        proxies = _proxies(value)
+        assert proxies and "*" not in proxies, f"{where}: FORWARDED_ALLOW_IPS={value!r}"
+        for proxy in proxies:
+            network = ipaddress.ip_network(proxy)
+            # A known proxy or the pod network it lives in, never "everyone".
+            assert network.prefixlen >= 8 and not network.is_global, f"{where}: {proxy}"
+
+
+def test_the_ingress_denies_metrics_and_believes_only_the_balancer() -> None:
+    docs: dict[str, Any] = dict(_manifests())
+    ingresses = [d for n, d in docs.items() if ":Ingress/" in n]
+    routes = {}
+    for ingress in ingresses:
+        annotations = ingress["metadata"].get("annotations") or {}
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                routes[(rule["host"], path["path"], path["pathType"])] = annotations
+    metrics = routes[("embed.example.com", "/metrics", "Exact")]
+    allowed = _proxies(metrics["nginx.ingress.kubernetes.io/whitelist-source-range"])
+    # Only the controller's own loopback: every client is refused.
+    assert allowed and all(ipaddress.ip_network(a).is_loopback for a in allowed)
+    assert "nginx.ingress.kubernetes.io/whitelist-source-range" not in routes[
+        ("embed.example.com", "/", "Prefix")]
+    controller = next(d for n, d in docs.items()
+                      if n.endswith("ConfigMap/ingress-nginx-controller"))
+    data = controller["data"]
+    assert data["use-forwarded-headers"] == "true"
+    for cidr in _proxies(data["proxy-real-ip-cidr"]):
+        network = ipaddress.ip_network(cidr)
+        assert network.prefixlen >= 8 and not network.is_global, cidr
+    assert data["compute-full-forwarded-for"] == "false"
