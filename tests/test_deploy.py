@@ -11,7 +11,6 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -198,21 +197,44 @@ def test_systemd_units_raise_the_file_limit_and_run_the_shipped_commands() -> No
     assert re.search(r"^net\.ipv4\.ip_local_port_range = 1024 65535$", sysctl, re.M)
 
 
-def test_django_deployment_checks_pass_with_production_settings(tmp_path: Path) -> None:
-    env = {
-        "PATH": os.environ["PATH"],
-        # What deploy/env.example asks a deployment to set, with example values.
-        **{k: v for k, v in _env_example().items() if k in ("HTTPS", "ALLOWED_HOSTS")},
-        "SECRET_KEY": "x7Vq2-production-like-secret-0b9f3c1e8d7a6b5c4d3e2f1a0b9c8d7e6f5a4b",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/accounts.sqlite3",
-    }
-    assert env["HTTPS"] == "true"
-    result = subprocess.run(
+def _check_deploy(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT, env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True,
+        timeout=120,
     )
+
+
+# What a deployment puts in place of env.example's placeholder secrets.
+SECRETS = {"SECRET_KEY": "x7Vq2-production-like-secret-0b9f3c1e8d7a6b5c4d3e2f1a0b9c8d7e6f5a4b",
+           "MEDIA_SIGNING_KEY": "m3dia-signing-key-0b9f3c1e8d7a6b5c4d3e2f1a0b9c8d7e"}
+
+
+def test_django_deployment_checks_pass_for_the_shipped_environment() -> None:
+    env = {**_env_example(), **SECRETS}
+    assert env["HTTPS"] == "true" and env["DATABASE_URL"].startswith("postgres://")
+    result = _check_deploy(env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "warning", "hint"),
+    [({"PUBLIC_ORIGIN": ""}, "samembed.W001", "PUBLIC_ORIGIN=https://"),
+     ({"MEDIA_SIGNING_KEY": ""}, "samembed.W002", "MEDIA_SIGNING_OLD_KEYS"),
+     ({"DATABASE_URL": "sqlite:///var/accounts.sqlite3"}, "samembed.W003", "postgres://"),
+     ({"FORWARDED_ALLOW_IPS": "*"}, "samembed.W004", "127.0.0.1,::1"),
+     ({"FORWARDED_ALLOW_IPS": "127.0.0.1, *"}, "samembed.W004", "pod network"),
+     ({"EMBED_CACHE_TTL": "0"}, "samembed.W005", "EMBED_CACHE_TTL unset")],
+)
+def test_dangerous_settings_fail_the_deployment_checks_with_a_hint(
+    change: dict[str, str], warning: str, hint: str,
+) -> None:
+    result = _check_deploy({**_env_example(), **SECRETS, **change})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"({warning})" in result.stderr and hint in result.stderr
+    # Only the setting changed is reported.
+    assert result.stderr.count("(samembed.W") == 1, result.stderr
 
 
 def _env_example() -> dict[str, str]:
