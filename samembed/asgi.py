@@ -145,11 +145,11 @@ class HostGuard:
         """The headers to add to a fast answer, or None: let Django answer."""
         host = forwarded = proxy = None
         hosts = forwardeds = 0
-        slow = self.host_header is not None or self.proxy_header is not None
         for name, value in scope["headers"]:
             if name == b"host":
                 host, hosts = value, hosts + 1
-            elif slow:
+        if self.host_header is not None or self.proxy_header is not None:
+            for name, value in scope["headers"]:
                 name = name.replace(b"_", b"-")
                 if name == self.host_header:
                     forwarded, forwardeds = value, forwardeds + 1
