@@ -27,15 +27,16 @@ pytestmark = pytest.mark.usefixtures("mongo_db")
 def accounts(embedded_db: EmbeddedDB, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """An accounts database with the development editor, shared by this module's servers."""
     home = tmp_path_factory.mktemp("accounts")
-    env = Gunicorn(embedded_db.uri, DATABASE_URL=f"sqlite:///{home}/accounts.sqlite3").env
+    env = Gunicorn(embedded_db.uri, 1, DATABASE_URL=f"sqlite:///{home}/accounts.sqlite3").env
     for command in (["migrate", "--noinput"], ["create_dev_editor", str(home / "password")]):
         subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, check=True, env=env,
                        capture_output=True)
     return {"DATABASE_URL": env["DATABASE_URL"]}
 
 
-def serve(embedded_db: EmbeddedDB, accounts: dict[str, str], **env: str) -> Gunicorn:
-    server = Gunicorn(embedded_db.uri, **accounts, **env)
+def serve(embedded_db: EmbeddedDB, accounts: dict[str, str], workers: int = 1,
+          **env: str) -> Gunicorn:
+    server = Gunicorn(embedded_db.uri, workers, **{**accounts, **env})
     server.start()
     return server
 
@@ -43,7 +44,7 @@ def serve(embedded_db: EmbeddedDB, accounts: dict[str, str], **env: str) -> Guni
 @pytest.fixture(scope="module")
 def behind_nginx(embedded_db: EmbeddedDB, accounts: dict[str, str]) -> Iterator[Gunicorn]:
     """gunicorn as deploy/ runs it: nginx on the same machine is its only proxy."""
-    server = serve(embedded_db, accounts, WEB_CONCURRENCY="2")
+    server = serve(embedded_db, accounts, workers=2)
     yield server
     server.stop()
 
