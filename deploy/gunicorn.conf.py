@@ -31,7 +31,9 @@ max_requests = 20_000_000
 max_requests_jitter = 4_000_000
 # Each worker creates its own MongoClient lazily, after the fork.
 preload_app = False
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# The proxies whose X-Forwarded-For/-Proto are believed (README: FORWARDED_ALLOW_IPS):
+# nginx on this machine by default. "*" would let any client choose its address.
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 accesslog = None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()

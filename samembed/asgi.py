@@ -7,6 +7,11 @@ without Django's request cycle: no middleware, no URL resolving, no request
 object. Everything else, cache misses included, goes to
 Django, whose views fill the cache (`samembed.embed.views`).
 
+What Django would decide before any view runs still applies to these answers
+(`HostGuard`): a Host outside ALLOWED_HOSTS and a plain-HTTP request that
+SECURE_SSL_REDIRECT would redirect are handed to Django, which refuses or
+redirects them as it does every other request; secure answers carry HSTS.
+
 Measured on 2 cores (see the README): a cache hit through this path is several
 times faster than the same page through Django with `cache_page`.
 """
@@ -16,6 +21,7 @@ from __future__ import annotations
 import gc
 import os
 import time
+from collections.abc import Sequence
 from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "samembed.settings")
@@ -24,7 +30,9 @@ import django  # noqa: E402
 
 django.setup(set_prefix=False)
 
+from django.conf import settings  # noqa: E402
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
+from django.http.request import split_domain_port, validate_host  # noqa: E402
 
 from samembed import flags, metrics  # noqa: E402
 from samembed.embed import guard, live, oembed  # noqa: E402
@@ -39,6 +47,7 @@ from samembed.embed.versions import start_watch  # noqa: E402
 from samembed.media.views import cached_file  # noqa: E402
 
 Scope = dict[str, Any]
+Header = tuple[bytes, bytes]
 
 _TEMPLATE_QUERY = b"template="
 _CACHED_PREFIXES = ("/e/", "/s/", "/api/v1/stories/", "/screen/", "/live/")
@@ -113,10 +122,89 @@ def _count_hit(path: str, status: int, seconds: float, stale: bool) -> None:
     metrics.fast.inc(_CACHE_STALE if stale else _CACHE_HIT)
 
 
+class HostGuard:
+    """ALLOWED_HOSTS, SECURE_SSL_REDIRECT and HSTS for the answers the fast path gives
+    itself, decided exactly as Django's request and SecurityMiddleware decide them.
+
+    Everything Django reads is settled at start-up; a request costs one pass over its
+    headers and a dict lookup of its Host. Anything Django would not serve as is (a
+    Host it refuses, a missing or repeated Host, a redirect to https) is left to
+    Django rather than imitated, so the answer is Django's own.
+    """
+
+    # Distinct Host values remembered; beyond that they are judged on each request,
+    # so a client spraying made-up names cannot grow the worker's memory.
+    VERDICTS_MAX = 1024
+
+    def __init__(self) -> None:
+        allowed = list(settings.ALLOWED_HOSTS)
+        if settings.DEBUG and not allowed:
+            allowed = [".localhost", "127.0.0.1", "[::1]"]
+        self.allowed = allowed
+        self.redirect = bool(settings.SECURE_SSL_REDIRECT)
+        hsts = b""
+        if settings.SECURE_HSTS_SECONDS:
+            hsts = b"max-age=%d" % settings.SECURE_HSTS_SECONDS
+            if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+                hsts += b"; includeSubDomains"
+            if settings.SECURE_HSTS_PRELOAD:
+                hsts += b"; preload"
+        self.secure_headers: list[Header] = [(b"strict-transport-security", hsts)] if hsts else []
+        # Headers Django reads through META, where "-" and "_" both become "_":
+        # compared in that form, and only when the setting asks for them.
+        self.host_header = b"x-forwarded-host" if settings.USE_X_FORWARDED_HOST else None
+        self.proxy_header: bytes | None = None
+        self.proxy_value = ""
+        if settings.SECURE_PROXY_SSL_HEADER:
+            meta, self.proxy_value = settings.SECURE_PROXY_SSL_HEADER
+            if meta.startswith("HTTP_"):
+                self.proxy_header = meta[5:].lower().replace("_", "-").encode("latin-1")
+        self.verdicts: dict[bytes, bool] = {}
+
+    def admit(self, scope: Scope) -> list[Header] | None:
+        """The headers to add to a fast answer, or None: let Django answer."""
+        host = forwarded = proxy = None
+        hosts = forwardeds = 0
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host, hosts = value, hosts + 1
+        if self.host_header is not None or self.proxy_header is not None:
+            for name, value in scope["headers"]:
+                name = name.replace(b"_", b"-")
+                if name == self.host_header:
+                    forwarded, forwardeds = value, forwardeds + 1
+                elif name == self.proxy_header and proxy is None:
+                    proxy = value
+        if forwarded is not None:
+            host, hosts = forwarded, forwardeds
+        # Django joins a repeated header with commas, which no allowed host matches;
+        # without a Host it builds one from the server's name and port.
+        if hosts != 1 or host is None or not self.allowed_host(host):
+            return None
+        if proxy is not None:
+            secure = proxy.decode("latin-1").split(",", 1)[0].strip() == self.proxy_value
+        else:
+            secure = scope.get("scheme") == "https"
+        if secure:
+            return self.secure_headers
+        return None if self.redirect else []
+
+    def allowed_host(self, host: bytes) -> bool:
+        """Whether Django's `request.get_host()` accepts this Host header."""
+        verdict = self.verdicts.get(host)
+        if verdict is None:
+            domain, _ = split_domain_port(host.decode("latin-1"))
+            verdict = bool(domain) and validate_host(domain, self.allowed)
+            if len(self.verdicts) < self.VERDICTS_MAX:
+                self.verdicts[host] = verdict
+        return verdict
+
+
 class FastPath:
     def __init__(self, app: Any, cache: ResponseCache | None = None) -> None:
         self.app = app
         self.cache = cache
+        self.guard = HostGuard()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         if scope["type"] == "http" and scope["path"] == guard.BEACON_PATH:
@@ -125,37 +213,47 @@ class FastPath:
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             path = scope["path"]
             if path == "/embed.js":
-                await self._send(scope, send, loader_entry())
-                return None
-            if path.startswith("/img/") and (image := cached_file(path)) is not None:
-                await self._send_file(scope, send, *image)
-                return None
-            key, least = flagged_key(path, scope["query_string"]), 0
-            screen = None
-            if key is None and path.startswith("/live/"):
-                # A screen saying who it is: the same entry, and the screen counted.
-                screen = live.screen_id(scope["query_string"])
-                key = cache_key(path, b"") if screen else None
-            if key is None and path == "/oembed":
-                key = oembed.fast_key(scope["query_string"], _header(scope, b"host"))
-            if key is None:
-                key, least = versioned_key(path, scope["query_string"])
-            if key is not None:
-                entry = (self.cache or response_cache()).peek(key)
-                if entry is not None and (entry.version or 0) >= least:
-                    if screen is not None and entry.status == 200:
-                        live.screens.seen(entry.story_id, screen)
-                    started = time.perf_counter()
-                    status = await self._send(scope, send, entry, _HIT_TIMING)
-                    _count_hit(path, status, time.perf_counter() - started, entry.stale)
+                if (extra := self.guard.admit(scope)) is not None:
+                    await self._send(scope, send, loader_entry(), extra=extra)
                     return None
+            elif path.startswith("/img/"):
+                if ((extra := self.guard.admit(scope)) is not None
+                        and (image := cached_file(path)) is not None):
+                    await self._send_file(scope, send, image[0] + extra, image[1])
+                    return None
+            else:
+                await self._cached(scope, receive, send, path)
+                return None
         elif scope["type"] == "lifespan":
             return await self._lifespan(receive, send)
         await self.app(scope, receive, send)
 
+    async def _cached(self, scope: Scope, receive: Any, send: Any, path: str) -> None:
+        key, least = flagged_key(path, scope["query_string"]), 0
+        screen = None
+        if key is None and path.startswith("/live/"):
+            # A screen saying who it is: the same entry, and the screen counted.
+            screen = live.screen_id(scope["query_string"])
+            key = cache_key(path, b"") if screen else None
+        if key is None and path == "/oembed":
+            key = oembed.fast_key(scope["query_string"], _header(scope, b"host"))
+        if key is None:
+            key, least = versioned_key(path, scope["query_string"])
+        if key is not None:
+            entry = (self.cache or response_cache()).peek(key)
+            if (entry is not None and (entry.version or 0) >= least
+                    and (extra := self.guard.admit(scope)) is not None):
+                if screen is not None and entry.status == 200:
+                    live.screens.seen(entry.story_id, screen)
+                started = time.perf_counter()
+                status = await self._send(scope, send, entry, _HIT_TIMING, extra)
+                _count_hit(path, status, time.perf_counter() - started, entry.stale)
+                return
+        await self.app(scope, receive, send)
+
     @staticmethod
     async def _send(scope: Scope, send: Any, entry: Any,
-                    timing: tuple[bytes, bytes] | None = None) -> int:
+                    timing: Header | None = None, extra: Sequence[Header] = ()) -> int:
         accept_encoding = b""
         if_none_match = if_modified_since = None
         for name, value in scope["headers"]:
@@ -170,6 +268,8 @@ class FastPath:
         )
         if timing is not None:
             headers.append(_STALE_TIMING if entry.stale else timing)
+        if extra:
+            headers.extend(extra)
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         return status

@@ -12,6 +12,7 @@ The README's settings table is checked against `DECLARED` by
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -73,6 +74,27 @@ def parse_origin(raw: str) -> str:
     if origin and (not origin.startswith(("https://", "http://")) or "/" in origin[8:]):
         raise ValueError("expected an origin like https://embed.example.com (no path)")
     return origin
+
+
+def parse_proxies(raw: str) -> list[str]:
+    """FORWARDED_ALLOW_IPS: addresses or networks, as gunicorn validates them; `*` kept
+    (gunicorn accepts it, and the system checks warn about it)."""
+    items = parse_list(raw)
+    for item in items:
+        if item != "*":
+            ipaddress.ip_network(item)  # ValueError names the bad item
+    return items
+
+
+def parse_networks(raw: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated addresses or networks (`10.0.0.0/8`, `::1`)."""
+    networks = []
+    for item in parse_list(raw):
+        try:
+            networks.append(ipaddress.ip_network(item))
+        except ValueError as e:
+            raise ValueError(f"{item!r} is not an address or network ({e})") from e
+    return networks
 
 
 def parse_log_format(raw: str) -> str:
@@ -164,6 +186,16 @@ DECLARED: dict[str, Setting] = {
         _s("HTTPS", "false", parse_bool,
            "Served over TLS (at a proxy or load balancer): HSTS, secure cookies and a "
            "redirect to https (health checks and /metrics excepted). True in production."),
+        _s("FORWARDED_ALLOW_IPS", "127.0.0.1,::1", parse_proxies,
+           "Addresses or networks of the proxies in front (nginx, the ingress controller) "
+           "whose X-Forwarded-For and X-Forwarded-Proto are believed; the client address "
+           "is the last one in X-Forwarded-For that is not among them. Never `*`: any "
+           "client could then choose its address and scheme (`deploy/gunicorn.conf.py`)."),
+        _s("METRICS_ALLOW_FROM",
+           "127.0.0.0/8,::1,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7",
+           parse_networks,
+           "Client addresses or networks /metrics answers to (the scraper's); others get "
+           "403. The address is the client's own, as FORWARDED_ALLOW_IPS resolves it."),
         _s("METRICS_DIR", "", str,
            "Directory where each worker writes its metrics for /metrics to sum; empty: a "
            "fresh temporary directory per gunicorn master (`deploy/gunicorn.conf.py`)."),

@@ -1,16 +1,6 @@
-"""SQL models (accounts side). Content lives in MongoDB, never here."""
+"""SQL models (accounts side). Content lives in MongoDB, never here.
 
-from __future__ import annotations
-
-from django.db import models
-
-
-class LoginFailure(models.Model):
-    """One failed studio sign-in, for throttling by account and address."""
-
-    username = models.CharField(max_length=150)
-    address = models.GenericIPAddressField()
-    at = models.DateTimeField(db_index=True)
-
-    class Meta:
-        indexes = [models.Index(fields=["username", "address", "at"])]
+The app has no models of its own any more: Django auth's are the accounts, and
+the sign-in throttle's counters live in MongoDB (`repositories.signins`), where
+one atomic update counts an attempt.
+"""

@@ -172,6 +172,9 @@ SESSION_COOKIE_SECURE = HTTPS
 CSRF_COOKIE_SECURE = HTTPS
 
 METRICS_DIR = env("METRICS_DIR")
+METRICS_ALLOW_FROM = env("METRICS_ALLOW_FROM")
+# Read by gunicorn itself (deploy/gunicorn.conf.py); declared here for the checks.
+FORWARDED_ALLOW_IPS = env("FORWARDED_ALLOW_IPS")
 
 LOGGING = {
     "version": 1,

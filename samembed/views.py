@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
+
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
@@ -62,10 +65,27 @@ def healthz_db(request: HttpRequest) -> HttpResponse:
     return response
 
 
+def metrics_allowed(address: str) -> bool:
+    """Whether a client at `address` may read /metrics (METRICS_ALLOW_FROM)."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in settings.METRICS_ALLOW_FROM)
+
+
 @require_safe
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """Prometheus metrics summed over every worker of this instance (nginx keeps
-    /metrics to private networks)."""
+    """Prometheus metrics summed over every worker of this instance, for the scraper's
+    networks only: nginx and the Ingress refuse /metrics too, but a route to the
+    application that bypasses them must not make it public."""
+    if not metrics_allowed(request.META.get("REMOTE_ADDR", "")):
+        response = HttpResponse("/metrics is served to the monitoring network only.\n",
+                                status=403, content_type="text/plain; charset=utf-8")
+        response["Cache-Control"] = "no-store"
+        return response
     response = HttpResponse(metrics.exposition(metrics.collect()),
                             content_type="text/plain; version=0.0.4; charset=utf-8")
     response["Cache-Control"] = "no-store"

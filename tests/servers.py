@@ -135,7 +135,7 @@ class Nginx:
 
     def __init__(self, upstream_port: int, static_root: Path | None = None,
                  upstream_keepalive: str | None = None, worker_processes: str | None = None,
-                 extra_server: str = "") -> None:
+                 extra_server: str = "", balancers: tuple[str, ...] | None = None) -> None:
         self.port = free_port()
         self.upstream_port = upstream_port
         self.dir = Path(tempfile.mkdtemp(prefix="samembed-nginx-"))
@@ -166,6 +166,13 @@ class Nginx:
         if upstream_keepalive:
             site = _replace(site, [("    keepalive_timeout 60s;\n",
                                     f"    keepalive_timeout {upstream_keepalive};\n")])
+        if balancers is not None:
+            # The load balancers nginx believes, in place of the shipped ranges: the
+            # test client at 127.0.0.1 then plays the balancer.
+            site = _replace(site, [(
+                "    set_real_ip_from 10.0.0.0/8;\n    set_real_ip_from 172.16.0.0/12;\n"
+                "    set_real_ip_from 192.168.0.0/16;\n",
+                "".join(f"    set_real_ip_from {b};\n" for b in balancers))])
         if extra_server:  # @DIR@ in it: this instance's directory
             extra = extra_server.replace("@DIR@", str(d))
             site = _replace(site, [("    server_name _;\n", "    server_name _;\n" + extra)])

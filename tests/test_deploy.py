@@ -4,6 +4,7 @@ manifests against the Kubernetes schemas, and Django's deployment checks."""
 from __future__ import annotations
 
 import http.client
+import ipaddress
 import json
 import os
 import re
@@ -198,21 +199,44 @@ def test_systemd_units_raise_the_file_limit_and_run_the_shipped_commands() -> No
     assert re.search(r"^net\.ipv4\.ip_local_port_range = 1024 65535$", sysctl, re.M)
 
 
-def test_django_deployment_checks_pass_with_production_settings(tmp_path: Path) -> None:
-    env = {
-        "PATH": os.environ["PATH"],
-        # What deploy/env.example asks a deployment to set, with example values.
-        **{k: v for k, v in _env_example().items() if k in ("HTTPS", "ALLOWED_HOSTS")},
-        "SECRET_KEY": "x7Vq2-production-like-secret-0b9f3c1e8d7a6b5c4d3e2f1a0b9c8d7e6f5a4b",
-        "DATABASE_URL": f"sqlite:///{tmp_path}/accounts.sqlite3",
-    }
-    assert env["HTTPS"] == "true"
-    result = subprocess.run(
+def _check_deploy(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        cwd=ROOT, env={"PATH": os.environ["PATH"], **env}, capture_output=True, text=True,
+        timeout=120,
     )
+
+
+# What a deployment puts in place of env.example's placeholder secrets.
+SECRETS = {"SECRET_KEY": "x7Vq2-production-like-secret-0b9f3c1e8d7a6b5c4d3e2f1a0b9c8d7e6f5a4b",
+           "MEDIA_SIGNING_KEY": "m3dia-signing-key-0b9f3c1e8d7a6b5c4d3e2f1a0b9c8d7e"}
+
+
+def test_django_deployment_checks_pass_for_the_shipped_environment() -> None:
+    env = {**_env_example(), **SECRETS}
+    assert env["HTTPS"] == "true" and env["DATABASE_URL"].startswith("postgres://")
+    result = _check_deploy(env)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "System check identified no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("change", "warning", "hint"),
+    [({"PUBLIC_ORIGIN": ""}, "samembed.W001", "PUBLIC_ORIGIN=https://"),
+     ({"MEDIA_SIGNING_KEY": ""}, "samembed.W002", "MEDIA_SIGNING_OLD_KEYS"),
+     ({"DATABASE_URL": "sqlite:///var/accounts.sqlite3"}, "samembed.W003", "postgres://"),
+     ({"FORWARDED_ALLOW_IPS": "*"}, "samembed.W004", "127.0.0.1,::1"),
+     ({"FORWARDED_ALLOW_IPS": "127.0.0.1, *"}, "samembed.W004", "pod network"),
+     ({"EMBED_CACHE_TTL": "0"}, "samembed.W005", "EMBED_CACHE_TTL unset")],
+)
+def test_dangerous_settings_fail_the_deployment_checks_with_a_hint(
+    change: dict[str, str], warning: str, hint: str,
+) -> None:
+    result = _check_deploy({**_env_example(), **SECRETS, **change})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"({warning})" in result.stderr and hint in result.stderr
+    # Only the setting changed is reported.
+    assert result.stderr.count("(samembed.W") == 1, result.stderr
 
 
 def _env_example() -> dict[str, str]:
@@ -322,3 +346,56 @@ def test_every_manifest_runs_the_one_image_and_the_set_up_job_is_named_after_its
     assert metadata["name"] == "samembed-setup-" + re.sub(r"[^a-z0-9]+", "-", tag.lower())  # type: ignore[index]
     assert metadata["labels"]["app.kubernetes.io/version"] == tag  # type: ignore[index]
     assert jobs[0]["spec"]["ttlSecondsAfterFinished"] > 0  # type: ignore[index]
+
+
+def _proxies(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def test_every_shipped_config_trusts_named_proxies_only() -> None:
+    found = {"env.example": _env_example()["FORWARDED_ALLOW_IPS"]}
+    conf = (DEPLOY / "gunicorn.conf.py").read_text()
+    default = re.search(r'os\.environ\.get\("FORWARDED_ALLOW_IPS", "([^"]*)"\)', conf)
+    assert default, "gunicorn.conf.py no longer reads FORWARDED_ALLOW_IPS"
+    found["gunicorn.conf.py"] = default.group(1)
+    web_unit = (DEPLOY / "systemd" / "samembed-web.service").read_text()
+    unit = re.search(r"^Environment=FORWARDED_ALLOW_IPS=(.*)$", web_unit, re.M)
+    assert unit, "samembed-web.service sets no FORWARDED_ALLOW_IPS"
+    found["samembed-web.service"] = unit.group(1)
+    for name, doc in _manifests():
+        if doc["kind"] == "Deployment" and name.endswith("samembed-web"):
+            env = doc["spec"]["template"]["spec"]["containers"][0]["env"]  # type: ignore[index]
+            found[name] = next(e["value"] for e in env if e["name"] == "FORWARDED_ALLOW_IPS")
+    assert len(found) == 4, found
+    for where, value in found.items():
+        proxies = _proxies(value)
+        assert proxies and "*" not in proxies, f"{where}: FORWARDED_ALLOW_IPS={value!r}"
+        for proxy in proxies:
+            network = ipaddress.ip_network(proxy)
+            # A known proxy or the pod network it lives in, never "everyone".
+            assert network.prefixlen >= 8 and not network.is_global, f"{where}: {proxy}"
+
+
+def test_the_ingress_denies_metrics_and_believes_only_the_balancer() -> None:
+    docs: dict[str, Any] = dict(_manifests())
+    ingresses = [d for n, d in docs.items() if ":Ingress/" in n]
+    routes = {}
+    for ingress in ingresses:
+        annotations = ingress["metadata"].get("annotations") or {}
+        for rule in ingress["spec"]["rules"]:
+            for path in rule["http"]["paths"]:
+                routes[(rule["host"], path["path"], path["pathType"])] = annotations
+    metrics = routes[("embed.example.com", "/metrics", "Exact")]
+    allowed = _proxies(metrics["nginx.ingress.kubernetes.io/whitelist-source-range"])
+    # Only the controller's own loopback: every client is refused.
+    assert allowed and all(ipaddress.ip_network(a).is_loopback for a in allowed)
+    assert "nginx.ingress.kubernetes.io/whitelist-source-range" not in routes[
+        ("embed.example.com", "/", "Prefix")]
+    controller = next(d for n, d in docs.items()
+                      if n.endswith("ConfigMap/ingress-nginx-controller"))
+    data = controller["data"]
+    assert data["use-forwarded-headers"] == "true"
+    for cidr in _proxies(data["proxy-real-ip-cidr"]):
+        network = ipaddress.ip_network(cidr)
+        assert network.prefixlen >= 8 and not network.is_global, cidr
+    assert data["compute-full-forwarded-for"] == "false"

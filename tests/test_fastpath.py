@@ -6,6 +6,7 @@ import asyncio
 from typing import Any
 
 import pytest
+from django.test import override_settings
 
 from samembed.asgi import FastPath, cache_key
 from samembed.embed.cache import Entry, ResponseCache
@@ -24,7 +25,9 @@ class Downstream:
 
 
 def call(app: FastPath, path: str, query: bytes = b"", method: str = "GET",
-         headers: list[tuple[bytes, bytes]] | None = None) -> tuple[int, dict[bytes, bytes], bytes]:
+         headers: list[tuple[bytes, bytes]] | None = None,
+         scheme: str = "http", host: bytes | None = b"127.0.0.1",
+         ) -> tuple[int, dict[bytes, bytes], bytes]:
     sent: list[dict[str, Any]] = []
 
     async def send(message: dict[str, Any]) -> None:
@@ -33,8 +36,10 @@ def call(app: FastPath, path: str, query: bytes = b"", method: str = "GET",
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b""}
 
+    # A Host as every HTTP/1.1 client sends one, unless the test is about it.
+    sent_headers = ([(b"host", host)] if host is not None else []) + (headers or [])
     scope = {"type": "http", "method": method, "path": path, "query_string": query,
-             "headers": headers or []}
+             "headers": sent_headers, "scheme": scheme}
     asyncio.run(app(scope, receive, send))
     return sent[0]["status"], dict(sent[0]["headers"]), b"".join(m.get("body", b"") for m in sent)
 
@@ -111,3 +116,83 @@ def test_cache_keys_are_only_made_for_canonical_requests(
     path: str, query: bytes, key: str | None
 ) -> None:
     assert cache_key(path, query) == key
+
+
+SECURE = {"SECURE_SSL_REDIRECT": True, "SECURE_HSTS_SECONDS": 600,
+          "SECURE_HSTS_INCLUDE_SUBDOMAINS": False, "SECURE_HSTS_PRELOAD": True,
+          "ALLOWED_HOSTS": ["embed.example.com", ".example.org"]}
+
+
+@pytest.mark.parametrize(
+    ("host", "answered"),
+    [(b"embed.example.com", True), (b"embed.example.com:8443", True),
+     (b"EMBED.example.com", True), (b"a.example.org", True), (b"example.org", True),
+     (b"evil.example", False), (b"embed.example.com.", True), (b"[::1]", False),
+     (b"embed.example.com:x", False), (b"", False), (None, False)],
+)
+def test_hits_are_given_only_to_hosts_django_allows(cache: ResponseCache, host: bytes | None,
+                                                   answered: bool) -> None:
+    with override_settings(**SECURE):
+        django = Downstream()
+        status, headers, _ = call(FastPath(django, cache), "/e/demo", scheme="https", host=host)
+    if answered:
+        assert status == 200 and django.paths == []
+        assert headers[b"strict-transport-security"] == b"max-age=600; preload"
+    else:
+        assert status == 299 and django.paths == ["/e/demo"]
+
+
+def test_plain_http_goes_to_django_when_it_redirects_and_is_served_when_it_does_not(
+    cache: ResponseCache,
+) -> None:
+    with override_settings(**SECURE):
+        django = Downstream()
+        app = FastPath(django, cache)
+    host = b"embed.example.com"
+    for path in ("/e/demo", "/embed.js"):
+        assert call(app, path, host=host)[0] == 299
+    assert django.paths == ["/e/demo", "/embed.js"]
+    with override_settings(**{**SECURE, "SECURE_SSL_REDIRECT": False}):
+        app = FastPath(Downstream(), cache)
+    status, headers, _ = call(app, "/e/demo", host=host)
+    assert status == 200 and b"strict-transport-security" not in headers
+
+
+def test_the_proxy_ssl_header_and_forwarded_host_are_read_as_django_reads_them(
+    cache: ResponseCache,
+) -> None:
+    settings = {**SECURE, "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
+                "USE_X_FORWARDED_HOST": True}
+    with override_settings(**settings):
+        django = Downstream()
+        app = FastPath(django, cache)
+    evil, good = b"evil.example", b"embed.example.com"
+    cases = [
+        ([(b"x-forwarded-proto", b"https")], good, 200),
+        ([(b"x-forwarded-proto", b"https, http")], good, 200),
+        ([(b"x_forwarded_proto", b"https")], good, 200),
+        ([(b"x-forwarded-proto", b"http")], good, 299),
+        ([(b"x-forwarded-proto", b"https"), (b"x-forwarded-host", good)], evil, 200),
+        ([(b"x-forwarded-proto", b"https"), (b"x-forwarded-host", evil)], good, 299),
+        ([(b"x-forwarded-proto", b"https"), (b"x-forwarded-host", good),
+          (b"x-forwarded-host", good)], good, 299),
+    ]
+    for headers, host, expected in cases:
+        # The scope's own scheme is ignored once the setting names a header.
+        assert call(app, "/e/demo", headers=headers, host=host, scheme="http")[0] == expected, (
+            headers, host)
+
+
+def test_debug_with_no_allowed_hosts_answers_localhost_only(cache: ResponseCache) -> None:
+    with override_settings(DEBUG=True, ALLOWED_HOSTS=[]):
+        app = FastPath(Downstream(), cache)
+    assert call(app, "/e/demo", host=b"app.localhost:8000")[0] == 200
+    assert call(app, "/e/demo", host=b"evil.example")[0] == 299
+
+
+def test_made_up_hosts_cannot_grow_the_verdicts(cache: ResponseCache) -> None:
+    app = FastPath(Downstream(), cache)
+    for n in range(app.guard.VERDICTS_MAX + 50):
+        assert call(app, "/e/demo", host=b"h%d.evil.example" % n)[0] == 299
+    assert len(app.guard.verdicts) == app.guard.VERDICTS_MAX
+    assert call(app, "/e/demo")[0] == 200

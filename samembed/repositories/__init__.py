@@ -13,10 +13,10 @@ from types import ModuleType
 from pymongo.errors import CollectionInvalid
 
 from samembed.mongo import database
-from samembed.repositories import audit, flags, posts, screens, sources, stories
+from samembed.repositories import audit, flags, posts, screens, signins, sources, stories
 from samembed.repositories.common import reading
 
-MODULES: tuple[ModuleType, ...] = (stories, posts, audit, sources, screens, flags)
+MODULES: tuple[ModuleType, ...] = (stories, posts, audit, sources, screens, flags, signins)
 
 
 def ensure_indexes() -> list[str]:

@@ -19,7 +19,6 @@ from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -27,8 +26,7 @@ from samembed import flags
 from samembed.embed import paging
 from samembed.embed.render import render_embed
 from samembed.exceptions import SlugTaken
-from samembed.models import LoginFailure
-from samembed.repositories import audit
+from samembed.repositories import audit, signins
 from samembed.repositories import posts as posts_repo
 from samembed.repositories import sources as sources_repo
 from samembed.repositories import stories as stories_repo
@@ -98,6 +96,8 @@ def story_or_404(story_id: str) -> Story:
 
 
 def _client_address(request: HttpRequest) -> str:
+    # The client's own address: uvicorn takes it from X-Forwarded-For only when the
+    # peer is one of FORWARDED_ALLOW_IPS (nginx, which resolved it with real_ip).
     return request.META.get("REMOTE_ADDR") or "0.0.0.0"  # noqa: S104 - a key, not a bind
 
 
@@ -114,12 +114,10 @@ def login_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         username = form.cleaned_data["username"].strip().lower()
         address = _client_address(request)
-        since = timezone.now() - LOGIN_WINDOW
-        failures = LoginFailure.objects.filter(username=username, address=address, at__gte=since)
-        if failures.count() >= LOGIN_FAILURES_ALLOWED:
-            oldest = failures.order_by("at").first()
-            until = (oldest.at if oldest else timezone.now()) + LOGIN_WINDOW
-            wait = max(1, int((until - timezone.now()).total_seconds()))
+        # Reserved before the password is checked: parallel guesses cannot all pass.
+        attempt = signins.reserve(username, address, LOGIN_FAILURES_ALLOWED, LOGIN_WINDOW)
+        if not attempt.granted:
+            wait = attempt.retry_after
             response = render(request, "studio/login.html", {
                 "form": form, "next": next_url,
                 "message": (f"Too many failed sign-ins for this account from your address. "
@@ -130,14 +128,12 @@ def login_view(request: HttpRequest) -> HttpResponse:
         user = authenticate(request, username=username,
                             password=form.cleaned_data["password"])
         if user is None:
-            LoginFailure.objects.filter(at__lt=since).delete()
-            LoginFailure.objects.create(username=username, address=address, at=timezone.now())
             status, message = 401, "Wrong username or password."
         elif not is_editor(user):
             status, message = 403, "This account has no access to the studio."
         else:
             login(request, user)
-            LoginFailure.objects.filter(username=username, address=address).delete()
+            signins.forget(username, address)
             return HttpResponseRedirect(next_url)
     elif request.method == "POST":
         status, message = 400, "Enter a username and a password."
