@@ -91,7 +91,9 @@ def test_undo_does_not_overwrite_a_post_moderated_since(ada: Client) -> None:
     assert status == 409 and "was changed after it was hidden" in answer["message"]
     stored = posts_repo.get_by_key(str(post.id))
     assert stored is not None and stored.state == "rejected" and stored.pinned is True
-    assert [e.action for e in audit.for_story(story.id, post_id=post.id)] == ["post.hide"]
+    # The refused undo is in the trail as a conflict, next to the hide it tried to undo.
+    assert [(e.action, e.outcome) for e in audit.for_story(story.id, post_id=post.id)] == [
+        ("post.unhide", "conflict"), ("post.hide", "applied")]
 
 
 def test_without_javascript_hide_redirects_to_a_page_with_an_undo_form(ada: Client) -> None:

@@ -26,7 +26,7 @@ from bson.errors import InvalidId
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
-from samembed.repositories.common import collection
+from samembed.repositories.common import collection, session
 
 COLLECTION = "sources"
 KINDS = ("mastodon", "bluesky", "rss", "push", "rules")
@@ -128,7 +128,7 @@ def add(source: Source) -> Source:
            "label": source.label, "interval": source.interval, "enabled": source.enabled,
            "active": source.enabled, "cursor": {}, "next_run_at": now, "failures": 0,
            "version": 1, "created_at": now}
-    result = collection(COLLECTION, durable=True).insert_one(doc)
+    result = collection(COLLECTION, durable=True).insert_one(doc, session=session())
     return _to_source({**doc, "_id": result.inserted_id})
 
 
@@ -176,13 +176,13 @@ def save(source: Source, **changes: Any) -> Source | None:
     fields["active"] = updated.enabled and updated.paused_since is None
     result = collection(COLLECTION, durable=True).update_one(
         {"_id": source.id, "version": source.version},
-        {"$set": fields, "$inc": {"version": 1}})
+        {"$set": fields, "$inc": {"version": 1}}, session=session())
     return updated if result.modified_count == 1 else None
 
 
 def remove(source: Source) -> bool:
     result = collection(COLLECTION, durable=True).delete_one(
-        {"_id": source.id, "version": source.version})
+        {"_id": source.id, "version": source.version}, session=session())
     return result.deleted_count == 1
 
 
@@ -208,13 +208,13 @@ def save_rules(story_id: ObjectId, new: Rules, seen_version: int) -> bool:
         try:
             coll.insert_one({"story_id": story_id, "kind": "rules", "singleton": "rules",
                              "settings": values, "version": 1,
-                             "created_at": datetime.now(UTC)})
+                             "created_at": datetime.now(UTC)}, session=session())
         except DuplicateKeyError:
             return False
         return True
     result = coll.update_one(
         {"story_id": story_id, "singleton": "rules", "version": seen_version},
-        {"$set": {"settings": values}, "$inc": {"version": 1}})
+        {"$set": {"settings": values}, "$inc": {"version": 1}}, session=session())
     return result.modified_count == 1
 
 
@@ -232,11 +232,12 @@ def set_push_token(story_id: ObjectId, token: str) -> None:
         {"$set": {"settings": {"token_sha256": _digest(token)}, "label": "Push API",
                   "created_at": datetime.now(UTC)},
          "$setOnInsert": {"kind": "push"}, "$inc": {"version": 1}},
-        upsert=True)
+        upsert=True, session=session())
 
 
 def revoke_push_token(story_id: ObjectId) -> None:
-    collection(COLLECTION, durable=True).delete_one({"story_id": story_id, "singleton": "push"})
+    collection(COLLECTION, durable=True).delete_one({"story_id": story_id, "singleton": "push"},
+                                                    session=session())
 
 
 def push_source(story_id: ObjectId) -> Source | None:
