@@ -10,10 +10,11 @@ from typing import TypeVar
 import pymongo
 from bson import ObjectId
 from django.conf import settings
+from dns.exception import DNSException
 from pymongo import WriteConcern
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
-from pymongo.errors import ConnectionFailure, ExecutionTimeout, PyMongoError
+from pymongo.errors import ConfigurationError, ConnectionFailure, ExecutionTimeout, PyMongoError
 
 from samembed.exceptions import DatabaseUnavailable
 from samembed.mongo import client, database
@@ -91,10 +92,16 @@ def collection(name: str, durable: bool = False) -> Collection:
 def is_unavailable(error: BaseException) -> bool:
     """Whether `error` means the database could not be reached in time (transient):
     for callers outside this package, which never see pymongo's classes."""
-    if isinstance(error, DatabaseUnavailable | ConnectionFailure):
+    if isinstance(error, DatabaseUnavailable | ConnectionFailure) or _dns_failed(error):
         return True
     # ServerSelectionTimeoutError, NetworkTimeout, ExecutionTimeout, a WTimeoutError…
     return isinstance(error, PyMongoError) and error.timeout
+
+
+def _dns_failed(error: BaseException) -> bool:
+    # A `mongodb+srv://` URI is resolved on first use; pymongo reports a failed lookup
+    # as a configuration error, but the name server may answer a moment later.
+    return isinstance(error, ConfigurationError) and isinstance(error.__cause__, DNSException)
 
 
 @contextmanager
@@ -105,3 +112,7 @@ def reading() -> Iterator[None]:
             yield
     except (ConnectionFailure, ExecutionTimeout) as e:
         raise DatabaseUnavailable(str(e)) from e
+    except ConfigurationError as e:
+        if not _dns_failed(e):
+            raise
+        raise DatabaseUnavailable(f"the database's name did not resolve: {e}") from e
