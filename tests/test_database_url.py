@@ -37,7 +37,7 @@ def test_postgres_query_options_such_as_sslmode_reach_the_driver() -> None:
 
 @pytest.mark.parametrize(("url", "name"), [
     ("sqlite:///var/accounts.sqlite3", str(ROOT / "var" / "accounts.sqlite3")),
-    ("sqlite:////tmp/elsewhere.sqlite3", "/tmp/elsewhere.sqlite3"),
+    ("sqlite:////srv/samembed/accounts.sqlite3", "/srv/samembed/accounts.sqlite3"),
 ])
 def test_a_sqlite_path_is_relative_to_the_checkout_unless_absolute(url: str, name: str) -> None:
     status, config, _ = databases(url)
