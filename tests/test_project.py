@@ -116,3 +116,20 @@ def test_every_package_the_code_imports_is_a_pinned_dependency_of_pyproject() ->
     assert sorted(needed - set(declared) - transitive) == []
     assert {name: version for name, version in declared.items() if app.get(name) != version} \
         == {}
+
+
+def test_no_code_sets_a_private_attribute_of_another_library() -> None:
+    # A library's private attributes change without notice (httpx's transport pool
+    # did once); the code uses public extension points instead.
+    offenders = []
+    for path in (ROOT / "samembed").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = node.targets if isinstance(node, ast.Assign) else (
+                [node.target] if isinstance(node, ast.AnnAssign | ast.AugAssign) else [])
+            for target in targets:
+                if (isinstance(target, ast.Attribute) and target.attr.startswith("_")
+                        and not target.attr.startswith("__")
+                        and not (isinstance(target.value, ast.Name)
+                                 and target.value.id in ("self", "cls"))):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []
