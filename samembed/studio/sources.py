@@ -35,7 +35,7 @@ from samembed.ingest import pipeline, push, runner
 from samembed.ingest.sources import REGISTRY
 from samembed.repositories import audit, sources
 from samembed.repositories.posts import TEXT_MAX
-from samembed.repositories.sources import Rules, Source
+from samembed.repositories.sources import PAUSE_AFTER_FAILURES, Rules, Source
 from samembed.repositories.stories import Story
 from samembed.studio.actions import CAS_ATTEMPTS
 from samembed.studio.audit import display_name, people
@@ -76,7 +76,7 @@ def _page(request: HttpRequest, story: Story, status: int = 200, **context: Any)
         "now": datetime.now(UTC),
         "push_docs": push_docs(request, story),
         "kinds": {kind: module.label for kind, module in REGISTRY.items()},
-        "intervals": INTERVALS,
+        "intervals": INTERVALS, "pause_after": PAUSE_AFTER_FAILURES,
         "rules": sources.rules(story.id),
         "rules_base": rules_base(story, context.get("rules_current") or sources.rules(story.id)),
         "rules_theirs": {},
