@@ -69,6 +69,16 @@ def parse_poll_interval(raw: str) -> float:
     return value
 
 
+def parse_secrets_key(raw: str) -> str:
+    from samembed.vault import parse_key
+
+    return parse_key(raw) if raw.strip() else ""
+
+
+def parse_secrets_keys(raw: str) -> list[str]:
+    return [parse_secrets_key(item) for item in parse_list(raw)]
+
+
 def parse_origin(raw: str) -> str:
     origin = raw.strip().rstrip("/")
     if origin and (not origin.startswith(("https://", "http://")) or "/" in origin[8:]):
@@ -163,6 +173,12 @@ DECLARED: dict[str, Setting] = {
            "SECRET_KEY is used."),
         _s("MEDIA_SIGNING_OLD_KEYS", "", parse_list,
            "Comma-separated former signing keys whose URLs are still accepted (rotation)."),
+        _s("SOURCE_SECRETS_KEY", "", parse_secrets_key,
+           "Fernet key that encrypts sources' access tokens and app passwords in the "
+           "database. When unset, a key derived from SECRET_KEY is used, with a warning."),
+        _s("SOURCE_SECRETS_OLD_KEYS", "", parse_secrets_keys,
+           "Comma-separated former SOURCE_SECRETS_KEYs that still decrypt (rotation: then "
+           "run `manage.py reseal_source_secrets`)."),
         _s("MEDIA_CACHE_DIR", "var/media-cache", str,
            "Local directory of derived images (resized, re-encoded)."),
         _s("MEDIA_CACHE_MAX_BYTES", "1073741824", parse_positive_int,

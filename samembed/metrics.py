@@ -2,11 +2,15 @@
 
 Each process counts in memory (a dict increment, cheap enough for the ASGI fast
 path, which answers cache hits in microseconds) and a daemon thread writes a
-snapshot to `<METRICS_DIR>/<pid>.json` once a second. `/metrics`, answered by
-whichever worker the request reaches, writes its own snapshot first, then sums
-every file in the directory, so a scrape sees all workers. Counters of workers
-that exited (recycled by `max_requests`) keep counting, so totals never go
-backwards; per-worker gauges (memory, cache size) are shown for live workers only.
+snapshot to `<METRICS_DIR>/<id>.json` once a second, where the id is random per
+process (a pid is reused, and a new process must not overwrite a dead one's
+counts). `/metrics`, answered by whichever worker the request reaches, writes its
+own snapshot first, then sums every file in the directory, so a scrape sees all
+workers. Snapshots of workers that exited (recycled by `max_requests`; a process
+is known by its pid and its start time, so a reused pid is not mistaken for it)
+are folded into `retired.json` under a lock and removed, so totals never go
+backwards and files do not pile up; per-worker gauges (memory, cache size) are
+shown for live workers only.
 
 `deploy/gunicorn.conf.py` gives each gunicorn master a fresh directory (or
 METRICS_DIR) before the workers fork. Without a directory (tests in one
@@ -30,8 +34,10 @@ exported): the producer remote sums them into "3 screens connected".
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
+import secrets
 import threading
 import time
 from bisect import bisect_left
@@ -102,6 +108,35 @@ def _rss_bytes() -> int:
         return 0
 
 
+def process_start(pid: int) -> int | None:
+    """When process `pid` started (clock ticks since boot, from /proc), or None."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    # The name in parentheses may hold spaces; field 22 (starttime) follows it.
+    fields = stat.rsplit(b")", 1)[-1].split()
+    try:
+        return int(fields[19])
+    except (IndexError, ValueError):
+        return None
+
+
+_self: tuple[int, str, int | None] | None = None
+
+
+def _identity() -> tuple[str, int | None]:
+    """This process's snapshot id and start time, made again after a fork."""
+    global _self
+    pid = os.getpid()
+    if _self is None or _self[0] != pid:
+        _self = (pid, f"{secrets.token_hex(8)}-{int(time.time())}", process_start(pid))
+    return _self[1], _self[2]
+
+
+RETIRED = "retired.json"
+
+
 def snapshot() -> dict[str, object]:
     """This process's figures, as written to its file."""
     from samembed.embed.cache import response_cache
@@ -118,8 +153,11 @@ def snapshot() -> dict[str, object]:
     from samembed.embed.live import screens
 
     cache = response_cache()
+    ident, started = _identity()
     return {
+        "id": ident,
         "pid": os.getpid(),
+        "started": started,
         # Open big screens by story, for the producer remote (embed/live.py).
         "screens": screens.snapshot(),
         "counters": counters,
@@ -145,10 +183,25 @@ def flush() -> None:
     where = directory()
     if where is None:
         return
-    data = json.dumps(snapshot()).encode()
-    tmp = where / f".{os.getpid()}.tmp"
-    tmp.write_bytes(data)
-    os.replace(tmp, where / f"{os.getpid()}.json")
+    _write(where, f"{_identity()[0]}.json", snapshot())
+
+
+def _write(where: Path, name: str, data: dict[str, object]) -> None:
+    # Readers see the old file or the new one, never half of one.
+    tmp = where / f".{name}.{os.getpid()}.tmp"
+    tmp.write_bytes(json.dumps(data).encode())
+    os.replace(tmp, where / name)
+
+
+def _live(snap: dict[str, object]) -> bool:
+    """Whether the process that wrote `snap` is still running (not a reuse of its pid)."""
+    pid = snap.get("pid")
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    started = snap.get("started")
+    if isinstance(started, int) and os.path.isdir("/proc"):
+        return process_start(pid) == started
+    return pid == os.getpid() or _alive(pid)
 
 
 def _alive(pid: int) -> bool:
@@ -167,16 +220,61 @@ def collect() -> list[dict[str, object]]:
     if where is None:
         return [snapshot()]
     flush()
-    found = []
+    found: list[tuple[Path, dict[str, object]]] = []
+    dead: list[tuple[Path, dict[str, object]]] = []
     for path in where.glob("*.json"):
-        try:
-            snap = json.loads(path.read_bytes())
-        except (OSError, ValueError):
-            continue  # replaced or removed while read: next scrape sees it
-        # Anything else in the directory is not ours to count.
-        if isinstance(snap, dict) and {"pid", "counters", "histograms", "gauges"} <= snap.keys():
-            found.append(snap)
-    return found
+        if path.name == RETIRED:
+            continue
+        snap = _read(path)
+        if snap is None:
+            continue
+        (found if _live(snap) else dead).append((path, snap))
+    retired = _retire(where, dead) if dead else _read(where / RETIRED)
+    return [snap for _, snap in found] + ([retired] if retired else [])
+
+
+def _read(path: Path) -> dict[str, object] | None:
+    try:
+        snap = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None  # replaced or removed while read: next scrape sees it
+    # Anything else in the directory is not ours to count.
+    if isinstance(snap, dict) and {"pid", "counters", "histograms", "gauges"} <= snap.keys():
+        return snap
+    return None
+
+
+def _retire(where: Path, dead: list[tuple[Path, dict[str, object]]]) -> dict[str, object]:
+    """Fold dead workers' counters into `retired.json`, then remove their files.
+
+    Under a lock, so two scrapes never fold one file twice; the ids folded are kept
+    (until their file is gone) so a crash between the write and the removal does not
+    count a file again at the next scrape.
+    """
+    with open(where / ".retired.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        retired = _read(where / RETIRED) or {
+            "id": "retired", "pid": 0, "counters": {}, "histograms": {}, "gauges": {}}
+        merged = {str(i) for i in retired.get("merged", []) or []  # type: ignore[attr-defined]
+                  if (where / f"{i}.json").exists()}
+        counters: dict[str, float] = retired["counters"]  # type: ignore[assignment]
+        histograms: dict[str, list[float]] = retired["histograms"]  # type: ignore[assignment]
+        for path, snap in dead:
+            ident = str(snap.get("id") or path.stem)
+            if ident in merged or not path.exists():
+                continue
+            merged.add(ident)
+            for key, value in snap["counters"].items():  # type: ignore[attr-defined]
+                counters[key] = counters.get(key, 0.0) + value
+            for key, h in snap["histograms"].items():  # type: ignore[attr-defined]
+                total = histograms.setdefault(key, [0.0] * len(h))
+                for i, v in enumerate(h):
+                    total[i] += v
+        retired["merged"] = sorted(merged)
+        _write(where, RETIRED, retired)
+        for path, _ in dead:
+            path.unlink(missing_ok=True)
+    return retired
 
 
 def exposition(snapshots: list[dict[str, object]]) -> str:
@@ -192,7 +290,7 @@ def exposition(snapshots: list[dict[str, object]]) -> str:
             for i, v in enumerate(h):
                 total[i] += v
         pid = int(snap["pid"])  # type: ignore[call-overload]
-        if pid == os.getpid() or _alive(pid):
+        if snap["gauges"] and _live(snap):
             for name, value in snap["gauges"].items():  # type: ignore[attr-defined]
                 gauges.setdefault(name, []).append((pid, value))
 

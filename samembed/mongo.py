@@ -4,6 +4,10 @@ Only `samembed.repositories` calls `database()`. The client speaks the Stable AP
 v1 in strict mode, so code that works against the embedded SecantusDB keeps
 working on MongoDB 7/8. Reads on the embed path use short timeouts so that a slow
 or absent database turns into a stale copy quickly instead of a hung worker.
+
+The URI is parsed once per process, with the client: a `mongodb+srv://` URI costs a
+DNS lookup when it is parsed, so `database()`, called by every repository function,
+hands out the same handle instead of parsing it again.
 """
 
 from __future__ import annotations
@@ -15,15 +19,16 @@ from django.conf import settings
 from pymongo import MongoClient
 from pymongo.database import Database
 from pymongo.server_api import ServerApi
-from pymongo.uri_parser import parse_uri
 
 _lock = threading.Lock()
 _client: MongoClient | None = None
+_database: Database | None = None
 _pid: int | None = None
 
 
 def client() -> MongoClient:
-    global _client, _pid
+    """This process's client (made on first use after a fork)."""
+    global _client, _database, _pid
     # A client inherited across fork() shares sockets with the parent: make a new
     # one in every process that touches the database.
     if _client is None or _pid != os.getpid():
@@ -40,19 +45,24 @@ def client() -> MongoClient:
                     tz_aware=True,
                     connect=False,
                 )
+                # The name in the URI, read from what the client parsed: no lookup.
+                _database = _client.get_default_database("samembed")
                 _pid = os.getpid()
     return _client
 
 
 def database() -> Database:
-    name = parse_uri(settings.MONGODB_URI).get("database") or "samembed"
-    return client()[name]
+    """The database the URI names (default `samembed`), as one handle per process."""
+    handle = _database
+    if handle is None or _pid != os.getpid():
+        handle = client().get_default_database("samembed")
+    return handle
 
 
 def close() -> None:
     """Drop this process's client (tests that restart the database use it)."""
-    global _client
+    global _client, _database
     with _lock:
         if _client is not None:
             _client.close()
-        _client = None
+        _client = _database = None

@@ -78,8 +78,11 @@ class RequestMiddleware:
             request_id.reset(token)
 
 
-# Django runs sync views in one thread per request under ASGI's thread pool; the
-# lock keeps two of them from losing each other's increments.
+# Sync middleware and views do not share one thread: Django's ASGIHandler enters a
+# ThreadSensitiveContext per request, and asgiref gives each context an executor
+# thread of its own, so a slow import runs beside cache misses and probes (see
+# tests/test_worker_concurrency.py). Requests of one worker therefore update these
+# counters from several threads at once; the lock keeps their increments.
 _lock = threading.Lock()
 
 

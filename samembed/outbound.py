@@ -27,6 +27,7 @@ import socket
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -178,6 +179,59 @@ class _GuardedBackend(httpcore.NetworkBackend):
         time.sleep(seconds)
 
 
+class _GuardedTransport(httpx.BaseTransport):
+    """httpx's public transport interface over an httpcore pool that dials through
+    `_GuardedBackend` (httpx's own transport offers no way to choose the backend)."""
+
+    def __init__(self, backend: httpcore.NetworkBackend) -> None:
+        self._connections = httpcore.ConnectionPool(
+            max_connections=50, max_keepalive_connections=20,
+            keepalive_expiry=KEEPALIVE_SECONDS, retries=0, network_backend=backend)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        url = request.url
+        sent = httpcore.Request(
+            method=request.method,
+            url=httpcore.URL(scheme=url.raw_scheme, host=url.raw_host, port=url.port,
+                             target=url.raw_path),
+            headers=request.headers.raw, content=request.stream,
+            extensions=request.extensions)
+        with _translated(request):
+            answer = self._connections.handle_request(sent)
+        return httpx.Response(status_code=answer.status, headers=answer.headers,
+                              stream=_Body(answer, request), extensions=answer.extensions)
+
+    def close(self) -> None:
+        self._connections.close()
+
+
+class _Body(httpx.SyncByteStream):
+    def __init__(self, answer: httpcore.Response, request: httpx.Request) -> None:
+        self._answer = answer
+        self._request = request
+
+    def __iter__(self) -> Iterator[bytes]:
+        with _translated(self._request):
+            yield from self._answer.iter_stream()
+
+    def close(self) -> None:
+        self._answer.close()
+
+
+@contextmanager
+def _translated(request: httpx.Request) -> Iterator[None]:
+    """httpcore's errors as the httpx errors of the same name (httpx does the same)."""
+    try:
+        yield
+    except httpcore.TimeoutException as e:
+        kind = getattr(httpx, type(e).__name__, httpx.TimeoutException)
+        raise kind(str(e), request=request) from e
+    except (httpcore.NetworkError, httpcore.ProtocolError, httpcore.UnsupportedProtocol,
+            httpcore.ProxyError) as e:
+        kind = getattr(httpx, type(e).__name__, httpx.TransportError)
+        raise kind(str(e), request=request) from e
+
+
 class _Decoder:
     """Content-Encoding decoding that never yields more than the caller allows."""
 
@@ -208,11 +262,7 @@ class Fetcher:
                  pins: dict[tuple[str, int], tuple[str, int]] | None = None,
                  ports: tuple[int, ...] = ALLOWED_PORTS) -> None:
         self.ports = ports
-        transport = httpx.HTTPTransport(retries=0)
-        transport._pool = httpcore.ConnectionPool(
-            max_connections=50, max_keepalive_connections=20,
-            keepalive_expiry=KEEPALIVE_SECONDS,
-            network_backend=_GuardedBackend(resolver, dialer, pins or {}))
+        transport = _GuardedTransport(_GuardedBackend(resolver, dialer, pins or {}))
         self._client = httpx.Client(
             transport=transport, follow_redirects=False, trust_env=False,
             headers={"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"})

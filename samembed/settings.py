@@ -8,8 +8,8 @@ database; the studio and the admin do. Content lives in MongoDB
 from __future__ import annotations
 
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
+import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from samembed.conf import env
@@ -40,6 +40,8 @@ PUBLIC_ORIGIN = env("PUBLIC_ORIGIN")
 
 MEDIA_SIGNING_KEY = env("MEDIA_SIGNING_KEY")
 MEDIA_SIGNING_OLD_KEYS = env("MEDIA_SIGNING_OLD_KEYS")
+SOURCE_SECRETS_KEY = env("SOURCE_SECRETS_KEY")
+SOURCE_SECRETS_OLD_KEYS = env("SOURCE_SECRETS_OLD_KEYS")
 MEDIA_CACHE_DIR = BASE_DIR / env("MEDIA_CACHE_DIR")
 MEDIA_CACHE_MAX_BYTES = env("MEDIA_CACHE_MAX_BYTES")
 OUTBOUND_RESOLVE = env("OUTBOUND_RESOLVE")
@@ -109,30 +111,27 @@ ASGI_APPLICATION = "samembed.asgi.application"
 WSGI_APPLICATION = "samembed.wsgi.application"
 
 
-def _database(url: str) -> dict[str, object]:
-    parts = urlsplit(url)
-    if parts.scheme == "sqlite":
-        path = unquote(parts.path)
-        # sqlite:///relative/path is relative to the checkout; sqlite:////abs is absolute
-        name = Path(path[1:]) if path.startswith("/") else Path(path)
-        if not name.is_absolute():
-            name = BASE_DIR / name
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(name)}
-    if parts.scheme in ("postgres", "postgresql"):
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": unquote(parts.path.lstrip("/")),
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-        }
-    raise ImproperlyConfigured(
-        f"DATABASE_URL scheme {parts.scheme!r} is not supported; use sqlite:/// or postgres://"
-    )
+def database_config(url: str) -> dict[str, object]:
+    """Django's DATABASES entry for DATABASE_URL: dj-database-url's parse, so query
+    options (`?sslmode=verify-full&sslrootcert=...`) reach the driver; a relative
+    SQLite path is relative to the checkout."""
+    scheme = url.partition("://")[0]
+    if scheme not in ("sqlite", "postgres", "postgresql"):
+        raise ImproperlyConfigured(
+            f"DATABASE_URL scheme {scheme!r} is not supported; use sqlite:/// or postgres://")
+    try:
+        config = dict(dj_database_url.parse(url))
+    except ValueError as e:
+        raise ImproperlyConfigured(f"DATABASE_URL cannot be parsed: {e}") from e
+    if scheme == "sqlite":
+        name = Path(str(config["NAME"]))
+        config["NAME"] = str(name if name.is_absolute() else BASE_DIR / name)
+    else:
+        config["PORT"] = str(config.get("PORT") or "")
+    return config
 
 
-DATABASES = {"default": _database(env("DATABASE_URL"))}
+DATABASES = {"default": database_config(env("DATABASE_URL"))}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LANGUAGE_CODE = "en"

@@ -74,8 +74,11 @@ def test_bulk_approve_skips_posts_that_changed_meanwhile(ada: Client, story: Sto
     assert "2 posts approved. 3 had changed meanwhile and were left as they are." in page
     assert [fresh(p).state for p in posts] == ["approved", "approved", "pending"]
     trail = audit.for_story(story.id)
-    assert sorted(str(e.post_id) for e in trail if e.action == "post.approve") == sorted(
+    assert sorted(str(e.post_id) for e in trail
+                  if e.action == "post.approve" and e.outcome == "applied") == sorted(
         str(p.id) for p in posts[:2])
+    # The attempt on the post that changed meanwhile is in the trail as a conflict.
+    assert [e.post_id for e in trail if e.outcome == "conflict"] == [posts[2].id]
 
 
 def test_pins_come_first_and_dragging_sets_the_order(ada: Client, story: Story) -> None:

@@ -185,3 +185,37 @@ def test_bad_source_settings_are_400_with_the_reason(ada: Client, story: Story,
 def test_the_ingest_command_needs_once_or_loop() -> None:
     with pytest.raises(CommandError, match="--once or --loop"):
         call_command("ingest")
+
+
+def test_an_unknown_account_pauses_its_source_at_once_with_the_reason_in_the_studio(
+    ada: Client, story: Story, fake_mastodon: FakeMastodon
+) -> None:
+    response = ada.post(f"/studio/stories/{story.id}/sources/new", {
+        "kind": "mastodon", "instance": fake_mastodon.base, "mastodon_mode": "account",
+        "account": "@nobody", "interval": "60"})
+    assert response.status_code == 302, response.content.decode()
+    source = sources.for_story(story.id)[0]
+
+    [outcome] = runner.run_once()
+
+    assert outcome.report is None
+    paused = sources.get(str(source.id))
+    assert paused is not None and paused.paused and paused.failures == 1
+    assert "there is no account @nobody there" in (paused.last_error or "")
+    assert sources.due(datetime.now(UTC) + timedelta(days=30), 10) == []
+    page = ada.get(f"/studio/stories/{story.id}/sources").content.decode()
+    assert "paused</span>" in page
+    assert "because what it follows is not there" in page
+    assert "there is no account @nobody there" in page and "Retry now" in page
+
+
+def test_a_server_error_is_not_permanent_and_only_backs_off(
+    ada: Client, story: Story, fake_mastodon: FakeMastodon
+) -> None:
+    source = add_hashtag_source(ada, story, fake_mastodon)
+    fake_mastodon.fail_next(1, 503)
+
+    runner.run_once()
+
+    failing = sources.get(str(source.id))
+    assert failing is not None and not failing.paused and failing.failures == 1

@@ -5,12 +5,14 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import os
 import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from django.test import override_settings
 
 from samembed import metrics
 from samembed.embedded_db import EmbeddedDB
@@ -152,3 +154,41 @@ def test_a_given_metrics_directory_is_created_and_emptied_of_old_counts(
         assert not (where / "1.json").exists()
     finally:
         server.stop()
+
+
+HIT = 'samembed_cache_total{result="hit"}'
+
+
+def _dead_worker(where: Path, name: str, pid: int, hits: float,
+                 started: int | None = 1) -> None:
+    (where / name).write_text(json.dumps({
+        "id": Path(name).stem, "pid": pid, "started": started, "counters": {HIT: hits},
+        "histograms": {}, "gauges": {"samembed_cache_entries": 9}}))
+
+
+def _hits(text: str) -> float:
+    found = re.search(r'^samembed_cache_total\{result="hit"\} (\S+)$', text, re.M)
+    return float(found[1]) if found else 0.0
+
+
+def test_a_dead_workers_counts_survive_a_new_process_that_got_its_pid(tmp_path: Path) -> None:
+    # The file a previous process with this very pid left (pids are reused).
+    _dead_worker(tmp_path, f"{os.getpid()}.json", os.getpid(), 5.0)
+    with override_settings(METRICS_DIR=str(tmp_path)):
+        mine = _hits(metrics.exposition([metrics.snapshot()]))
+        total = _hits(metrics.exposition(metrics.collect()))
+    assert total == mine + 5.0
+
+
+def test_dead_workers_files_are_folded_away_and_totals_never_go_back(tmp_path: Path) -> None:
+    for n in range(3):
+        _dead_worker(tmp_path, f"gone-{n}.json", 2**22 + 1 + n, 2.0, started=None)
+    with override_settings(METRICS_DIR=str(tmp_path)):
+        mine = _hits(metrics.exposition([metrics.snapshot()]))
+        first = metrics.exposition(metrics.collect())
+        again = metrics.exposition(metrics.collect())
+    assert _hits(first) == _hits(again) == mine + 6.0
+    assert sorted(p.name for p in tmp_path.glob("*.json") if p.name != "retired.json") == [
+        f"{metrics.snapshot()['id']}.json"]
+    # Dead workers' gauges are not shown; their counters are.
+    assert 'samembed_cache_entries{pid="4194305"}' not in again

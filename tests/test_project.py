@@ -78,3 +78,58 @@ def test_templates_are_compiled_once_and_not_reloaded() -> None:
     assert jinja.bytecode_cache is not None
     first = jinja.get_template("embed/list.html")
     assert jinja.get_template("embed/list.html") is first
+
+
+def _normalised(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pins(lines: list[str]) -> dict[str, str]:
+    found = {}
+    for line in lines:
+        match = re.fullmatch(r"\s*([A-Za-z0-9_.-]+)(?:\[[^\]]*\])?==([^\s;#]+).*", line)
+        if match:
+            found[_normalised(match[1])] = match[2]
+    return found
+
+
+def test_every_package_the_code_imports_is_a_pinned_dependency_of_pyproject() -> None:
+    import tomllib
+    from importlib.metadata import packages_distributions
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = _pins(project["dependencies"])
+    app = _pins((ROOT / "requirements" / "app.txt").read_text().splitlines())
+    imported: set[str] = set()
+    for path in (ROOT / "samembed").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(a.name.split(".")[0] for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                imported.add(node.module.split(".")[0])
+    owners = packages_distributions()
+    needed = {_normalised(dist) for top in imported - set(sys.stdlib_module_names) - {"samembed"}
+              for dist in owners.get(top, [top])}
+    # Transitive pins of declared packages (dnspython comes with pymongo, asgiref with
+    # Django) need not be declared; everything else imported must be.
+    transitive = {"dnspython", "asgiref", "django-stubs-ext", "typing-extensions", "markupsafe"}
+    assert sorted(needed - set(declared) - transitive) == []
+    assert {name: version for name, version in declared.items() if app.get(name) != version} \
+        == {}
+
+
+def test_no_code_sets_a_private_attribute_of_another_library() -> None:
+    # A library's private attributes change without notice (httpx's transport pool
+    # did once); the code uses public extension points instead.
+    offenders = []
+    for path in (ROOT / "samembed").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            targets = node.targets if isinstance(node, ast.Assign) else (
+                [node.target] if isinstance(node, ast.AnnAssign | ast.AugAssign) else [])
+            for target in targets:
+                if (isinstance(target, ast.Attribute) and target.attr.startswith("_")
+                        and not target.attr.startswith("__")
+                        and not (isinstance(target.value, ast.Name)
+                                 and target.value.id in ("self", "cls"))):
+                    offenders.append(f"{path.relative_to(ROOT)}:{getattr(node, 'lineno', 0)}")
+    assert offenders == []

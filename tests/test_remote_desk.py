@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from django.test import Client, override_settings
 
-from samembed import mongo
+from samembed import metrics, mongo
 from samembed.asgi import FastPath
 from samembed.embed import live
 from samembed.embed.cache import ResponseCache
@@ -91,7 +91,9 @@ def test_undo_does_not_overwrite_a_post_moderated_since(ada: Client) -> None:
     assert status == 409 and "was changed after it was hidden" in answer["message"]
     stored = posts_repo.get_by_key(str(post.id))
     assert stored is not None and stored.state == "rejected" and stored.pinned is True
-    assert [e.action for e in audit.for_story(story.id, post_id=post.id)] == ["post.hide"]
+    # The refused undo is in the trail as a conflict, next to the hide it tried to undo.
+    assert [(e.action, e.outcome) for e in audit.for_story(story.id, post_id=post.id)] == [
+        ("post.unhide", "conflict"), ("post.hide", "applied")]
 
 
 def test_without_javascript_hide_redirects_to_a_page_with_an_undo_form(ada: Client) -> None:
@@ -171,10 +173,13 @@ def test_screens_of_every_worker_are_counted_once(tmp_path: Path) -> None:
     live.screens.seen(str(story.id), "sharedscreen", now - 2)
     live.screens.seen(str(story.id), "onlyhere1", now - 2)
     # Another worker's snapshot: one screen it shares with us (polls land on either).
-    other = {"pid": os.getpid() + 100000, "counters": {}, "histograms": {}, "gauges": {},
+    # A live process stands for that worker (a dead one's snapshot is retired).
+    other = {"id": "other-worker", "pid": os.getppid(),
+             "started": metrics.process_start(os.getppid()),
+             "counters": {}, "histograms": {}, "gauges": {},
              "screens": {str(story.id): {"sharedscreen": now - 1, "onlythere1": now - 3},
                          "someotherstory": {"x" * 10: now}}}
-    (tmp_path / f"{other['pid']}.json").write_text(json.dumps(other))
+    (tmp_path / "other-worker.json").write_text(json.dumps(other))
     with override_settings(METRICS_DIR=str(tmp_path)):
         assert live.connected_screens(story.id, now) == 3
 

@@ -64,7 +64,14 @@ class Batch:
 
 
 class SourceError(Exception):
-    """A fetch failed in a way the editor should read (shown on the sources page)."""
+    """A fetch failed in a way the editor should read (shown on the sources page).
+
+    `permanent`: asking again cannot help (the account or feed is not there), so the
+    runner pauses the source at once instead of backing off."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.permanent = permanent
 
 
 class Source(Protocol):

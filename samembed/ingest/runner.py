@@ -6,7 +6,9 @@ through its registered module, runs the batch through the pipeline and
 schedules the next run: the source's interval with ±10 % jitter on success (or
 longer if the source asked us to wait: rate limits); exponential back-off on
 failure, and after PAUSE_AFTER_FAILURES failures in a row the source is paused
-with its last error until an editor presses retry in the studio.
+with its last error until an editor presses retry in the studio. A permanent error
+(the account or feed is not there: 404, 410, an unknown account) pauses it at once:
+backing off would only ask the same question again.
 
 It runs only in `manage.py ingest` (its own process), never in a web worker.
 """
@@ -146,13 +148,21 @@ def trial(kind: str, settings: dict[str, Any]) -> Trial:
     return Trial(posts=ordered[:TRIAL_POSTS], total=len(batch.posts), wait=batch.wait)
 
 
-def _failed(source: Source, now: datetime, error: str) -> Source:
+def is_permanent(error: BaseException) -> bool:
+    """Whether asking the source again cannot help (it says what we follow is not there)."""
+    if isinstance(error, SourceError):
+        return error.permanent
+    return isinstance(error, outbound.FetchFailed) and error.status in (404, 410)
+
+
+def _failed(source: Source, now: datetime, error: str, permanent: bool = False) -> Source:
     # Rate limits are not failures: sources report them as Batch.wait (see below).
     failures = source.failures + 1
     delay = min(source.interval * 2 ** failures, MAX_BACKOFF)
+    pause = permanent or failures >= PAUSE_AFTER_FAILURES
     return sources.save(
         source, failures=failures, last_error=error, next_run_at=now + _jittered(delay),
-        paused_since=now if failures >= PAUSE_AFTER_FAILURES else None) or source
+        paused_since=now if pause else None) or source
 
 
 def run_source(source: Source, now: datetime) -> Outcome | None:
@@ -172,7 +182,7 @@ def run_source(source: Source, now: datetime) -> Outcome | None:
                                 source_id=claimed.id, deleted=batch.deleted)
     except (SourceError, outbound.FetchFailed, outbound.Refused) as e:
         message = explain(e, claimed.settings)
-        return Outcome(_failed(claimed, now, message), None, message)
+        return Outcome(_failed(claimed, now, message, is_permanent(e)), None, message)
     except Exception as e:  # noqa: BLE001 - one broken source must not stop the others
         log.exception("source %s (%s) failed", claimed.id, claimed.kind)
         message = f"Unexpected error: {e.__class__.__name__}: {e}"

@@ -1,21 +1,27 @@
 """The `audit` collection: every editorial action, who, when, and before → after.
 
 Appended to, never changed. Conflicting saves are recorded too (outcome
-"conflict"), so the trail shows both editors' attempts. Feature flags belong to
-no story: their entries have `story_id` null and the flag's key in `flag`
-(`record_flag`, `for_flag`), so a story's trail never shows them.
+"conflict"), so the trail shows both editors' attempts. An applied entry is
+written in the same transaction as the change it describes (`applied`), so a
+crash between the two writes can neither lose it nor leave one for a change
+that was never made. Feature flags belong to no story: their entries have
+`story_id` null and the flag's key in `flag` (`record_flag`, `for_flag`), so a
+story's trail never shows them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from samembed.repositories.common import collection
+from samembed.repositories.common import atomically, collection, session
+
+T = TypeVar("T")
 
 COLLECTION = "audit"
 OUTCOMES = ("applied", "conflict")
@@ -79,12 +85,13 @@ def _entry(story_id: ObjectId | None, actor: str, action: str, changes: dict[str
 
 
 def record_many(story_id: ObjectId, actor: str, action: str,
-                changes: dict[ObjectId, dict[str, tuple[Any, Any]]]) -> None:
-    """One applied action on many posts (a bulk action), in one write."""
+                changes: dict[ObjectId, dict[str, tuple[Any, Any]]],
+                outcome: str = "applied") -> None:
+    """One action on many posts (a bulk action), in one write."""
     if changes:
         collection(COLLECTION, durable=True).insert_many(
-            [_entry(story_id, actor, action, c, "applied", None, None, post_id)
-             for post_id, c in changes.items()])
+            [_entry(story_id, actor, action, c, outcome, None, None, post_id)
+             for post_id, c in changes.items()], session=session())
 
 
 def record(
@@ -100,7 +107,23 @@ def record(
 ) -> None:
     """Append one action; `changes` maps a field to (before, after)."""
     collection(COLLECTION, durable=True).insert_one(
-        _entry(story_id, actor, action, changes, outcome, base_version, version, post_id))
+        _entry(story_id, actor, action, changes, outcome, base_version, version, post_id),
+        session=session())
+
+
+def applied(write: Callable[[], T], story_id: ObjectId, actor: str, action: str,
+            changes: dict[str, tuple[Any, Any]], **details: Any) -> T:
+    """Run `write` and, when it changed something (a truthy result), `record` its entry,
+    in one transaction; returns what `write` returned (falsy: a lost compare-and-set).
+
+        saved = audit.applied(lambda: posts.update(post, c), story_id, who, "post.pin", ...)
+    """
+    def work() -> T:
+        result = write()
+        if result:
+            record(story_id, actor, action, changes, **details)
+        return result
+    return atomically(work)
 
 
 def for_story(story_id: ObjectId, limit: int = 200, since_version: int | None = None,

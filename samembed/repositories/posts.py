@@ -23,7 +23,7 @@ from bson.errors import InvalidId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from samembed.repositories.common import collection, reading
+from samembed.repositories.common import collection, reading, session
 
 COLLECTION = "posts"
 DUPLICATE_KEY = 11000
@@ -577,17 +577,18 @@ def update_many(story_id: ObjectId, refs: list[tuple[ObjectId, int]],
         return []
     wanted = dict(refs)
     before = {doc["_id"]: _to_post(doc) for doc in collection(COLLECTION).find(
-        {"story_id": story_id, "_id": {"$in": list(wanted)}})}
+        {"story_id": story_id, "_id": {"$in": list(wanted)}}, session=session())}
     guards = [{"_id": key, "version": version} for key, version in refs
               if key in before and before[key].version == version]
     if not guards:
         return []
     collection(COLLECTION, durable=True).update_many(
-        {"story_id": story_id, "$or": guards}, {"$set": changes, "$inc": {"version": 1}})
+        {"story_id": story_id, "$or": guards}, {"$set": changes, "$inc": {"version": 1}},
+        session=session())
     # Which ones we changed: those now one version past what the editor saw.
     after = collection(COLLECTION).find(
         {"story_id": story_id, "_id": {"$in": [g["_id"] for g in guards]}},
-        {"version": 1, **{k: 1 for k in changes}})
+        {"version": 1, **{k: 1 for k in changes}}, session=session())
     return [before[doc["_id"]] for doc in after
             if doc["version"] == wanted[doc["_id"]] + 1
             and all(doc.get(k) == v for k, v in changes.items())]
@@ -605,7 +606,7 @@ def restore(snapshot_text: str) -> Post | None:
     (restored already, or collected again from its source meanwhile)."""
     doc = json_util.loads(snapshot_text)
     try:
-        collection(COLLECTION, durable=True).insert_one(doc)
+        collection(COLLECTION, durable=True).insert_one(doc, session=session())
     except DuplicateKeyError:
         return None
     return _to_post(doc)
@@ -666,6 +667,7 @@ def update(post: Post, changes: dict[str, Any]) -> bool:
     result = collection(COLLECTION, durable=True).update_one(
         {"_id": post.id, "version": post.version},
         {"$set": changes, "$inc": {"version": 1}},
+        session=session(),
     )
     return result.modified_count == 1
 
@@ -722,12 +724,12 @@ def insert(post: Post) -> Post:
     """Store a new post (a manual one); its external id must be new for its source."""
     doc = _to_doc(post)
     doc["version"] = 1
-    result = collection(COLLECTION, durable=True).insert_one(doc)
+    result = collection(COLLECTION, durable=True).insert_one(doc, session=session())
     return _to_post({**doc, "_id": result.inserted_id})
 
 
 def delete(post: Post) -> bool:
     """Remove a post if it is still at the version the editor saw."""
     result = collection(COLLECTION, durable=True).delete_one(
-        {"_id": post.id, "version": post.version})
+        {"_id": post.id, "version": post.version}, session=session())
     return result.deleted_count == 1

@@ -6,7 +6,9 @@ Two kinds of document, both keyed to a story:
   the next fetch starts from, its schedule (`next_run_at`), and its health
   (consecutive failures, last error, paused since). The ingest loop claims due
   sources with a compare-and-set on `version`, so two loops never run one source.
-  A `push` source holds the SHA-256 of the story's push API token.
+  A `push` source holds the SHA-256 of the story's push API token. Access tokens
+  and app passwords in settings are stored sealed (`samembed.vault`): sealed on
+  every write, opened on every read, so nothing above this module sees a sealed one.
 - the story's moderation rules (`kind` "rules", one per story).
 
 Rules live here rather than in the story so an editor tuning moderation and a
@@ -26,7 +28,8 @@ from bson.errors import InvalidId
 from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
-from samembed.repositories.common import collection
+from samembed import vault
+from samembed.repositories.common import collection, session
 
 COLLECTION = "sources"
 KINDS = ("mastodon", "bluesky", "rss", "push", "rules")
@@ -107,9 +110,11 @@ _SOURCE_FIELDS = ("settings", "label", "interval", "enabled", "cursor", "next_ru
 
 
 def _to_source(doc: dict[str, Any]) -> Source:
+    fields = {k: doc[k] for k in _SOURCE_FIELDS if doc.get(k) is not None}
+    if "settings" in fields:
+        fields["settings"] = vault.opened_settings(fields["settings"], doc["_id"])
     return Source(story_id=doc["story_id"], kind=doc["kind"], id=doc["_id"],
-                  version=doc["version"],
-                  **{k: doc[k] for k in _SOURCE_FIELDS if doc.get(k) is not None})
+                  version=doc["version"], **fields)
 
 
 def _object_id(key: str) -> ObjectId | None:
@@ -124,12 +129,14 @@ def _object_id(key: str) -> ObjectId | None:
 
 def add(source: Source) -> Source:
     now = datetime.now(UTC)
-    doc = {"story_id": source.story_id, "kind": source.kind, "settings": source.settings,
+    doc = {"story_id": source.story_id, "kind": source.kind,
+           "settings": vault.sealed_settings(source.settings),
            "label": source.label, "interval": source.interval, "enabled": source.enabled,
            "active": source.enabled, "cursor": {}, "next_run_at": now, "failures": 0,
            "version": 1, "created_at": now}
-    result = collection(COLLECTION, durable=True).insert_one(doc)
-    return _to_source({**doc, "_id": result.inserted_id})
+    result = collection(COLLECTION, durable=True).insert_one(doc, session=session())
+    return replace(source, id=result.inserted_id, version=1, cursor={}, next_run_at=now,
+                   failures=0)
 
 
 def get(key: str) -> Source | None:
@@ -174,16 +181,41 @@ def save(source: Source, **changes: Any) -> Source | None:
     updated = replace(source, **changes, version=source.version + 1)
     fields = {k: getattr(updated, k) for k in _SOURCE_FIELDS}
     fields["active"] = updated.enabled and updated.paused_since is None
+    fields["settings"] = vault.sealed_settings(updated.settings)
     result = collection(COLLECTION, durable=True).update_one(
         {"_id": source.id, "version": source.version},
-        {"$set": fields, "$inc": {"version": 1}})
+        {"$set": fields, "$inc": {"version": 1}}, session=session())
     return updated if result.modified_count == 1 else None
 
 
 def remove(source: Source) -> bool:
     result = collection(COLLECTION, durable=True).delete_one(
-        {"_id": source.id, "version": source.version})
+        {"_id": source.id, "version": source.version}, session=session())
     return result.deleted_count == 1
+
+
+def reseal_secrets() -> tuple[int, int]:
+    """Seal every source's secrets with the current key (after a rotation, or values
+    stored before encryption): (sources resealed, sources with a secret no key opens)."""
+    resealed = unreadable = 0
+    coll = collection(COLLECTION, durable=True)
+    for doc in coll.find({"kind": {"$in": ["mastodon", "bluesky", "rss"]}},
+                         {"settings": 1, "version": 1}):
+        stored = doc.get("settings") or {}
+        if all(vault.is_current(stored.get(k)) for k in vault.SECRET_FIELDS if k in stored):
+            continue
+        try:
+            plain = {k: vault.open_secret(v) if k in vault.SECRET_FIELDS and isinstance(v, str)
+                     else v for k, v in stored.items()}
+        except vault.Unreadable:
+            unreadable += 1
+            continue
+        # A compare-and-set: a source the ingest loop saved meanwhile is sealed anew by
+        # that save already.
+        result = coll.update_one({"_id": doc["_id"], "version": doc["version"]},
+                                 {"$set": {"settings": vault.sealed_settings(plain)}})
+        resealed += result.modified_count
+    return resealed, unreadable
 
 
 # ---- rules -----------------------------------------------------------------------
@@ -208,13 +240,13 @@ def save_rules(story_id: ObjectId, new: Rules, seen_version: int) -> bool:
         try:
             coll.insert_one({"story_id": story_id, "kind": "rules", "singleton": "rules",
                              "settings": values, "version": 1,
-                             "created_at": datetime.now(UTC)})
+                             "created_at": datetime.now(UTC)}, session=session())
         except DuplicateKeyError:
             return False
         return True
     result = coll.update_one(
         {"story_id": story_id, "singleton": "rules", "version": seen_version},
-        {"$set": {"settings": values}, "$inc": {"version": 1}})
+        {"$set": {"settings": values}, "$inc": {"version": 1}}, session=session())
     return result.modified_count == 1
 
 
@@ -232,11 +264,12 @@ def set_push_token(story_id: ObjectId, token: str) -> None:
         {"$set": {"settings": {"token_sha256": _digest(token)}, "label": "Push API",
                   "created_at": datetime.now(UTC)},
          "$setOnInsert": {"kind": "push"}, "$inc": {"version": 1}},
-        upsert=True)
+        upsert=True, session=session())
 
 
 def revoke_push_token(story_id: ObjectId) -> None:
-    collection(COLLECTION, durable=True).delete_one({"story_id": story_id, "singleton": "push"})
+    collection(COLLECTION, durable=True).delete_one({"story_id": story_id, "singleton": "push"},
+                                                    session=session())
 
 
 def push_source(story_id: ObjectId) -> Source | None:

@@ -19,7 +19,7 @@ from pymongo import ASCENDING, DESCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from samembed.exceptions import SlugTaken
-from samembed.repositories.common import collection, reading
+from samembed.repositories.common import collection, reading, session
 
 COLLECTION = "stories"
 
@@ -313,7 +313,7 @@ def insert(
         "updated_at": now,
     }
     try:
-        result = collection(COLLECTION, durable=True).insert_one(doc)
+        result = collection(COLLECTION, durable=True).insert_one(doc, session=session())
     except DuplicateKeyError as e:
         raise SlugTaken(slug) from e
     doc["_id"] = result.inserted_id
@@ -343,7 +343,7 @@ def update(story: Story, changes: dict[str, Any]) -> bool:
             update["$set"][f"screen.{name}"] = getattr(screen, name)
     try:
         result = collection(COLLECTION, durable=True).update_one(
-            {"_id": story.id, "version": story.version}, update
+            {"_id": story.id, "version": story.version}, update, session=session()
         )
     except DuplicateKeyError as e:
         raise SlugTaken(changes.get("slug", "")) from e
@@ -353,8 +353,8 @@ def update(story: Story, changes: dict[str, Any]) -> bool:
 def bump_version(story_id: ObjectId) -> None:
     """Mark the story changed (its posts changed), so caches render it again."""
     collection(COLLECTION, durable=True).update_one(
-        {"_id": story_id}, {"$inc": {"version": 1}, "$set": {"updated_at": datetime.now(UTC)}}
-    )
+        {"_id": story_id}, {"$inc": {"version": 1}, "$set": {"updated_at": datetime.now(UTC)}},
+        session=session())
 
 
 def set_screen_controls(story: Story, control_version: int, controls: dict[str, Any]) -> bool:
@@ -371,5 +371,6 @@ def set_screen_controls(story: Story, control_version: int, controls: dict[str, 
         {"$set": {**{f"screen.{k}": v for k, v in controls.items()},
                   "updated_at": datetime.now(UTC)},
          "$inc": {"version": 1, "screen.control_version": 1}},
+        session=session(),
     )
     return result.modified_count == 1

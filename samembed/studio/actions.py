@@ -25,6 +25,7 @@ then is. Each applied save, and each refused attempt, is in the audit trail.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.core import signing
@@ -194,14 +195,14 @@ def save_story(actor: str, story: Story, base: Base | None, mine: dict[str, Any]
                                                             for a in applied))
                    or (k == "screen" and any(a.startswith("screen_") for a in applied))}
         try:
-            saved = stories_repo.update(current, changes)
+            saved = audit.applied(
+                partial(stories_repo.update, current, changes), current.id, actor, action,
+                applied, base_version=base.version if base else current.version,
+                version=current.version + 1)
         except SlugTaken:
             return Outcome(current, slug_problem=(
                 f"The slug {merged['slug']!r} was just taken by another story."))
         if saved:
-            audit.record(current.id, actor, action, applied,
-                         base_version=base.version if base else current.version,
-                         version=current.version + 1)
             after = stories_repo.get_by_key(str(current.id)) or current
             return Outcome(after, applied=applied, kept=kept)
         # Someone saved between our read and our write: merge against that too.

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -28,6 +29,7 @@ from samembed.repositories import audit
 from samembed.repositories import media as media_repo
 from samembed.repositories import posts as posts_repo
 from samembed.repositories import stories as stories_repo
+from samembed.repositories.common import atomically
 from samembed.repositories.posts import (
     SOURCES,
     STATES,
@@ -99,10 +101,15 @@ def _post_or_404(post_id: str) -> Post:
     return post
 
 
-def _changed(request: HttpRequest, post: Post, action: str,
-             changes: dict[str, tuple[Any, Any]]) -> None:
-    audit.record(post.story_id, actor(request), f"post.{action}", changes, post_id=post.id)
+def _write_audited(request: HttpRequest, post: Post, action: str, write: Callable[[], bool],
+             changes: dict[str, tuple[Any, Any]]) -> bool:
+    """`write` and its audit entry in one transaction, then the story's version bumped;
+    False: the write lost its compare-and-set (nothing written)."""
+    if not audit.applied(write, post.story_id, actor(request), f"post.{action}", changes,
+                         post_id=post.id):
+        return False
     stories_repo.bump_version(post.story_id)
+    return True
 
 
 def _write(request: HttpRequest, post: Post, base_version: int | None, action: str,
@@ -110,9 +117,8 @@ def _write(request: HttpRequest, post: Post, base_version: int | None, action: s
            ) -> HttpResponse | None:
     """One post write as a compare-and-set on the version the editor's page showed:
     None when applied (audited, the story's version bumped), else the conflict page."""
-    if base_version != post.version or not write():
+    if base_version != post.version or not _write_audited(request, post, action, write, changes):
         return _post_conflict(request, str(post.id), action)
-    _changed(request, post, action, changes)
     return None
 
 
@@ -282,12 +288,16 @@ def restore(request: HttpRequest) -> HttpResponse:
                              "undone for 15 minutes."}, status=400)
     except signing.BadSignature:
         return JsonResponse({"ok": False, "error": "This undo is not valid."}, status=400)
-    post = posts_repo.restore(snapshot) if isinstance(snapshot, str) else None
+    def restore_audited() -> Post | None:
+        restored = posts_repo.restore(snapshot) if isinstance(snapshot, str) else None
+        if restored is not None:
+            audit.record(restored.story_id, actor(request), "post.restore",
+                         {"text": (None, restored.text[:200])}, post_id=restored.id)
+        return restored
+    post = atomically(restore_audited)
     if post is None:
         return JsonResponse({"ok": False, "error": "Not restored: the post is back already "
                              "(restored, or collected again from its source)."}, status=409)
-    audit.record(post.story_id, actor(request), "post.restore",
-                 {"text": (None, post.text[:200])}, post_id=post.id)
     stories_repo.bump_version(post.story_id)
     view = request.POST.get("state_view") or post.state
     return JsonResponse({
@@ -332,10 +342,17 @@ def bulk(request: HttpRequest, story_id: str) -> HttpResponse:
             return JsonResponse({"ok": False, "error": message}, status=400)
         return HttpResponse(message, status=400, content_type="text/plain; charset=utf-8")
     changes = ACTIONS[action]
-    changed = posts_repo.update_many(story.id, refs, changes)
+    def update_audited() -> list[Post]:
+        done = posts_repo.update_many(story.id, refs, changes)
+        audit.record_many(story.id, actor(request), f"post.{action}",
+                          {p.id: {"state": (p.state, changes["state"])} for p in done
+                           if p.id is not None})
+        return done
+    changed = atomically(update_audited)
+    # The posts that changed meanwhile: the trail shows the attempt on each.
+    done_ids = {p.id for p in changed}
     audit.record_many(story.id, actor(request), f"post.{action}",
-                      {p.id: {"state": (p.state, changes["state"])} for p in changed
-                       if p.id is not None})
+                      {key: {} for key, _ in refs if key not in done_ids}, outcome="conflict")
     if changed:
         stories_repo.bump_version(story.id)
     skipped = asked - len(changed)
@@ -477,8 +494,10 @@ def edit_caption(request: HttpRequest, post_id: str) -> HttpResponse:
         overrides: list[str | None] = [
             None if merged.get(f"alt{i}", alt) == alt else merged[f"alt{i}"]
             for i, alt in enumerate(alts)]
-        if posts_repo.set_caption(post, shown, find_entities(shown or ""), overrides):
-            _changed(request, post, "caption", {"caption": (post.text, shown or original)})
+        if _write_audited(request, post, "caption",
+                    partial(posts_repo.set_caption, post, shown,
+                            find_entities(shown or ""), overrides),
+                    {"caption": (post.text, shown or original)}):
             messages.success(request, "Caption saved." if shown else
                              "Caption cleared: the embed shows the source's words.")
             return HttpResponseRedirect(
@@ -576,13 +595,19 @@ def manual_post(request: HttpRequest, story_id: str) -> HttpResponse:
     form = ManualPostForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
-        post = posts_repo.insert(Post(
-            story_id=story.id, source="manual", external_id=uuid.uuid4().hex,
-            author=Author(d["author_name"], d["author_handle"] or None),
-            text=d["text"], entities=tuple(find_entities(d["text"])), media=form.stored_media(),
-            permalink=d["link"] or None, posted_at=datetime.now(UTC), state="approved",
-        ))
-        _changed(request, post, "add", {"text": (None, post.text[:200])})
+        def insert_audited() -> Post:
+            added = posts_repo.insert(Post(
+                story_id=story.id, source="manual", external_id=uuid.uuid4().hex,
+                author=Author(d["author_name"], d["author_handle"] or None),
+                text=d["text"], entities=tuple(find_entities(d["text"])),
+                media=form.stored_media(), permalink=d["link"] or None,
+                posted_at=datetime.now(UTC), state="approved",
+            ))
+            audit.record(story.id, actor(request), "post.add",
+                         {"text": (None, added.text[:200])}, post_id=added.id)
+            return added
+        atomically(insert_audited)
+        stories_repo.bump_version(story.id)
         messages.success(request, "Post added. It is approved and shows in the embed now.")
         return HttpResponseRedirect(f"/studio/stories/{story.id}/posts?state=approved")
     status = 400 if request.method == "POST" else 200

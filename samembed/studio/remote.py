@@ -167,11 +167,13 @@ def _hide(request: HttpRequest, story: Story) -> HttpResponse:
         return _answer(request, story, 400, "Give a post of this story and its version.")
     if post.state != "approved":
         return _answer(request, story, 200, f"{post_words(post)} is already hidden.")
-    if version != post.version or not posts_repo.update(post, {"state": "rejected"}):
+    if version != post.version or not audit.applied(
+            lambda: posts_repo.update(post, {"state": "rejected"}), story.id, actor(request),
+            "post.hide", {"state": (post.state, "rejected")}, post_id=post.id):
+        audit.record(story.id, actor(request), "post.hide", {}, outcome="conflict",
+                     post_id=post.id)
         return _answer(request, story, 409, "That post changed meanwhile; look again.",
                        post_version=post.version)
-    audit.record(story.id, actor(request), "post.hide", {"state": (post.state, "rejected")},
-                 post_id=post.id)
     stories_repo.bump_version(story.id)
     undo = {"story": str(story.id), "post": str(post.id), "post_version": post.version + 1,
             "words": post_words(post), "at": time.time()}
@@ -191,13 +193,14 @@ def _unhide(request: HttpRequest, story: Story) -> HttpResponse:
     if post.state == "approved":
         return _answer(request, story, 200, f"{post_words(post)} is already on the screens.")
     # Only the hide itself is undone: a post someone moderated since stays as they left it.
-    if post.state != "rejected" or version != post.version \
-            or not posts_repo.update(post, {"state": "approved"}):
+    if post.state != "rejected" or version != post.version or not audit.applied(
+            lambda: posts_repo.update(post, {"state": "approved"}), story.id, actor(request),
+            "post.unhide", {"state": (post.state, "approved")}, post_id=post.id):
+        audit.record(story.id, actor(request), "post.unhide", {}, outcome="conflict",
+                     post_id=post.id)
         return _answer(request, story, 409, (
             f"Not undone: {post_words(post)} was changed after it was hidden. "
             "Look for it in the moderation queue."), post_version=post.version)
-    audit.record(story.id, actor(request), "post.unhide", {"state": (post.state, "approved")},
-                 post_id=post.id)
     stories_repo.bump_version(story.id)
     request.session.pop(UNDO_KEY, None)
     return _answer(request, story, 200, f"Back on the screens: {post_words(post)}.")
@@ -228,13 +231,15 @@ def command(request: HttpRequest, story_id: str) -> HttpResponse:
     changes, said = controls
     if not story.live:
         return _answer(request, story, 409, "This story is not live; mark it live first.")
-    if control_version != story.screen.control_version or not \
-            stories_repo.set_screen_controls(story, control_version, changes):
+    wanted = {k: (getattr(story.screen, k), v) for k, v in changes.items()}
+    if control_version != story.screen.control_version or not audit.applied(
+            lambda: stories_repo.set_screen_controls(story, control_version, changes),
+            story.id, actor(request), f"screen.{name}", wanted):
+        audit.record(story.id, actor(request), f"screen.{name}",
+                     {k: (None, v) for k, v in changes.items()}, outcome="conflict")
         current = story_or_404(story_id).screen
         return _answer(request, story, 409,
                        "Another command came first; the remote shows the screens as they "
                        "are now.", control_version=current.control_version)
-    audit.record(story.id, actor(request), f"screen.{name}",
-                 {k: (getattr(story.screen, k), v) for k, v in changes.items()})
     return _answer(request, story, 200, _said(said, connected_screens(story.id)),
                    control_version=control_version + 1)

@@ -19,8 +19,10 @@ Other studio pages show a story's source health with `studio.health.health_summa
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from django.contrib import messages
@@ -33,7 +35,7 @@ from samembed.ingest import pipeline, push, runner
 from samembed.ingest.sources import REGISTRY
 from samembed.repositories import audit, sources
 from samembed.repositories.posts import TEXT_MAX
-from samembed.repositories.sources import Rules, Source
+from samembed.repositories.sources import PAUSE_AFTER_FAILURES, Rules, Source
 from samembed.repositories.stories import Story
 from samembed.studio.actions import CAS_ATTEMPTS
 from samembed.studio.audit import display_name, people
@@ -74,7 +76,7 @@ def _page(request: HttpRequest, story: Story, status: int = 200, **context: Any)
         "now": datetime.now(UTC),
         "push_docs": push_docs(request, story),
         "kinds": {kind: module.label for kind, module in REGISTRY.items()},
-        "intervals": INTERVALS,
+        "intervals": INTERVALS, "pause_after": PAUSE_AFTER_FAILURES,
         "rules": sources.rules(story.id),
         "rules_base": rules_base(story, context.get("rules_current") or sources.rules(story.id)),
         "rules_theirs": {},
@@ -164,9 +166,10 @@ def source_add(request: HttpRequest, story_id: str) -> HttpResponse:
     if request.POST.get("test"):
         return _test(request, story, kind, settings, values)
     label = describe(kind, settings)
-    source = sources.add(Source(story_id=story.id, kind=kind, settings=settings, label=label,
-                                interval=float(interval)))
-    audit.record(story.id, actor(request), "source.add", {"source": (None, label)})
+    source = audit.applied(
+        lambda: sources.add(Source(story_id=story.id, kind=kind, settings=settings,
+                                   label=label, interval=float(interval))),
+        story.id, actor(request), "source.add", {"source": (None, label)})
     return _back(request, story,
                  f"Added {module.label}: {source.label}. Posts arrive within a minute.")
 
@@ -197,20 +200,22 @@ def source_action(request: HttpRequest, story_id: str, source_id: str) -> HttpRe
         return _page(request, story, 409, error=(
             f"Not done: {source.label} changed since this page was loaded (it may just have "
             "run). Here it is as it is now."))
+    write: Callable[[], Source | None]
     if action == "retry":
-        done = runner.retry(source)
+        write = lambda: runner.retry(source)  # noqa: E731
         message = f"{source.label} will run again within a minute."
     elif action in ("enable", "disable"):
-        done = sources.save(source, enabled=action == "enable")
+        write = lambda: sources.save(source, enabled=action == "enable")  # noqa: E731
         message = f"{source.label} {'enabled' if action == 'enable' else 'disabled'}."
     elif action == "remove":
-        done = source if sources.remove(source) else None
+        write = lambda: source if sources.remove(source) else None  # noqa: E731
         message = f"Removed {source.label}; the posts it brought stay."
     else:
         return _page(request, story, 400, error="Unknown action.")
-    if done is None:
+    changes = {"source": (source.label, None)}
+    if audit.applied(write, story.id, actor(request), f"source.{action}", changes) is None:
+        audit.record(story.id, actor(request), f"source.{action}", changes, outcome="conflict")
         return _page(request, story, 409, error=f"Not done: {source.label} changed meanwhile.")
-    audit.record(story.id, actor(request), f"source.{action}", {"source": (source.label, None)})
     return _back(request, story, message)
 
 
@@ -326,6 +331,7 @@ def rules_save(request: HttpRequest, story_id: str) -> HttpResponse:
         before = sources.rules(story.id)
         if before.version != int(seen):
             if base is None:
+                audit.record(story.id, actor(request), "rules.save", {}, outcome="conflict")
                 return _page(request, story, 409, error=(
                     "Not saved: someone changed these rules while you were editing. "
                     "These are the current rules; apply your change again."))
@@ -338,18 +344,25 @@ def rules_save(request: HttpRequest, story_id: str) -> HttpResponse:
                 return _page(request, story, 400, error=(
                     f"Merged with a colleague's save, a list would pass {LIST_MAX} entries."))
             new = rules_of(merged)
-        if sources.save_rules(story.id, new, before.version):
+        changes = {k: (getattr(before, k), getattr(new, k)) for k in Rules.__dataclass_fields__
+                   if k != "version" and getattr(before, k) != getattr(new, k)}
+        if audit.applied(partial(sources.save_rules, story.id, new, before.version), story.id,
+                         actor(request), "rules.save", changes):
             break
     else:
+        audit.record(story.id, actor(request), "rules.save", {}, outcome="conflict")
         return _page(request, story, 409, error=(
             "Not saved: the rules keep changing; these are the current ones."))
-    changes = {k: (getattr(before, k), getattr(new, k)) for k in Rules.__dataclass_fields__
-               if k != "version" and getattr(before, k) != getattr(new, k)}
-    audit.record(story.id, actor(request), "rules.save", changes)
     kept = " Changes saved meanwhile by a colleague were kept." if before.version != int(seen) \
         else ""
     return _back(request, story,
                  "Moderation rules saved; they apply to posts collected from now on." + kept)
+
+
+def _done(write: Callable[..., None], *args: Any) -> bool:
+    """A write that always applies, as `audit.applied` expects it (True: done)."""
+    write(*args)
+    return True
 
 
 @studio_page
@@ -357,13 +370,13 @@ def rules_save(request: HttpRequest, story_id: str) -> HttpResponse:
 def push_token(request: HttpRequest, story_id: str) -> HttpResponse:
     story = story_or_404(story_id)
     if request.POST.get("action") == "revoke":
-        sources.revoke_push_token(story.id)
-        audit.record(story.id, actor(request), "push.revoke", {})
+        audit.applied(lambda: _done(sources.revoke_push_token, story.id), story.id,
+                      actor(request), "push.revoke", {})
         return _back(request, story,
                      "Push token revoked; pushes are refused until a new one is made.")
     token = secrets.token_urlsafe(32)
-    sources.set_push_token(story.id, token)
-    audit.record(story.id, actor(request), "push.token", {})
+    audit.applied(lambda: _done(sources.set_push_token, story.id, token), story.id,
+                  actor(request), "push.token", {})
     return _page(request, story, new_token=token)
 
 

@@ -30,6 +30,7 @@ from samembed.repositories import audit, signins
 from samembed.repositories import posts as posts_repo
 from samembed.repositories import sources as sources_repo
 from samembed.repositories import stories as stories_repo
+from samembed.repositories.common import atomically
 from samembed.repositories.stories import STATUSES, THEME_MODES, Story
 from samembed.studio import actions
 from samembed.studio.forms import (
@@ -164,6 +165,13 @@ def story_list(request: HttpRequest) -> HttpResponse:
     })
 
 
+def _create_audited(request: HttpRequest, fields: dict[str, Any]) -> Story:
+    story = stories_repo.insert(status="draft", **fields)
+    audit.record(story.id, actor(request), "story.create",
+                 {k: (None, v) for k, v in fields_values(fields).items()}, version=story.version)
+    return story
+
+
 @studio_page
 @require_http_methods(["GET", "HEAD", "POST"])
 def story_new(request: HttpRequest) -> HttpResponse:
@@ -175,13 +183,10 @@ def story_new(request: HttpRequest) -> HttpResponse:
         problem = actions.slug_problem(fields["slug"], None)
         if problem is None:
             try:
-                story = stories_repo.insert(status="draft", **fields)
+                story = atomically(lambda: _create_audited(request, fields))
             except SlugTaken:
                 problem = f"The slug {fields['slug']!r} was just taken by another story."
             else:
-                values = fields_values(fields)
-                audit.record(story.id, actor(request), "story.create",
-                             {k: (None, v) for k, v in values.items()}, version=story.version)
                 return HttpResponseRedirect(f"/studio/stories/{story.id}/")
         form.add_error("slug", problem)
     status = 400 if request.method == "POST" else 200

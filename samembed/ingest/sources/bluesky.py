@@ -395,7 +395,7 @@ class _Calls:
                 raise _SessionExpired(message)
             if message == "Profile not found" or error in ("ActorNotFound", "AccountTakedown"):
                 raise SourceError(f"{self.name(base)} has no account {what.split()[-1]} "
-                                  f"({message or error}).")
+                                  f"({message or error}).", permanent=True)
             raise SourceError(f"{self.name(base)} answered {response.status} for {what}: "
                               f"{error or 'error'}: {message[:200]}".rstrip(": "))
         return data

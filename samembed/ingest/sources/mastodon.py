@@ -276,10 +276,14 @@ class _Calls:
         if response.status == 403:
             raise SourceError(f"{self.where} answered 403{about}: this needs an access "
                               "token with read access, or the instance forbids it.")
+        # 404 and 410: the account or tag is not there; 422 is an unreadable request.
+        gone = response.status in (404, 410)
         if not what:
             # The missing thing is named in `missing` ("there is no account @x there").
-            raise SourceError(f"{self.host} answered {response.status}: {missing}.")
-        raise SourceError(f"{self.where} answered {response.status}{about}: {missing}.")
+            raise SourceError(f"{self.host} answered {response.status}: {missing}.",
+                              permanent=gone)
+        raise SourceError(f"{self.where} answered {response.status}{about}: {missing}.",
+                          permanent=gone)
 
     def get_json(self, url: str, what: str, missing: str) -> Any:
         return common.decode_json(self.get(url, what, missing), self.where)
