@@ -13,10 +13,11 @@ from types import ModuleType
 from pymongo.errors import CollectionInvalid
 
 from samembed.mongo import database
-from samembed.repositories import audit, posts, screens, sources, stories
+from samembed.repositories import audit, posts, reach, salts, screens, sources, stats, stories
 from samembed.repositories.common import reading
 
-MODULES: tuple[ModuleType, ...] = (stories, posts, audit, sources, screens)
+MODULES: tuple[ModuleType, ...] = (stories, posts, audit, sources, screens, stats, reach,
+                                   salts)
 
 
 def ensure_indexes() -> list[str]:
