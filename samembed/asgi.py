@@ -27,6 +27,7 @@ django.setup(set_prefix=False)
 from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
 from samembed import metrics  # noqa: E402
+from samembed.analytics import collect as events  # noqa: E402
 from samembed.embed import live  # noqa: E402
 from samembed.embed.cache import ResponseCache, canonical_query, response_cache  # noqa: E402
 from samembed.embed.loader import loader_entry  # noqa: E402
@@ -99,6 +100,10 @@ class FastPath:
         self.cache = cache
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+        # Analytics beacons (samembed.analytics.collect): counted in memory, never Django's.
+        if scope["type"] == "http" and scope["path"] == events.PATH:
+            await events.handle(scope, receive, send)
+            return None
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             path = scope["path"]
             if path == "/embed.js":
