@@ -29,6 +29,7 @@ from django.conf import settings
 from django.template import engines
 from markupsafe import Markup
 
+from samembed.analytics import tokens
 from samembed.embed.i18n import language_for
 from samembed.media.signing import STORED_PREFIX, media_src, media_srcset, signed_url
 from samembed.repositories.posts import Media, Post
@@ -261,6 +262,8 @@ def _bundle(template: str, live: bool) -> Assets:
         scripts.append("cards.js")
         styles.append("pager.css")
         scripts.append("pager.js")
+        # Last: it counts the cards the others have set up (a screen has no readers to count).
+        scripts.append("analytics.js")
     if template == "grid":
         scripts.append("masonry.js")
     style = "\n".join(_asset(n) for n in styles)
@@ -307,13 +310,16 @@ def frame_ancestors(story: Story) -> str:
 def render_embed(story: Story, posts: list[Post], template: str,
                  ancestors: str | None = None, origin: str = "",
                  follow: bool = True, more_url: str | None = None,
-                 story_more_url: str | None = None) -> Rendered:
+                 story_more_url: str | None = None, counted: bool = True,
+                 variant: str = "") -> Rendered:
     """The embed document; `ancestors` overrides who may frame it (the studio's
     preview allows only itself); `origin` (https://host) makes the screen's QR code
     absolute when PUBLIC_ORIGIN is not set; `follow=False` leaves out live updates
     (the preview is reloaded by the editor instead); `more_url`, the next page's
     embed document, makes a "Show more" button (`story_more_url`: the same page
-    on the story's own page, for readers without script)."""
+    on the story's own page, for readers without script); `counted=False` (the
+    studio's preview) leaves out the analytics token, so its frame sends nothing;
+    `variant` names the rollout variant rendered, for the rollups."""
     if template not in TEMPLATES:
         raise ValueError(f"unknown template {template!r}")
     live = follow and is_live(story, template)
@@ -341,6 +347,7 @@ def render_embed(story: Story, posts: list[Post], template: str,
             "qr": Markup(qr_svg(public_url)) if template == "screen" else "",  # noqa: S704
             "more_url": more_url,
             "story_more_url": story_more_url,
+            "stats": tokens.sign(str(story.id), variant) if counted else "",
         }
     )
     csp = "; ".join(

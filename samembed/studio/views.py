@@ -331,7 +331,7 @@ def story_preview(request: HttpRequest, story_id: str) -> HttpResponse:
     # in the query is that reload's cache-buster and is ignored here.
     origin = request.build_absolute_uri("/").rstrip("/")
     rendered = render_embed(story, posts, template, ancestors="'self'", origin=origin,
-                            follow=False)
+                            follow=False, counted=False)
     response = HttpResponse(rendered.body, content_type="text/html; charset=utf-8")
     response["Content-Security-Policy"] = rendered.csp
     response["Cache-Control"] = "private, no-store"
