@@ -7,6 +7,7 @@ server's endpoint wrote (it flushes every 0.2 s here).
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -14,11 +15,14 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page
 
+from samembed.analytics.collect import Counter
 from samembed.embedded_db import EmbeddedDB
 from samembed.mongo import database
 from samembed.repositories.stories import Story
+from tests.axe import axe_summary, axe_violations
 from tests.factories import make_story
 from tests.servers import Gunicorn, PublisherSite, publish, sign_in
+from tests.test_analytics_endpoint import beacon, first_post
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
 
@@ -196,3 +200,37 @@ def test_a_studio_preview_sends_nothing(
     wait_for(lambda: totals(story).get("load") == 1, timeout=30)
     assert beacons == []
     assert totals(story) == {"load": 1}
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_dashboard_has_no_axe_violations(
+    browser: Browser, studio_server: tuple[Gunicorn, str], scheme: str
+) -> None:
+    server, password = studio_server
+    story = make_story("quay", posts=3, title="Quay night market")
+    # Counted as the endpoint counts (Playwright holds this thread's event loop).
+    counter = Counter()
+    counter.refresh_salts()
+    clicked = first_post(story)
+    for i in range(12):
+        events: list[list[object]] = [["load", None, 10], ["view", None, 1100],
+                                      ["post_view", clicked, 1500]]
+        if i % 3 == 0:
+            events.append(["click", clicked, 2000])
+        counter.accept(beacon(story, events, view=f"pv-axe-{i:012d}",
+                              origin="https://news.example" if i % 2 else "https://blog.example"),
+                       f"192.0.2.{i}", READER.encode())
+    counter.flush()
+    context = browser.new_context(color_scheme=scheme)  # type: ignore[arg-type]
+    page = context.new_page()
+    sign_in(page, server, password)
+    for period in ("7d", "24h"):
+        page.goto(f"{server.url}/studio/stories/{story.id}/stats?period={period}")
+        page.wait_for_load_state("load")
+        page.eval_on_selector_all("details", "els => els.forEach(d => d.open = true)")
+        violations = axe_violations(page)
+        assert not violations, f"{period}:\n{axe_summary(violations)}"
+        if os.environ.get("SAMEMBED_SHOTS"):  # for a person to look at
+            page.screenshot(path=f"{os.environ['SAMEMBED_SHOTS']}/stats-{period}-{scheme}.png",
+                            full_page=True)
+    context.close()

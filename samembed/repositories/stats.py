@@ -17,8 +17,9 @@ after ANALYTICS_RETENTION_DAYS by a TTL index on `hour`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from datetime import datetime
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
@@ -95,6 +96,24 @@ def apply(ops: list[UpdateOne]) -> None:
         collection(COLLECTION).bulk_write(ops, ordered=False)
 
 
-def rollups(story_id: ObjectId, since: datetime) -> Iterable[dict[str, Any]]:
-    """The story's rollup documents of the hours from `since` on (by the story_hour index)."""
-    return collection(COLLECTION).find({"story_id": story_id, "hour": {"$gte": since}})
+@dataclass(frozen=True)
+class Rollup:
+    """One stored rollup: a page key's or a post's counts in one hour."""
+
+    kind: str  # "page" or "post"
+    hour: datetime
+    origin: str
+    template: str
+    variant: str
+    post_id: str | None
+    n: dict[str, int]
+
+
+def rollups(story_id: ObjectId, since: datetime) -> Iterator[Rollup]:
+    """The story's rollups of the hours from `since` on (by the story_hour index)."""
+    for doc in collection(COLLECTION).find({"story_id": story_id, "hour": {"$gte": since}}):
+        hour = doc["hour"]
+        yield Rollup(doc["kind"], hour if hour.tzinfo else hour.replace(tzinfo=UTC),
+                     doc.get("origin", ""), doc.get("template", ""), doc.get("variant", ""),
+                     str(doc["post_id"]) if doc.get("post_id") else None,
+                     {k: int(v) for k, v in doc["n"].items()})
