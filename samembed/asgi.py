@@ -13,6 +13,7 @@ times faster than the same page through Django with `cache_page`.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import time
@@ -182,6 +183,8 @@ class FastPath:
                     watch.stop()
                 if flusher is not None:
                     flusher.stop()
+                # Analytics counted since the last flush: written, not lost with the worker.
+                await asyncio.get_running_loop().run_in_executor(None, events.counter.stop)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

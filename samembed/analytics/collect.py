@@ -40,7 +40,6 @@ the hash, the address and the user agent go no further than that line.
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import logging
@@ -388,12 +387,14 @@ class Counter:
             self._thread = threading.Thread(target=self._run, name="samembed-events",
                                             daemon=True)
             self._thread.start()
-        atexit.register(self.stop)
 
     def stop(self) -> None:
-        """Stop the thread and write what is left (a worker's orderly exit)."""
+        """Stop the thread and write what is left (a worker's orderly exit: the ASGI
+        lifespan's shutdown calls it)."""
+        if self._thread is None:
+            return  # never counted anything: nothing to write, no database to wait for
         self._stop.set()
-        if self._thread is not None and self._thread.is_alive():
+        if self._thread.is_alive():
             self._thread.join(10)
         self.flush()
 
