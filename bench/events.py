@@ -12,8 +12,8 @@ each bounded in time:
 - restart:   the same with one worker sent SIGTERM (an orderly restart: it writes
              what it counted) and then one sent SIGKILL (a crash: at most one
              flush interval lost), the loss measured;
-- embed:     cached /e/demo req/s alone, then with beacons arriving at once
-             (one for every EMBED_SHARE page views' worth of load), side by side.
+- embed:     cached /e/demo req/s alone, then mixed in one wrk with beacons (one
+             beacon per two embeds, then one per embed): the embeds' req/s kept.
 
 Writes var/bench/events.json and prints a table.
 
@@ -50,8 +50,12 @@ local threads = 0
 function setup(thread) thread:set("tid", threads); threads = threads + 1 end
 function init(args) prefix = string.format("%s%02d", os.getenv("RUN") or "r", tid) end
 function delay() return tonumber(os.getenv("PAUSE_MS") or "0") end
+local share = tonumber(os.getenv("SHARE") or "1")
+local embed = wrk.format("GET", "/e/demo", {["Accept-Encoding"] = "br"})
 request = function()
   n = n + 1
+  -- With SHARE > 1, one request in SHARE is a beacon and the others the cached embed.
+  if share > 1 and n % share ~= 0 then return embed end
   local view = string.format("%s%016d", prefix, n)
   local body = '{"k":"' .. os.getenv("TOKEN") .. '","s":"' .. os.getenv("STORY")
     .. '","p":"' .. view .. '","o":"https://site' .. (n % 7) .. '.example","t":"grid",'
@@ -183,21 +187,22 @@ def main() -> None:
                            lost=run["requests"] - run["errors"] - (after_rolled - before[1]))
                 results[name] = run
 
-            print(f"events: embed alone and with beacons, {SECONDS} s each", flush=True)
+            print(f"events: embed alone and mixed with beacons, {SECONDS} s each", flush=True)
             done_lua = OUT / "lua" / "done.lua"
             alone = wrk_once(base + "/e/demo", CONNECTIONS, SECONDS, str(done_lua),
                              ("Accept-Encoding: br",))
-            holder: dict[str, Any] = {}
-            share = threading.Thread(target=lambda: holder.update(wrk_once(
-                url, 10, SECONDS, str(lua),
-                env={**wrk_env, "RUN": "shr", "PAUSE_MS": "20"})))
-            share.start()
-            together = wrk_once(base + "/e/demo", CONNECTIONS, SECONDS, str(done_lua),
-                                ("Accept-Encoding: br",))
-            share.join()
-            results["embed"] = {"alone": alone, "with_beacons": together, "beacons": holder,
-                                "ratio": round(together["requests_per_s"]
-                                               / alone["requests_per_s"], 3)}
+            embed: dict[str, Any] = {"alone_per_s": alone["requests_per_s"], "alone": alone}
+            for share in (3, 2):
+                mixed = wrk_once(url, CONNECTIONS, SECONDS, str(lua),
+                                 env={**wrk_env, "RUN": f"mx{share}", "SHARE": str(share)})
+                per_s = round(mixed["requests_per_s"] * (share - 1) / share, 1)
+                embed[f"one_beacon_per_{share - 1}_embeds"] = {
+                    "embeds_per_s": per_s,
+                    "beacons_per_s": round(mixed["requests_per_s"] / share, 1),
+                    "embed_ratio": round(per_s / alone["requests_per_s"], 3), "wrk": mixed}
+            body, _ = fetch(base + "/e/demo", {"Accept-Encoding": "br"})
+            embed["embed_br_bytes"] = len(body)
+            results["embed"] = embed
     finally:
         db.stop()
     (OUT / "events.json").write_text(json.dumps(results, indent=2))

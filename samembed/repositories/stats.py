@@ -23,9 +23,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
-from django.conf import settings
 from pymongo import ASCENDING, IndexModel, UpdateOne
 
+from samembed.conf import env
 from samembed.repositories.common import collection
 
 COLLECTION = "stats_hourly"
@@ -35,7 +35,8 @@ POST_EVENTS = ("post_view", "click", "reveal")
 INDEXES = [
     IndexModel([("story_id", ASCENDING), ("hour", ASCENDING)], name="story_hour"),
     IndexModel([("hour", ASCENDING)], name="hour_expire",
-               expireAfterSeconds=int(settings.ANALYTICS_RETENTION_DAYS * 86400)),
+               # From the environment, not Django's settings: importable before set-up.
+               expireAfterSeconds=int(env("ANALYTICS_RETENTION_DAYS")) * 86400),
 ]
 
 VALIDATOR: dict[str, Any] = {
