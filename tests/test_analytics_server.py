@@ -17,9 +17,11 @@ import pytest
 from samembed.analytics import tokens
 from samembed.embedded_db import EmbeddedDB
 from samembed.mongo import database
+from samembed.repositories import sources as sources_repo
 from samembed.repositories.stories import Story
 from tests.factories import make_story
-from tests.servers import Gunicorn
+from tests.servers import Gunicorn, Nginx
+from tests.test_deploy import get
 
 pytestmark = pytest.mark.usefixtures("mongo_db")
 
@@ -74,3 +76,25 @@ def test_a_worker_that_restarts_writes_what_it_counted(server: Gunicorn) -> None
     while loads(story) < 10 and time.monotonic() < deadline:
         time.sleep(0.1)
     assert loads(story) == 10
+
+
+def test_nginx_never_answers_the_stats_api_from_its_microcache(embedded_db: EmbeddedDB,
+                                                                static_files: None) -> None:
+    story = make_story("harbour")
+    sources_repo.set_push_token(story.id, "stats-token-" + "y" * 20)
+    app = Gunicorn(embedded_db.uri, workers=1)
+    app.start()
+    nginx = Nginx(app.port, worker_processes="1")
+    try:
+        nginx.start()
+        path = f"/api/v1/stories/{story.slug}/stats"
+        status, headers, body = get(nginx.port, path,
+                                    {"Authorization": "Bearer stats-token-" + "y" * 20})
+        assert status == 200 and json.loads(body)["story"] == "harbour"
+        assert headers.get("X-Cache-Status") == "BYPASS"
+        # At once, without the token: the app's 401, not the microcache's copy of the 200.
+        status, _, body = get(nginx.port, path)
+        assert status == 401 and b"push token" in body
+    finally:
+        nginx.stop()
+        app.stop()
