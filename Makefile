@@ -12,8 +12,8 @@ STAMP := $(VENV)/.installed
 # npm packages the tests drive (axe-core), exactly as package-lock.json pins them.
 NODE_STAMP := node_modules/.installed
 
-.PHONY: run test test-wordpress lint lock bench bench-ingest bench-images soak clean \
-	system-deps wordpress-deps
+.PHONY: run test test-wordpress lint lock bench bench-ingest bench-images bench-events \
+	soak clean system-deps wordpress-deps
 
 $(STAMP): $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -78,6 +78,11 @@ bench-ingest: $(STAMP) system-deps
 # The media path's figures: derive time, bytes per post view, cached image req/s.
 bench-images: $(STAMP) system-deps
 	$(BIN)/python bench/images.py
+
+# The events path's figures: beacon req/s, rollups against what was sent, restarts,
+# and the cached embed's req/s with beacons arriving beside it.
+bench-events: $(STAMP) system-deps
+	$(BIN)/python bench/events.py
 
 # Ten minutes at half the maximum `make bench` measured; not part of `make bench`.
 soak: $(STAMP) system-deps

@@ -18,6 +18,7 @@ times faster than the same page through Django with `cache_page`.
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import time
@@ -35,6 +36,7 @@ from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 from django.http.request import split_domain_port, validate_host  # noqa: E402
 
 from samembed import flags, metrics  # noqa: E402
+from samembed.analytics import collect as events  # noqa: E402
 from samembed.embed import guard, live, oembed  # noqa: E402
 from samembed.embed.cache import (  # noqa: E402
     ResponseCache,
@@ -210,6 +212,10 @@ class FastPath:
         if scope["type"] == "http" and scope["path"] == guard.BEACON_PATH:
             # Client error reports of flagged embeds: counted in memory, never Django.
             return await guard.beacon(scope, receive, send)
+        # Analytics beacons (samembed.analytics.collect): counted in memory, never Django's.
+        if scope["type"] == "http" and scope["path"] == events.PATH:
+            await events.handle(scope, receive, send)
+            return None
         if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
             path = scope["path"]
             if path == "/embed.js":
@@ -307,6 +313,8 @@ class FastPath:
                     flag_watch.stop()
                 if flusher is not None:
                     flusher.stop()
+                # Analytics counted since the last flush: written, not lost with the worker.
+                await asyncio.get_running_loop().run_in_executor(None, events.counter.stop)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

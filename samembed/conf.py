@@ -217,6 +217,15 @@ DECLARED: dict[str, Setting] = {
            "fresh temporary directory per gunicorn master (`deploy/gunicorn.conf.py`)."),
         _s("LOG_FORMAT", "json", parse_log_format,
            "`json` (one object per line, with the request id) or `plain`."),
+        _s("ANALYTICS_FLUSH_INTERVAL", "5", parse_positive_float,
+           "Seconds between a worker's writes of the events it counted (one bulk write "
+           "of hourly rollups); a worker killed without warning loses at most this much."),
+        _s("ANALYTICS_RATE", "2", parse_positive_float,
+           "Beacons a second one address may send to the event endpoint, sustained."),
+        _s("ANALYTICS_BURST", "30", parse_positive_int,
+           "Beacons one address may send at once before ANALYTICS_RATE applies."),
+        _s("ANALYTICS_RETENTION_DAYS", "396", parse_positive_int,
+           "Days hourly analytics rollups are kept (13 months), by a TTL index."),
     ]
 }
 

@@ -175,6 +175,11 @@ METRICS_ALLOW_FROM = env("METRICS_ALLOW_FROM")
 # Read by gunicorn itself (deploy/gunicorn.conf.py); declared here for the checks.
 FORWARDED_ALLOW_IPS = env("FORWARDED_ALLOW_IPS")
 
+ANALYTICS_FLUSH_INTERVAL = env("ANALYTICS_FLUSH_INTERVAL")
+ANALYTICS_RATE = env("ANALYTICS_RATE")
+ANALYTICS_BURST = env("ANALYTICS_BURST")
+ANALYTICS_RETENTION_DAYS = env("ANALYTICS_RETENTION_DAYS")
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

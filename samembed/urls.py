@@ -10,6 +10,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 
 from samembed import views
+from samembed.analytics import api as stats_api
 from samembed.embed import feeds, live, oembed, sitemap
 from samembed.embed import views as embed
 from samembed.ingest import api as ingest_api
@@ -29,6 +30,8 @@ urlpatterns = [
     re_path(r"^/*api/+v1/+stories/+(?P<slug>[^/]+)/*$", embed.story_api, name="story-api"),
     re_path(r"^/*api/+v1/+stories/+(?P<slug>[^/]+)/+posts/*$", ingest_api.push_posts,
             name="push-api"),
+    re_path(r"^/*api/+v1/+stories/+(?P<slug>[^/]+)/+stats/*$", stats_api.story_stats,
+            name="stats-api"),
     re_path(r"^img/(?P<signature>[A-Za-z0-9_-]{1,100})/(?P<preset>[a-z0-9]{1,20})/"
             r"(?P<key>[0-9a-zA-Z]{1,100})\.(?P<fmt>[a-z]{1,5})$", media_views.image, name="img"),
     path("sitemap.xml", sitemap.sitemap, name="sitemap"),

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +32,7 @@ from django.template import engines
 from markupsafe import Markup
 
 from samembed import flags
+from samembed.analytics import tokens
 from samembed.embed.discovery import oembed_links
 from samembed.embed.i18n import language_for
 from samembed.media.signing import (
@@ -274,6 +276,8 @@ def _bundle(template: str, live: bool) -> Assets:
         scripts.append("cards.js")
         styles.append("pager.css")
         scripts.append("pager.js")
+        # Last: it counts the cards the others have set up (a screen has no readers to count).
+        scripts.append("analytics.js")
     if template == "grid":
         scripts.append("masonry.js")
     style = "\n".join(_asset(n) for n in styles)
@@ -336,11 +340,18 @@ def template_file(template: str, variants: Mapping[str, str]) -> str:
     return f"embed/{template}.html"
 
 
+def stats_variant(variants: Mapping[str, str] | None) -> str:
+    """The rollout variants a render is for, as the analytics token names them
+    ("" for none): `flag-variant` of each flag not off, within the token's alphabet."""
+    label = "_".join(f"{k}-{v}" for k, v in sorted((variants or {}).items()) if v != flags.OFF)
+    return re.sub(r"[^a-z0-9_-]", "", label.lower())[:32]
+
+
 def render_embed(story: Story, posts: list[Post], template: str,
                  ancestors: str | None = None, origin: str = "",
                  follow: bool = True, more_url: str | None = None,
                  story_more_url: str | None = None,
-                 variants: Mapping[str, str] | None = None) -> Rendered:
+                 variants: Mapping[str, str] | None = None, counted: bool = True) -> Rendered:
     """The embed document; `ancestors` overrides who may frame it (the studio's
     preview allows only itself); `origin` (https://host) makes the screen's QR code
     absolute when PUBLIC_ORIGIN is not set; `follow=False` leaves out live updates
@@ -348,7 +359,8 @@ def render_embed(story: Story, posts: list[Post], template: str,
     embed document, makes a "Show more" button (`story_more_url`: the same page
     on the story's own page, for readers without script); `variants`, the flags'
     variants this render is for (samembed.flags.embed_variants): the cache keys on
-    them."""
+    them, and the analytics rollups count by them; `counted=False` (the studio's
+    preview) leaves out the analytics token, so its frame sends nothing."""
     if template not in TEMPLATES:
         raise ValueError(f"unknown template {template!r}")
     live = follow and is_live(story, template)
@@ -389,6 +401,7 @@ def render_embed(story: Story, posts: list[Post], template: str,
             # variant, "off" included, so the old variant's rate is known too.
             "flag_report": "&".join(f"{r.key}={variants.get(r.key, flags.OFF)}"
                                     for r in flags.current().embed),
+            "stats": tokens.sign(str(story.id), stats_variant(variants)) if counted else "",
         }
     )
     csp = "; ".join(

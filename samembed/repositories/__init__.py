@@ -13,10 +13,22 @@ from types import ModuleType
 from pymongo.errors import CollectionInvalid
 
 from samembed.mongo import database
-from samembed.repositories import audit, flags, posts, screens, signins, sources, stories
+from samembed.repositories import (
+    audit,
+    flags,
+    posts,
+    reach,
+    salts,
+    screens,
+    signins,
+    sources,
+    stats,
+    stories,
+)
 from samembed.repositories.common import reading
 
-MODULES: tuple[ModuleType, ...] = (stories, posts, audit, sources, screens, flags, signins)
+MODULES: tuple[ModuleType, ...] = (stories, posts, audit, sources, screens, flags, signins,
+                                   stats, reach, salts)
 
 
 def ensure_indexes() -> list[str]:

@@ -733,3 +733,14 @@ def delete(post: Post) -> bool:
     result = collection(COLLECTION, durable=True).delete_one(
         {"_id": post.id, "version": post.version}, session=session())
     return result.deleted_count == 1
+
+
+def ids_in_story(story_id: str, post_ids: set[str]) -> set[str]:
+    """Which of `post_ids` (hex) are posts of the story (the event endpoint's check,
+    once per flush for the ids a process has not seen yet)."""
+    if not post_ids or not ObjectId.is_valid(story_id):
+        return set()
+    wanted = [ObjectId(p) for p in post_ids if ObjectId.is_valid(p)]
+    found = collection(COLLECTION).find({"_id": {"$in": wanted}, "story_id": ObjectId(story_id)},
+                                        {"_id": 1})
+    return {str(d["_id"]) for d in found}

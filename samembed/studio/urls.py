@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from samembed.studio import audit, curation, flags, remote, sources, views
+from samembed.studio import audit, curation, flags, remote, sources, stats, views
 
 urlpatterns = [
     path("", views.story_list, name="studio"),
@@ -16,6 +16,7 @@ urlpatterns = [
     path("stories/<str:story_id>/status", views.story_status, name="studio-story-status"),
     path("stories/<str:story_id>/audit", audit.story_audit, name="studio-story-audit"),
     path("stories/<str:story_id>/preview", views.story_preview, name="studio-story-preview"),
+    path("stories/<str:story_id>/stats", stats.story_stats, name="studio-story-stats"),
     path("stories/<str:story_id>/posts", curation.queue, name="studio-posts"),
     path("stories/<str:story_id>/remote", remote.remote, name="studio-remote"),
     path("stories/<str:story_id>/remote/command", remote.command, name="studio-remote-command"),

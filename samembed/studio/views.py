@@ -348,7 +348,7 @@ def story_preview(request: HttpRequest, story_id: str) -> HttpResponse:
         return protect(HttpResponse(str(e), status=400,
                                     content_type="text/plain; charset=utf-8"))
     rendered = render_embed(story, posts, template, ancestors="'self'", origin=origin,
-                            follow=False, variants=variants)
+                            follow=False, variants=variants, counted=False)
     response = HttpResponse(rendered.body, content_type="text/html; charset=utf-8")
     response["Content-Security-Policy"] = rendered.csp
     response["Cache-Control"] = "private, no-store"

@@ -1,0 +1,595 @@
+"""`POST /api/v1/events`: the embed frames' beacons, counted in memory (events path).
+
+Answered on the ASGI fast path (`samembed.asgi.FastPath` hands the request to
+`handle` before anything else looks at it): no Django request cycle, no
+database, a few microseconds of dict updates per beacon, so it never slows an
+embed response. A beacon is one JSON object sent as text/plain:
+
+    {"k": "<story id>.<variant>.<mac>",   the token of the frame's document
+     "s": "<story id>",                    the story the frame says it shows
+     "p": "<page view id>",                random per page view (16-32 of [A-Za-z0-9_-])
+     "o": "https://news.example",          the embedding page's origin ("" unknown)
+     "t": "grid",                          the template
+     "n": 5230,                            ms since the page view began, when sent
+     "e": [["load", null, 40], ["view", null, 1290], ["post_view", "<post id>", 2100],
+           ["click", "<post id>", 4100], ["more", null, 5000], ["reveal", "<post id>", 5200]]}
+
+Refused with a 4xx and a reason: not POST, not text/plain, over MAX_BODY, not
+JSON, a token that does not verify or names another story, unknown event
+types, malformed ids, an event time after the beacon's send time ("in the
+future"), over the address's rate. Known crawlers and headless browsers get a
+204 and are not counted. A page view counts each event at most once (`view`,
+`load`) or once per post (`post_view`, `click`, `reveal`), and `more` once per
+time it names, up to MORE_PER_VIEW times: a bounded set of recent page view ids remembers what each
+already counted, so a replayed beacon adds nothing while its id is remembered.
+Post ids are checked against the story in the database by the flush thread,
+off the request path; a process remembers the answers (bounded).
+
+Memory is bounded whatever arrives: per flush interval a fixed number of
+stories, posts and sketch bytes (beyond: dropped, counted), per story the
+ORIGINS_PER_STORY heaviest origins (space-saving: a lighter one is evicted into
+"other" when a new one arrives), and per story-hour ORIGINS_PER_HOUR origins
+written (later ones go to "other"), so 100,000 fake origins make one "other".
+
+Every ANALYTICS_FLUSH_INTERVAL a daemon thread swaps the tally for an empty
+one and writes it: one bulk_write of `$inc` upserts into hourly rollups, and a
+compare-and-set merge of each story-day's HyperLogLog sketch of reach. Reach
+hashes (daily salt, address, user agent, story) into 64 bits for the sketch;
+the hash, the address and the user agent go no further than that line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.conf import settings
+
+from samembed import metrics
+from samembed.analytics import tokens
+from samembed.analytics.hll import Sketch
+from samembed.repositories import posts as posts_repo
+from samembed.repositories import reach as reach_repo
+from samembed.repositories import salts as salts_repo
+from samembed.repositories import stats as stats_repo
+from samembed.repositories.common import is_unavailable
+from samembed.repositories.stories import TEMPLATES
+
+logger = logging.getLogger(__name__)
+
+PATH = "/api/v1/events"
+MAX_BODY = 16 * 1024
+MAX_EVENTS = 200
+MORE_PER_VIEW = 20
+POSTS_PER_VIEW = 500
+# A page open for longer than this sends nothing more worth counting.
+MAX_AGE_MS = 24 * 3600 * 1000
+
+# Bounds of one flush interval's tally, and of what a process remembers.
+MAX_STORIES = 5000
+ORIGINS_PER_STORY = 64
+ORIGINS_PER_HOUR = 50
+MAX_POST_KEYS = 50_000
+MAX_SKETCH_BYTES = 32 * 1024 * 1024
+MAX_PENDING = 20_000
+SEEN_VIEWS = 100_000
+KNOWN_POSTS = 200_000
+ADDRESSES = 50_000
+KNOWN_TOKENS = 10_000
+OTHER = "other"
+
+PAGE_INDEX = {e: i for i, e in enumerate(stats_repo.PAGE_EVENTS)}
+POST_INDEX = {e: i for i, e in enumerate(stats_repo.POST_EVENTS)}
+EVENTS = frozenset(PAGE_INDEX) | frozenset(POST_INDEX)
+
+_PAGE_VIEW = re.compile(r"^[A-Za-z0-9_-]{16,32}$")
+_OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+_ORIGIN = re.compile(r"^https?://[a-z0-9.-]{1,253}(:[0-9]{1,5})?$")
+# Crawlers, link previewers, monitors and scripted or headless browsers: not readers.
+_BOTS = re.compile(
+    rb"bot|crawl|spider|slurp|scrap|facebookexternalhit|embedly|preview|headless|"
+    rb"phantomjs|lighthouse|pingdom|uptime|monitor|python|curl|wget|go-http|java/|"
+    rb"okhttp|axios|node-fetch|httpclient|libwww|feed", re.I)
+
+for _name, _help in {
+    "samembed_beacons_total": "Event beacons received, by result (accepted, refused) and reason.",
+    "samembed_events_total": "Events by result: accepted, flushed (written to rollups), "
+                             "dropped (over a bound, or a failed write).",
+}.items():
+    metrics.HELP.setdefault(_name, ("counter", _help))
+
+_ACCEPTED = metrics.series("samembed_beacons_total", result="accepted", reason="")
+_EVENTS_ACCEPTED = metrics.series("samembed_events_total", result="accepted")
+_EVENTS_FLUSHED = metrics.series("samembed_events_total", result="flushed")
+_EVENTS_DROPPED = metrics.series("samembed_events_total", result="dropped")
+_refused_series: dict[str, str] = {}
+
+
+def _refused(reason: str) -> None:
+    name = _refused_series.get(reason)
+    if name is None:
+        name = _refused_series[reason] = metrics.series(
+            "samembed_beacons_total", result="refused", reason=reason)
+    metrics.fast.inc(name)
+
+
+class Refused(ValueError):
+    """A beacon not counted: `status` and a message for the sender, `reason` for metrics."""
+
+    def __init__(self, status: int, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reason = reason
+
+
+_hours: dict[int, datetime] = {}
+
+
+def _hour(now: float) -> datetime:
+    # One datetime per hour, not per beacon.
+    key = int(now // 3600)
+    hour = _hours.get(key)
+    if hour is None:
+        _hours.clear()
+        hour = _hours[key] = datetime.fromtimestamp(key * 3600, UTC)
+    return hour
+
+
+class Tally:
+    """What one flush interval counted; replaced, never cleared, at each flush."""
+
+    def __init__(self) -> None:
+        # story -> origin -> (hour, template, variant) -> counts in PAGE_EVENTS order
+        self.pages: dict[str, dict[str, dict[tuple[datetime, str, str], list[int]]]] = {}
+        # story -> origin -> space-saving score
+        self.scores: dict[str, dict[str, int]] = {}
+        self.posts: dict[stats_repo.PostKey, list[int]] = {}
+        self.sketches: dict[tuple[str, datetime], Sketch] = {}
+        self.sketch_bytes = 0
+        # Events naming posts this process has not checked yet: (page key, post key, event)
+        self.pending: list[tuple[tuple[str, str, datetime, str, str], str, str]] = []
+        self.events = 0
+        self.dropped = 0
+
+    def count_page(self, story: str, origin: str, hour: datetime, template: str,
+                   variant: str, index: int) -> bool:
+        origins = self.pages.get(story)
+        if origins is None:
+            if len(self.pages) >= MAX_STORIES:
+                return False
+            origins = self.pages[story] = {}
+            self.scores[story] = {}
+        scores = self.scores[story]
+        if origin not in origins and origin != OTHER and len(scores) >= ORIGINS_PER_STORY:
+            # Space-saving: the lightest origin makes room, its counts kept as "other",
+            # and the newcomer inherits its score, so a heavy site arriving late still
+            # climbs above the fakes that arrived first.
+            lightest = min(scores, key=scores.__getitem__)
+            floor = scores.pop(lightest)
+            into = origins.setdefault(OTHER, {})
+            for key, counts in origins.pop(lightest).items():
+                mine = into.setdefault(key, [0] * len(stats_repo.PAGE_EVENTS))
+                for i, c in enumerate(counts):
+                    mine[i] += c
+            scores[origin] = floor
+        groups = origins.setdefault(origin, {})
+        group = groups.get((hour, template, variant))
+        if group is None:
+            group = groups[(hour, template, variant)] = [0] * len(stats_repo.PAGE_EVENTS)
+        group[index] += 1
+        if origin != OTHER:
+            scores[origin] = scores.get(origin, 0) + 1
+        return True
+
+    def count_post(self, story: str, hour: datetime, post: str, index: int) -> bool:
+        key = (story, hour, post)
+        counts = self.posts.get(key)
+        if counts is None:
+            if len(self.posts) >= MAX_POST_KEYS:
+                return False
+            counts = self.posts[key] = [0] * len(stats_repo.POST_EVENTS)
+        counts[index] += 1
+        return True
+
+    def fold(self, story: str, day: datetime, hash64: int) -> bool:
+        sketch = self.sketches.get((story, day))
+        if sketch is None:
+            if self.sketch_bytes >= MAX_SKETCH_BYTES:
+                return False
+            sketch = self.sketches[(story, day)] = Sketch()
+        before = sketch.nbytes
+        sketch.add(hash64)
+        self.sketch_bytes += sketch.nbytes - before
+        return True
+
+
+class RateLimit:
+    """A token bucket per address, for at most ADDRESSES addresses at a time."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[str, list[float]] = {}
+
+    def allow(self, address: str, now: float) -> bool:
+        rate, burst = settings.ANALYTICS_RATE, float(settings.ANALYTICS_BURST)
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            if len(self._buckets) >= ADDRESSES:
+                self._prune(now, rate, burst)
+            bucket = self._buckets[address] = [burst, now]
+        tokens_now = min(burst, bucket[0] + (now - bucket[1]) * rate)
+        bucket[1] = now
+        if tokens_now < 1.0:
+            bucket[0] = tokens_now
+            return False
+        bucket[0] = tokens_now - 1.0
+        return True
+
+    def _prune(self, now: float, rate: float, burst: float) -> None:
+        # Buckets full again are no different from new ones; if that frees too
+        # little, the oldest half goes (dicts keep insertion order).
+        refill = burst / rate if rate else float("inf")
+        for address in [a for a, b in self._buckets.items() if now - b[1] >= refill]:
+            del self._buckets[address]
+        if len(self._buckets) >= ADDRESSES:
+            for address in list(self._buckets)[: ADDRESSES // 2]:
+                del self._buckets[address]
+
+
+def _parse(body: bytes) -> dict[str, Any]:
+    if not body.strip():
+        raise Refused(400, "empty", "an empty beacon: send one JSON object")
+    try:
+        beacon = json.loads(body)
+    except (ValueError, RecursionError) as e:
+        raise Refused(400, "not-json", "the beacon is not JSON") from e
+    if not isinstance(beacon, dict):
+        raise Refused(400, "not-json", "the beacon must be a JSON object")
+    return beacon
+
+
+def _origin(raw: Any) -> str:
+    if not isinstance(raw, str) or len(raw) > 300:
+        return ""
+    origin = raw.lower().rstrip("/")
+    return origin if _ORIGIN.match(origin) else ""
+
+
+class Counter:
+    """This process's counts, the page views it remembers, and the flush thread."""
+
+    def __init__(self) -> None:
+        self.tally = Tally()
+        self.seen: OrderedDict[str, set[str]] = OrderedDict()
+        self.known_posts: OrderedDict[tuple[str, str], bool] = OrderedDict()
+        self.admitted: dict[tuple[str, datetime], set[str]] = {}
+        self.salts: dict[datetime, bytes] = {}
+        self.limits = RateLimit()
+        # The event loop counts, the flush thread swaps: a short, rarely contended lock.
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._purged = 0.0
+        self._tokens: dict[str, tuple[str, str]] = {}
+
+    # ---- the request side (event loop) -------------------------------------------
+
+    def accept(self, body: bytes, address: str, agent: bytes, now: float | None = None
+               ) -> int:
+        """Count one beacon; how many events counted. Raises Refused."""
+        now = time.time() if now is None else now
+        if not self.limits.allow(address, now):
+            raise Refused(429, "rate", "too many beacons from this address; slow down")
+        beacon = _parse(body)
+        token = beacon.get("k")
+        if not isinstance(token, str):
+            raise Refused(400, "token", "k must be the frame's token")
+        found = self._tokens.get(token)
+        if found is None:
+            found = tokens.verify(token)
+            if found is not None:
+                # A few tokens (one per story and variant) arrive again and again.
+                if len(self._tokens) >= KNOWN_TOKENS:
+                    self._tokens.clear()
+                self._tokens[token] = found
+        if found is None:
+            raise Refused(400, "token", "the beacon's token does not verify")
+        story, variant = found
+        if beacon.get("s") != story:
+            raise Refused(400, "story", "the beacon names another story than its token")
+        view = beacon.get("p")
+        if not isinstance(view, str) or not _PAGE_VIEW.match(view):
+            raise Refused(400, "page-view", "p must be 16-32 letters, digits, - or _")
+        template = beacon.get("t")
+        if template not in TEMPLATES:
+            raise Refused(400, "template", f"t must be one of {', '.join(TEMPLATES)}")
+        sent = beacon.get("n")
+        if not isinstance(sent, int) or isinstance(sent, bool) or not 0 <= sent <= MAX_AGE_MS:
+            raise Refused(400, "time", "n must be the ms since the page view began (0-1 day)")
+        events = beacon.get("e")
+        if not isinstance(events, list) or not 0 < len(events) <= MAX_EVENTS:
+            raise Refused(400, "events", f"e must be a list of 1-{MAX_EVENTS} events")
+        checked = []
+        for i, event in enumerate(events):
+            if not isinstance(event, list) or len(event) != 3:
+                raise Refused(400, "events", f"event {i} must be [type, post id or null, ms]")
+            kind, post, at = event
+            if kind not in EVENTS:
+                raise Refused(400, "event-type", f"event {i}: unknown type {kind!r}; "
+                                                 f"one of {', '.join(sorted(EVENTS))}")
+            if post is not None and (not isinstance(post, str) or not _OBJECT_ID.match(post)):
+                raise Refused(400, "post", f"event {i}: the post id is malformed")
+            if post is None and kind == "post_view":
+                raise Refused(400, "post", f"event {i}: post_view needs a post id")
+            if not isinstance(at, int) or isinstance(at, bool) or at < 0:
+                raise Refused(400, "time", f"event {i}: ms must be a whole number >= 0")
+            if at > sent:
+                raise Refused(400, "future", f"event {i} happened after the beacon was sent")
+            checked.append((kind, post, at))
+        origin = _origin(beacon.get("o"))
+        hour = _hour(now)
+        with self._lock:
+            return self._count(story, variant, view, template, origin, hour, checked,
+                               address, agent, now)
+
+    def _count(self, story: str, variant: str, view: str, template: str, origin: str,
+               hour: datetime, events: list[tuple[str, str | None, int]], address: str,
+               agent: bytes, now: float) -> int:
+        done = self.seen.get(view)
+        if done is None:
+            done = self.seen[view] = set()
+            if len(self.seen) > SEEN_VIEWS:
+                self.seen.popitem(last=False)
+        else:
+            self.seen.move_to_end(view)
+        tally, counted = self.tally, 0
+        for kind, post, at in events:
+            key = kind if kind in ("load", "view") else f"{kind}:{post or ''}"
+            if kind == "more":
+                # Each page asked for is one event, known by its time: a replay repeats it.
+                key = f"more@{at}"
+                if key not in done and sum(k.startswith("more@") for k in done) >= MORE_PER_VIEW:
+                    continue
+            elif post is not None and key not in done and len(done) >= POSTS_PER_VIEW * 3:
+                continue
+            if key in done:
+                continue
+            done.add(key)
+            counted += 1
+            if post is not None:
+                known = self.known_posts.get((story, post))
+                if known is None:
+                    if len(tally.pending) >= MAX_PENDING:
+                        tally.dropped += 1
+                    else:
+                        tally.pending.append(((story, origin, hour, template, variant),
+                                              post, kind))
+                    continue
+                if not known:
+                    _refused("post")
+                    continue
+                if not tally.count_post(story, hour, post, POST_INDEX[kind]):
+                    tally.dropped += 1
+            if kind in PAGE_INDEX and not tally.count_page(story, origin, hour, template,
+                                                          variant, PAGE_INDEX[kind]):
+                tally.dropped += 1
+            if kind == "view":
+                self._fold(tally, story, address, agent, now)
+        tally.events += counted
+        return counted
+
+    def _fold(self, tally: Tally, story: str, address: str, agent: bytes, now: float) -> None:
+        day = _hour(now).replace(hour=0)
+        salt = self.salts.get(day)
+        if salt is None:  # not fetched yet by the flush thread: this reader is not folded
+            tally.dropped += 1
+            return
+        digest = hashlib.blake2b(b"%s\0%s\0%s" % (address.encode(), agent, story.encode()),
+                                 key=salt, digest_size=8).digest()
+        if not tally.fold(story, day, int.from_bytes(digest, "big")):
+            tally.dropped += 1
+
+    # ---- the flush side (its own thread) ----------------------------------------
+
+    def start(self) -> None:
+        """Start the flush thread, once per process (after the fork: on first use)."""
+        if self._thread is not None:
+            return
+        with self._lock:
+            if self._thread is not None:
+                return
+            self._thread = threading.Thread(target=self._run, name="samembed-events",
+                                            daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        """Stop the thread and write what is left (a worker's orderly exit: the ASGI
+        lifespan's shutdown calls it)."""
+        if self._thread is None:
+            return  # never counted anything: nothing to write, no database to wait for
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(10)
+        self.flush()
+
+    def _run(self) -> None:
+        self.refresh_salts()
+        while not self._stop.wait(settings.ANALYTICS_FLUSH_INTERVAL):
+            self.flush()
+
+    def refresh_salts(self, now: datetime | None = None) -> None:
+        """Fetch the day's salt (and tomorrow's, late in the day); purge old ones hourly."""
+        now = now or datetime.now(UTC)
+        today = reach_repo.day_of(now)
+        try:
+            for day in (today, today + timedelta(days=1)) if now.hour == 23 else (today,):
+                if day not in self.salts:
+                    self.salts[day] = salts_repo.salt(day)
+            for day in [d for d in self.salts if d < today]:
+                del self.salts[day]
+            if time.monotonic() - self._purged > 3600 or not self._purged:
+                salts_repo.purge(now)
+                self._purged = time.monotonic()
+        except Exception as e:  # no salt yet: reach waits, counting goes on
+            if not is_unavailable(e):
+                logger.exception("fetching the day's salt failed")
+
+    def flush(self, now: datetime | None = None) -> int:
+        """Write the tally so far; how many events went to the database."""
+        with self._flush_lock:
+            with self._lock:
+                tally, self.tally = self.tally, Tally()
+            try:
+                return self._write(tally, now or datetime.now(UTC))
+            except Exception as e:  # the events are lost, the worker goes on
+                if not is_unavailable(e):
+                    logger.exception("writing event rollups failed")
+                metrics.app.inc(_EVENTS_DROPPED, tally.events)
+                return 0
+            finally:
+                if tally.dropped:
+                    metrics.app.inc(_EVENTS_DROPPED, tally.dropped)
+                self.refresh_salts(now)
+
+    def _check_posts(self, tally: Tally) -> None:
+        unknown: dict[str, set[str]] = {}
+        for (story, *_), post, _kind in tally.pending:
+            if (story, post) not in self.known_posts:
+                unknown.setdefault(story, set()).add(post)
+        for story, ids in unknown.items():
+            valid = posts_repo.ids_in_story(story, ids)
+            for post in ids:
+                self.known_posts[(story, post)] = post in valid
+                if len(self.known_posts) > KNOWN_POSTS:
+                    self.known_posts.popitem(last=False)
+        for (story, origin, hour, template, variant), post, kind in tally.pending:
+            if not self.known_posts.get((story, post)):
+                _refused_from_thread("post")
+                tally.events -= 1
+                continue
+            if not tally.count_post(story, hour, post, POST_INDEX[kind]):
+                tally.dropped += 1
+            if kind in PAGE_INDEX and not tally.count_page(story, origin, hour, template,
+                                                          variant, PAGE_INDEX[kind]):
+                tally.dropped += 1
+
+    def _admit(self, story: str, hour: datetime, origin: str) -> str:
+        if origin == OTHER:
+            return origin
+        admitted = self.admitted.setdefault((story, hour), set())
+        if origin in admitted:
+            return origin
+        if len(admitted) >= ORIGINS_PER_HOUR:
+            return OTHER
+        admitted.add(origin)
+        return origin
+
+    def _write(self, tally: Tally, now: datetime) -> int:
+        if tally.pending:
+            self._check_posts(tally)
+        current = _hour(now.timestamp())
+        for key in [k for k in self.admitted if k[1] < current - timedelta(hours=1)]:
+            del self.admitted[key]
+        pages: dict[stats_repo.PageKey, list[int]] = {}
+        for story, origins in tally.pages.items():
+            scores = tally.scores[story]
+            # Heaviest first, so the origins admitted for the hour are the busiest.
+            for origin in sorted(origins, key=lambda o: -scores.get(o, 0)):
+                for (hour, template, variant), counts in origins[origin].items():
+                    name = self._admit(story, hour, origin)
+                    mine = pages.setdefault((story, hour, name, template, variant),
+                                            [0] * len(counts))
+                    for i, c in enumerate(counts):
+                        mine[i] += c
+        stats_repo.apply(stats_repo.increments(pages, tally.posts))
+        metrics.app.inc(_EVENTS_FLUSHED, tally.events)
+        for (story, day), sketch in tally.sketches.items():
+            if not reach_repo.merge(story, day, sketch.registers()):
+                logger.warning("reach of story %s lost a merge race %d times", story,
+                               reach_repo.CAS_ATTEMPTS)
+        return tally.events
+
+
+def _refused_from_thread(reason: str) -> None:
+    # The flush thread writes the app registry: the fast one is the event loop's.
+    metrics.app.inc(metrics.series("samembed_beacons_total", result="refused", reason=reason))
+
+
+counter = Counter()
+
+_HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store")]
+
+
+async def _answer(send: Any, status: int, message: str = "",
+                  extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    body = (message + "\n").encode() if message else b""
+    await send({"type": "http.response.start", "status": status,
+                "headers": _HEADERS + (extra or [])})
+    await send({"type": "http.response.body", "body": body})
+
+
+class Endpoint:
+    """The ASGI application of PATH: count the beacon in `counter`, answer 204 (or a 4xx).
+    `start=False` leaves flushing to the caller (tests flush when they choose)."""
+
+    def __init__(self, counter: Counter, start: bool = True) -> None:
+        self.counter = counter
+        self.autostart = start
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["method"] != "POST":
+            await _answer(send, 405, "send beacons with POST", [(b"allow", b"POST")])
+            return
+        content_type = agent = b""
+        length = -1
+        for name, value in scope["headers"]:
+            if name == b"content-type":
+                content_type = value
+            elif name == b"user-agent":
+                agent = value
+            elif name == b"content-length":
+                length = int(value) if value.isdigit() else MAX_BODY + 1
+        if not content_type.lower().startswith(b"text/plain"):
+            _refused("content-type")
+            await _answer(send, 415, "send the beacon as text/plain (navigator.sendBeacon)")
+            return
+        if length > MAX_BODY:
+            _refused("too-large")
+            await _answer(send, 413, f"a beacon is at most {MAX_BODY} bytes")
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if len(body) > MAX_BODY:
+                _refused("too-large")
+                await _answer(send, 413, f"a beacon is at most {MAX_BODY} bytes")
+                return
+            if not message.get("more_body"):
+                break
+        if not agent or _BOTS.search(agent):
+            _refused("bot")
+            await _answer(send, 204)
+            return
+        client = scope.get("client")
+        try:
+            counted = self.counter.accept(body, client[0] if client else "", agent)
+        except Refused as e:
+            _refused(e.reason)
+            await _answer(send, e.status, str(e))
+            return
+        if self.autostart:
+            self.counter.start()
+        metrics.fast.inc(_ACCEPTED)
+        metrics.fast.inc(_EVENTS_ACCEPTED, counted)
+        await _answer(send, 204)
+
+
+handle = Endpoint(counter)

@@ -1,0 +1,236 @@
+"""Analytics in headless Chromium: what a reader's frame sends, as the rollups show it.
+
+The publisher page (localhost) embeds the story (127.0.0.1) below the first screen;
+the test scrolls it into view and out again, clicks, and reads the rollups the
+server's endpoint wrote (it flushes every 0.2 s here).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page
+
+from samembed.analytics.collect import Counter
+from samembed.embedded_db import EmbeddedDB
+from samembed.mongo import database
+from samembed.repositories.stories import Story
+from tests.axe import axe_summary, axe_violations
+from tests.factories import make_story
+from tests.servers import Gunicorn, PublisherSite, publish, sign_in
+from tests.test_analytics_endpoint import beacon, first_post
+
+pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
+
+# A reader's browser: the endpoint ignores headless ones, as it does crawlers.
+READER = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+          "Chrome/131.0.0.0 Safari/537.36")
+DNT = "Object.defineProperty(Navigator.prototype, 'doNotTrack', {get: () => '1'});"
+GPC = "Object.defineProperty(Navigator.prototype, 'globalPrivacyControl', {get: () => true});"
+
+
+@pytest.fixture(scope="module")
+def server(embedded_db: EmbeddedDB, static_files: None) -> Iterator[Gunicorn]:
+    gunicorn = Gunicorn(embedded_db.uri, EMBED_CACHE_TTL="0.5", ANALYTICS_FLUSH_INTERVAL="0.2")
+    gunicorn.start()
+    yield gunicorn
+    gunicorn.stop()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    context = browser.new_context(viewport={"width": 900, "height": 800}, user_agent=READER)
+    # Posts link to example.social: the outside world, closed here.
+    context.route("https://example.social/**", lambda route: route.abort())
+    yield context
+    context.close()
+
+
+def totals(story: Story, kind: str = "page") -> dict[str, int]:
+    found: dict[str, int] = {}
+    for doc in database()["stats_hourly"].find({"story_id": story.id, "kind": kind}):
+        for name, n in doc["n"].items():
+            found[name] = found.get(name, 0) + n
+    return found
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("the condition did not hold in time")
+
+
+def open_below_the_fold(context: BrowserContext, server: Gunicorn, publisher: PublisherSite,
+                        story: Story) -> Page:
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    body = ('<div style="height:900px">Above the story</div>'
+            f'<blockquote class="samembed" data-story="{story.slug}" data-template="list">'
+            f'<a href="{server.url}/s/{story.slug}">Our story</a></blockquote>'
+            f'<script async src="{server.url}/embed.js"></script>'
+            '<div style="height:3000px">Below the story</div>')
+    page.goto(publish(publisher, f"/{story.slug}", body))
+    page.frame_locator("iframe").locator("article.post").first.wait_for(state="attached")
+    assert errors == []
+    return page
+
+
+def scroll_to_frame(page: Page) -> None:
+    page.evaluate("document.querySelector('iframe').scrollIntoView({block: 'start'})")
+
+
+def scroll_away(page: Page) -> None:
+    page.evaluate("window.scrollTo(0, 0)")
+
+
+def test_a_frame_in_view_for_over_a_second_counts_one_view(
+    context: BrowserContext, server: Gunicorn, publisher: PublisherSite
+) -> None:
+    story = make_story("tour", posts=3)
+    page = open_below_the_fold(context, server, publisher, story)
+    wait_for(lambda: totals(story).get("load") == 1)
+    assert "view" not in totals(story)  # loaded below the fold: not seen yet
+    scroll_to_frame(page)
+    page.wait_for_timeout(1200)  # the reader looks for 1.2 s: the scenario, not a wait
+    scroll_away(page)
+    page.close(run_before_unload=True)  # hidden: what is left goes out
+    wait_for(lambda: totals(story).get("view") == 1)
+    assert totals(story)["load"] == 1
+    (doc,) = database()["stats_hourly"].find({"story_id": story.id, "kind": "page"})
+    assert doc["origin"] == publisher.origin and doc["template"] == "list"
+
+
+def test_a_frame_scrolled_past_in_a_third_of_a_second_counts_no_view(
+    context: BrowserContext, server: Gunicorn, publisher: PublisherSite
+) -> None:
+    story = make_story("tour", posts=3)
+    page = open_below_the_fold(context, server, publisher, story)
+    wait_for(lambda: totals(story).get("load") == 1)
+    scroll_to_frame(page)
+    page.wait_for_timeout(300)
+    scroll_away(page)
+    # Past the dwell time, a click on a post: any view would have gone out before it.
+    page.wait_for_timeout(1200)
+    page.frame_locator("iframe").locator("article.post a.via").first.click()
+    page.close(run_before_unload=True)
+    wait_for(lambda: totals(story).get("click") == 1)
+    assert "view" not in totals(story)
+
+
+def test_a_click_on_a_post_counts_once_with_its_post_id(
+    context: BrowserContext, server: Gunicorn, publisher: PublisherSite
+) -> None:
+    story = make_story("tour", posts=3)
+    page = open_below_the_fold(context, server, publisher, story)
+    scroll_to_frame(page)
+    card = page.frame_locator("iframe").locator("article.post").nth(1)
+    post_id = card.get_attribute("data-post-id")
+    card.locator("a.via").click()
+    card.locator("a.via").click()
+    page.close(run_before_unload=True)
+    wait_for(lambda: totals(story, "post").get("click") == 1)
+    (doc,) = database()["stats_hourly"].find({"story_id": story.id, "kind": "post",
+                                               "n.click": {"$gt": 0}})
+    assert str(doc["post_id"]) == post_id and doc["n"]["click"] == 1
+    assert totals(story)["click"] == 1
+
+
+@pytest.mark.parametrize("signal", [DNT, GPC], ids=["do-not-track", "global-privacy-control"])
+def test_a_reader_who_says_no_sends_nothing(
+    browser: Browser, context: BrowserContext, server: Gunicorn, publisher: PublisherSite,
+    signal: str
+) -> None:
+    story = make_story("tour", posts=3)
+    private = browser.new_context(viewport={"width": 900, "height": 800}, user_agent=READER)
+    private.route("https://example.social/**", lambda route: route.abort())
+    private.add_init_script(signal)  # as the browser's own setting would say it
+    beacons: list[str] = []
+    private.on("request", lambda r: beacons.append(r.url) if "/api/v1/events" in r.url else None)
+    page = open_below_the_fold(private, server, publisher, story)
+    scroll_to_frame(page)
+    page.wait_for_timeout(1200)
+    page.frame_locator("iframe").locator("article.post a.via").first.click()
+    page.close(run_before_unload=True)
+    private.close()
+    # A reader without the signal, afterwards: once theirs is counted, the first
+    # reader's would have been too.
+    other = open_below_the_fold(context, server, publisher, story)
+    other.close(run_before_unload=True)
+    wait_for(lambda: totals(story).get("load") == 1)
+    assert beacons == []
+    assert totals(story) == {"load": 1}
+
+
+def test_a_studio_preview_sends_nothing(
+    browser: Browser, studio_server: tuple[Gunicorn, str]
+) -> None:
+    server, password = studio_server
+    story = make_story("quay", posts=3, title="Quay night market")
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, user_agent=READER)
+    context.route("https://example.social/**", lambda route: route.abort())
+    beacons: list[str] = []
+    context.on("request", lambda r: beacons.append(r.url) if "/api/v1/events" in r.url else None)
+    page = context.new_page()
+    sign_in(page, server, password)
+    page.goto(f"{server.url}/studio/stories/{story.id}/")
+    page.locator("[data-stage]").scroll_into_view_if_needed()
+    frame = page.frame_locator("[data-frame]")
+    frame.locator("article.post").first.wait_for(state="attached")
+    assert frame.locator("html").get_attribute("data-stats") is None
+    page.wait_for_timeout(1200)  # in view as long as a counted view needs
+    # The preview is scaled and takes no pointer: the click as its handlers see it.
+    frame.locator("article.post a.via").first.dispatch_event("click")
+    page.close(run_before_unload=True)
+    context.close()
+    # The public embed of the same story, afterwards, is counted: the preview's
+    # beacons, had there been any, would have arrived first.
+    reader = browser.new_context(user_agent=READER)
+    public = reader.new_page()
+    public.goto(f"{server.url}/e/{story.slug}")
+    public.close(run_before_unload=True)
+    reader.close()
+    wait_for(lambda: totals(story).get("load") == 1, timeout=30)
+    assert beacons == []
+    assert totals(story) == {"load": 1}
+
+
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_the_dashboard_has_no_axe_violations(
+    browser: Browser, studio_server: tuple[Gunicorn, str], scheme: str
+) -> None:
+    server, password = studio_server
+    story = make_story("quay", posts=3, title="Quay night market")
+    # Counted as the endpoint counts (Playwright holds this thread's event loop).
+    counter = Counter()
+    counter.refresh_salts()
+    clicked = first_post(story)
+    for i in range(12):
+        events: list[list[object]] = [["load", None, 10], ["view", None, 1100],
+                                      ["post_view", clicked, 1500]]
+        if i % 3 == 0:
+            events.append(["click", clicked, 2000])
+        counter.accept(beacon(story, events, view=f"pv-axe-{i:012d}",
+                              origin="https://news.example" if i % 2 else "https://blog.example"),
+                       f"192.0.2.{i}", READER.encode())
+    counter.flush()
+    context = browser.new_context(color_scheme=scheme)  # type: ignore[arg-type]
+    page = context.new_page()
+    sign_in(page, server, password)
+    for period in ("7d", "24h"):
+        page.goto(f"{server.url}/studio/stories/{story.id}/stats?period={period}")
+        page.wait_for_load_state("load")
+        page.eval_on_selector_all("details", "els => els.forEach(d => d.open = true)")
+        violations = axe_violations(page)
+        assert not violations, f"{period}:\n{axe_summary(violations)}"
+        if os.environ.get("SAMEMBED_SHOTS"):  # for a person to look at
+            page.screenshot(path=f"{os.environ['SAMEMBED_SHOTS']}/stats-{period}-{scheme}.png",
+                            full_page=True)
+    context.close()

@@ -1,0 +1,100 @@
+"""The event endpoint served by gunicorn as shipped: beacons over HTTP, and a worker
+that restarts writing what it counted."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from samembed.analytics import tokens
+from samembed.embedded_db import EmbeddedDB
+from samembed.mongo import database
+from samembed.repositories import sources as sources_repo
+from samembed.repositories.stories import Story
+from tests.factories import make_story
+from tests.servers import Gunicorn, Nginx
+from tests.test_deploy import get
+
+pytestmark = pytest.mark.usefixtures("mongo_db")
+
+READER = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/131.0 Safari/537.36"
+
+
+@pytest.fixture
+def server(embedded_db: EmbeddedDB) -> Iterator[Gunicorn]:
+    # A flush interval longer than the test: only the worker's exit can write.
+    gunicorn = Gunicorn(embedded_db.uri, ANALYTICS_FLUSH_INTERVAL="600")
+    gunicorn.start()
+    yield gunicorn
+    gunicorn.stop()
+
+
+def send(server: Gunicorn, story: Story, view: str) -> int:
+    sid = str(story.id)
+    body = json.dumps({"k": tokens.sign(sid), "s": sid, "p": view, "o": "https://news.example",
+                       "t": "list", "n": 2000, "e": [["load", None, 5]]}).encode()
+    request = urllib.request.Request(server.url + "/api/v1/events", data=body, headers={
+        "Content-Type": "text/plain;charset=UTF-8", "User-Agent": READER})
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+        return int(response.status)
+
+
+def loads(story: Story) -> int:
+    return sum(d["n"].get("load", 0)
+               for d in database()["stats_hourly"].find({"story_id": story.id}))
+
+
+def worker_pids(server: Gunicorn) -> list[int]:
+    assert server.process is not None
+    master = str(server.process.pid)
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            if re.search(rf"^PPid:\s+{master}$", status.read_text(), re.M):
+                found.append(int(status.parent.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_a_worker_that_restarts_writes_what_it_counted(server: Gunicorn) -> None:
+    story = make_story("harbour")
+    for i in range(10):
+        assert send(server, story, f"pv-restart-{i:08d}") == 204
+    assert loads(story) == 0  # not flushed yet
+    (worker,) = worker_pids(server)
+    os.kill(worker, signal.SIGTERM)  # an orderly restart, as max_requests or a deploy does
+    deadline = time.monotonic() + 20
+    while loads(story) < 10 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert loads(story) == 10
+
+
+def test_nginx_never_answers_the_stats_api_from_its_microcache(embedded_db: EmbeddedDB,
+                                                                static_files: None) -> None:
+    story = make_story("harbour")
+    sources_repo.set_push_token(story.id, "stats-token-" + "y" * 20)
+    app = Gunicorn(embedded_db.uri, workers=1)
+    app.start()
+    nginx = Nginx(app.port, worker_processes="1")
+    try:
+        nginx.start()
+        path = f"/api/v1/stories/{story.slug}/stats"
+        status, headers, body = get(nginx.port, path,
+                                    {"Authorization": "Bearer stats-token-" + "y" * 20})
+        assert status == 200 and json.loads(body)["story"] == "harbour"
+        assert headers.get("X-Cache-Status") == "BYPASS"
+        # At once, without the token: the app's 401, not the microcache's copy of the 200.
+        status, _, body = get(nginx.port, path)
+        assert status == 401 and b"push token" in body
+    finally:
+        nginx.stop()
+        app.stop()
