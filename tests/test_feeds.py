@@ -6,7 +6,6 @@ its fast path); autodiscovery on the story page."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import xml.etree.ElementTree as ET  # noqa: S405 - parses our own feeds
@@ -25,6 +24,7 @@ from samembed.media.signing import verify
 from samembed.repositories import stories as stories_repo
 from samembed.repositories.posts import Author, Media
 from tests.factories import make_post, make_story
+from tests.test_fastpath import call
 
 pytestmark = pytest.mark.usefixtures("mongo_db")
 
@@ -279,18 +279,8 @@ def test_the_fast_path_answers_conditional_requests_for_feeds_too() -> None:
 
 
 def fast(path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, dict[bytes, bytes], bytes]:
-    sent: list[dict[str, Any]] = []
-
+    """A request answered by the fast path alone (Django would fail the test)."""
     async def django(scope: dict[str, Any], receive: Any, send: Any) -> None:
         raise AssertionError("the fast path passed the request on")
 
-    async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b""}
-
-    scope = {"type": "http", "method": "GET", "path": path, "query_string": b"",
-             "headers": headers}
-    asyncio.run(FastPath(django)(scope, receive, send))
-    return sent[0]["status"], dict(sent[0]["headers"]), b"".join(m.get("body", b"") for m in sent)
+    return call(FastPath(django), path, headers=headers)

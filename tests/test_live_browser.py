@@ -113,8 +113,12 @@ def press(page: Page, label: str, row: str | None = None) -> None:
     """Press a remote button (in the row of post `row`) and wait for the answer."""
     scope = (page.locator(f'[data-remote-desk] [data-post-id="{row}"]') if row
              else page.locator(".remote"))
-    scope.get_by_role("button", name=label, exact=True).click()
-    expect(page.locator("p.ok")).to_be_visible()
+    with page.expect_response(lambda r: r.url.endswith("/remote/command")) as answer:
+        scope.get_by_role("button", name=label, exact=True).click()
+    assert answer.value.ok, answer.value.status
+    # Said on the page: a line that it worked, or, for a Hide, the undo bar that says
+    # it instead (the line is hidden as the bar appears).
+    expect(page.locator("p.ok:visible, [data-remote-undo]").first).to_be_visible()
 
 
 def test_it_drops_hidden_post_from_open_embed_and_open_screen(
