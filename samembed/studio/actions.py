@@ -76,25 +76,38 @@ class Outcome:
     proposal: dict[str, Any] = field(default_factory=dict)
 
 
-def sign_base(story: Story) -> str:
-    """The `base` a form about `story` carries: its version and values, signed."""
-    return signing.dumps({"story": str(story.id), "version": story.version,
-                          "values": story_values(story)}, salt=BASE_SALT, compress=True)
+def sign_snapshot(salt: str, owner: str, version: int | None, values: dict[str, Any]) -> str:
+    """What a form shows of `owner` (a story, a post, a story's rules) at `version`,
+    signed, so that a save made from it can be merged with any save since."""
+    return signing.dumps({"owner": owner, "version": version, "values": values},
+                         salt=salt, compress=True)
 
 
-def read_base(raw: str | None, story: Story, version: int) -> Base | None:
-    """The base a form was made from, or None when it is missing, forged, made for
-    another story or disagrees with the form's version."""
+def read_snapshot(salt: str, raw: str | None, owner: str, version: int | None
+                  ) -> dict[str, Any] | None:
+    """The values a form was made from, or None when they are missing, forged, made
+    for another owner or disagree with the form's version."""
     if not raw or len(raw) > 20_000:
         return None
     try:
-        data = signing.loads(raw, salt=BASE_SALT)
+        data = signing.loads(raw, salt=salt)
     except signing.BadSignature:
         return None
-    if not isinstance(data, dict) or data.get("story") != str(story.id) \
+    if not isinstance(data, dict) or data.get("owner") != owner \
             or data.get("version") != version or not isinstance(data.get("values"), dict):
         return None
-    return Base(version, data["values"])
+    return data["values"]
+
+
+def sign_base(story: Story) -> str:
+    """The `base` a form about `story` carries: its version and values, signed."""
+    return sign_snapshot(BASE_SALT, str(story.id), story.version, story_values(story))
+
+
+def read_base(raw: str | None, story: Story, version: int) -> Base | None:
+    """The base a story form was made from (see read_snapshot)."""
+    values = read_snapshot(BASE_SALT, raw, str(story.id), version)
+    return None if values is None else Base(version, values)
 
 
 def sign_values(story: Story, values: dict[str, Any]) -> str:

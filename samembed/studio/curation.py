@@ -424,21 +424,13 @@ def _shown(post: Post) -> dict[str, str]:
 
 
 def _caption_base(raw: str | None, post: Post, version: int | None) -> dict[str, str] | None:
-    try:
-        data = signing.loads(raw or "", salt=CAPTION_BASE_SALT)
-    except signing.BadSignature:
-        return None
-    if not isinstance(data, dict) or data.get("post") != str(post.id) \
-            or data.get("version") != version or not isinstance(data.get("values"), dict):
-        return None
-    return data["values"]
+    return actions.read_snapshot(CAPTION_BASE_SALT, raw, str(post.id), version)
 
 
 def _caption_page(request: HttpRequest, post: Post, values: dict[str, str],
                   source_alts: tuple[str, ...], status: int = 200, message: str = "",
                   conflicts: dict[str, tuple[Any, Any]] | None = None) -> HttpResponse:
-    base = signing.dumps({"post": str(post.id), "version": post.version,
-                          "values": _shown(post)}, salt=CAPTION_BASE_SALT, compress=True)
+    base = actions.sign_snapshot(CAPTION_BASE_SALT, str(post.id), post.version, _shown(post))
     # Who saved the values a conflict shows: the post's newest applied caption edit.
     by = next((e for e in audit.for_story(post.story_id, 20, post_id=post.id)
                if e.action == "post.caption" and e.outcome == "applied"),

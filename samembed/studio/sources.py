@@ -26,7 +26,6 @@ from functools import partial
 from typing import Any
 
 from django.contrib import messages
-from django.core import signing
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -37,7 +36,7 @@ from samembed.repositories import audit, sources
 from samembed.repositories.posts import TEXT_MAX
 from samembed.repositories.sources import PAUSE_AFTER_FAILURES, Rules, Source
 from samembed.repositories.stories import Story
-from samembed.studio.actions import CAS_ATTEMPTS
+from samembed.studio.actions import CAS_ATTEMPTS, merge, read_snapshot, sign_snapshot
 from samembed.studio.audit import display_name, people
 from samembed.studio.forms import parse_version
 from samembed.studio.health import health_of
@@ -260,41 +259,25 @@ def rules_of(values: dict[str, Any], version: int = 0) -> Rules:
 
 def rules_base(story: Story, rules: Rules) -> str:
     """The signed rules the form shows: a save from them is merged with any save since."""
-    return signing.dumps({"story": str(story.id), "version": rules.version,
-                          "values": rule_values(rules)}, salt=RULES_BASE_SALT, compress=True)
-
-
-def _read_rules_base(raw: str | None, story: Story, version: int) -> dict[str, Any] | None:
-    try:
-        data = signing.loads(raw or "", salt=RULES_BASE_SALT)
-    except signing.BadSignature:
-        return None
-    if not isinstance(data, dict) or data.get("story") != str(story.id) \
-            or data.get("version") != version or not isinstance(data.get("values"), dict):
-        return None
-    return data["values"]
+    return sign_snapshot(RULES_BASE_SALT, str(story.id), rules.version, rule_values(rules))
 
 
 def merge_rules(base: dict[str, Any], theirs: dict[str, Any], mine: dict[str, Any]
                 ) -> tuple[dict[str, Any], dict[str, tuple[Any, Any]]]:
     """Three-way merge of rules: lists merge entry by entry (what each side added or
     removed applies, so two editors blocking words at once keep both); a flag or the
-    cap both changed to different values is a conflict (theirs, mine)."""
-    merged: dict[str, Any] = {}
-    conflicts: dict[str, tuple[Any, Any]] = {}
-    for key, wanted in mine.items():
-        before, current = base.get(key), theirs.get(key)
-        if isinstance(wanted, list):
-            removed = set(before or ()) - set(wanted)
-            kept = [x for x in current or () if x not in removed]
-            merged[key] = kept + [x for x in wanted if x not in (before or ()) and x not in kept]
-        elif wanted == before or current == wanted:
-            merged[key] = current
-        elif current == before:
-            merged[key] = wanted
-        else:
-            merged[key] = wanted
-            conflicts[key] = (current, wanted)
+    cap both changed to different values is a conflict (theirs, mine), as in
+    actions.merge, with mine in the merged values."""
+    lists = {k for k, v in mine.items() if isinstance(v, list)}
+    merged, conflicts = merge({k: v for k, v in base.items() if k not in lists},
+                              {k: v for k, v in theirs.items() if k not in lists},
+                              {k: v for k, v in mine.items() if k not in lists})
+    merged.update({k: wanted for k, (_, wanted) in conflicts.items()})
+    for key in lists:
+        before, wanted = base.get(key) or [], mine[key]
+        removed = set(before) - set(wanted)
+        kept = [x for x in theirs.get(key) or () if x not in removed]
+        merged[key] = kept + [x for x in wanted if x not in before and x not in kept]
     return merged, conflicts
 
 
@@ -326,7 +309,7 @@ def rules_save(request: HttpRequest, story_id: str) -> HttpResponse:
         new = _rules_from(request)
     except ValueError as e:
         return _page(request, story, 400, error=str(e))
-    base = _read_rules_base(request.POST.get("base"), story, int(seen))
+    base = read_snapshot(RULES_BASE_SALT, request.POST.get("base"), str(story.id), int(seen))
     for _ in range(CAS_ATTEMPTS):
         before = sources.rules(story.id)
         if before.version != int(seen):
