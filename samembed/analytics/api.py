@@ -14,26 +14,21 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET
 
 from samembed.analytics import report as reports
-from samembed.ingest.api import _error
-from samembed.repositories import sources, stories
+from samembed.ingest.api import authorised, error
 
 
 @require_GET
 def story_stats(request: HttpRequest, slug: str) -> JsonResponse:
     """The story's report over `?period=24h|7d|30d` by `?step=hour|day`."""
-    story = stories.get_by_slug(slug)
-    if story is None:
-        return _error(404, f"no story {slug!r}")
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return _error(401, "send the story's push token as 'Authorization: Bearer <token>'")
-    source = sources.push_source(story.id)
-    if source is None or not sources.push_token_matches(source, token.strip()):
-        return _error(401, "wrong token for this story (a new push token replaces the old)")
+    found = authorised(request, slug, "wrong token for this story (a new push token "
+                                      "replaces the old)")
+    if isinstance(found, JsonResponse):
+        return found
+    story, _ = found
     try:
         period, step = reports.parse(request.GET.get("period"), request.GET.get("step"))
     except reports.BadPeriod as e:
-        return _error(400, str(e))
+        return error(400, str(e))
     response = JsonResponse(reports.report(story, period, step).as_dict())
     response["Cache-Control"] = "private, no-store"
     return response
