@@ -18,7 +18,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management import call_command
 from django.test import Client, override_settings
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from samembed import flags, mongo, outbound
 from samembed.embed.cache import response_cache
@@ -133,6 +133,28 @@ def publisher() -> Iterator[PublisherSite]:
     site.stop()
 
 
+
+
+@pytest.fixture(scope="module")
+def server(embedded_db: EmbeddedDB, static_files: None) -> Iterator[Gunicorn]:
+    """The read path under gunicorn, one per test module (modules that need other
+    settings define their own). The TTL is short so each test's stories are seen."""
+    gunicorn = Gunicorn(embedded_db.uri, EMBED_CACHE_TTL="0.5")
+    gunicorn.start()
+    yield gunicorn
+    gunicorn.stop()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    """A 900×800 page whose script errors fail the test."""
+    context = browser.new_context(viewport={"width": 900, "height": 800})
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda e: errors.append(str(e)))
+    yield opened
+    context.close()
+    assert errors == [], errors
 
 
 @pytest.fixture(scope="module")

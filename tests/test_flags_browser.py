@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import time
 import urllib.request
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser
 
-from samembed.embedded_db import EmbeddedDB
 from samembed.flags import origin_unit
 from samembed.repositories import flags as repo
 from tests.factories import make_story
@@ -19,13 +17,6 @@ from tests.servers import Gunicorn, PublisherSite, publish
 
 pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
 
-
-@pytest.fixture(scope="module")
-def server(embedded_db: EmbeddedDB, static_files: None) -> Iterator[Gunicorn]:
-    gunicorn = Gunicorn(embedded_db.uri, EMBED_CACHE_TTL="0.5")
-    gunicorn.start()
-    yield gunicorn
-    gunicorn.stop()
 
 
 def fetch(url: str) -> bytes:

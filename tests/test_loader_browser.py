@@ -7,13 +7,11 @@ The publisher page is served from `localhost:<port>`, the embed from
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page
 
 from samembed.embed.loader import minified
-from samembed.embedded_db import EmbeddedDB
 from samembed.repositories.stories import TEMPLATES
 from tests.factories import make_story
 from tests.servers import Gunicorn, PublisherSite, publish
@@ -22,24 +20,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.usefixtures("mongo_db")]
 
 
 
-@pytest.fixture(scope="module")
-def server(embedded_db: EmbeddedDB, static_files: None) -> Iterator[Gunicorn]:
-    # The TTL is short so that each test's freshly made stories are seen.
-    gunicorn = Gunicorn(embedded_db.uri, EMBED_CACHE_TTL="0.5")
-    gunicorn.start()
-    yield gunicorn
-    gunicorn.stop()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 900, "height": 800})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    yield page
-    context.close()
-    assert errors == [], errors
 
 
 def snippet(server: Gunicorn, story: str, template: str | None = None, times: int = 1) -> str:

@@ -11,13 +11,11 @@ from __future__ import annotations
 import json
 import re
 import urllib.request
-from collections.abc import Iterator
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Browser, Page
+from playwright.sync_api import Page
 
-from samembed.embedded_db import EmbeddedDB
 from tests.factories import make_story
 from tests.servers import Gunicorn, PublisherSite, publish
 
@@ -79,23 +77,6 @@ def filtered(html: str, secret: str = SECRET) -> str:
                                    'security="restricted"')
 
 
-@pytest.fixture(scope="module")
-def server(embedded_db: EmbeddedDB, static_files: None) -> Iterator[Gunicorn]:
-    gunicorn = Gunicorn(embedded_db.uri, EMBED_CACHE_TTL="0.5")
-    gunicorn.start()
-    yield gunicorn
-    gunicorn.stop()
-
-
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 900, "height": 800})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    yield page
-    context.close()
-    assert errors == [], errors
 
 
 def oembed_html(server: Gunicorn, slug: str, template: str = "list") -> str:

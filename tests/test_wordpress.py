@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page
 
-from samembed.embedded_db import EmbeddedDB
 from tests.factories import make_story
 from tests.servers import Gunicorn
 from tests.wordpress import PACKAGES, WordPress, available
@@ -30,13 +29,6 @@ pytestmark = [
                        + " (make test-wordpress installs them)"),
 ]
 
-
-@pytest.fixture(scope="module")
-def server(embedded_db: EmbeddedDB, static_files: None) -> Iterator[Gunicorn]:
-    gunicorn = Gunicorn(embedded_db.uri, EMBED_CACHE_TTL="0.5")
-    gunicorn.start()
-    yield gunicorn
-    gunicorn.stop()
 
 
 @pytest.fixture(scope="module")
