@@ -55,6 +55,7 @@ from django.conf import settings
 from samembed import metrics
 from samembed.analytics import tokens
 from samembed.analytics.hll import Sketch
+from samembed.ratelimit import RateLimit
 from samembed.repositories import posts as posts_repo
 from samembed.repositories import reach as reach_repo
 from samembed.repositories import salts as salts_repo
@@ -210,38 +211,6 @@ class Tally:
         return True
 
 
-class RateLimit:
-    """A token bucket per address, for at most ADDRESSES addresses at a time."""
-
-    def __init__(self) -> None:
-        self._buckets: dict[str, list[float]] = {}
-
-    def allow(self, address: str, now: float) -> bool:
-        rate, burst = settings.ANALYTICS_RATE, float(settings.ANALYTICS_BURST)
-        bucket = self._buckets.get(address)
-        if bucket is None:
-            if len(self._buckets) >= ADDRESSES:
-                self._prune(now, rate, burst)
-            bucket = self._buckets[address] = [burst, now]
-        tokens_now = min(burst, bucket[0] + (now - bucket[1]) * rate)
-        bucket[1] = now
-        if tokens_now < 1.0:
-            bucket[0] = tokens_now
-            return False
-        bucket[0] = tokens_now - 1.0
-        return True
-
-    def _prune(self, now: float, rate: float, burst: float) -> None:
-        # Buckets full again are no different from new ones; if that frees too
-        # little, the oldest half goes (dicts keep insertion order).
-        refill = burst / rate if rate else float("inf")
-        for address in [a for a, b in self._buckets.items() if now - b[1] >= refill]:
-            del self._buckets[address]
-        if len(self._buckets) >= ADDRESSES:
-            for address in list(self._buckets)[: ADDRESSES // 2]:
-                del self._buckets[address]
-
-
 def _parse(body: bytes) -> dict[str, Any]:
     if not body.strip():
         raise Refused(400, "empty", "an empty beacon: send one JSON object")
@@ -270,7 +239,8 @@ class Counter:
         self.known_posts: OrderedDict[tuple[str, str], bool] = OrderedDict()
         self.admitted: dict[tuple[str, datetime], set[str]] = {}
         self.salts: dict[datetime, bytes] = {}
-        self.limits = RateLimit()
+        self.limits = RateLimit(
+            lambda: (settings.ANALYTICS_RATE, float(settings.ANALYTICS_BURST)), ADDRESSES)
         # The event loop counts, the flush thread swaps: a short, rarely contended lock.
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from samembed import flags, metrics
+from samembed.ratelimit import RateLimit
 
 BEACON_PATH = "/flags/error"
 BEACON_MAX_BYTES = 512
@@ -34,8 +35,8 @@ KINDS = ("exposure", "server_error", "client_error")
 NAME = "samembed_flag_events_total"
 
 _series: dict[tuple[str, str, str], str] = {}
-# address -> (second, reports in it)
-_recent: dict[str, tuple[int, int]] = {}
+# Reports per address: BEACON_PER_ADDRESS a second, in bounded memory.
+_recent = RateLimit(lambda: (BEACON_PER_ADDRESS, BEACON_PER_ADDRESS), ADDRESSES_MAX)
 
 
 def _name(kind: str, key: str, variant: str) -> str:
@@ -103,15 +104,8 @@ def report(body: bytes) -> int:
 
 
 def allowed(address: str, now: float | None = None) -> bool:
-    """Whether `address` may report once more this second."""
-    second = int(time.monotonic() if now is None else now)
-    last, n = _recent.get(address, (second, 0))
-    n = n + 1 if last == second else 1
-    if len(_recent) >= ADDRESSES_MAX and address not in _recent:
-        # A flood from many addresses: forget them all rather than grow.
-        _recent.clear()
-    _recent[address] = (second, n)
-    return n <= BEACON_PER_ADDRESS
+    """Whether `address` may report once more now."""
+    return _recent.allow(address, time.monotonic() if now is None else now)
 
 
 _NO_STORE = [(b"cache-control", b"no-store"), (b"content-length", b"0")]
