@@ -20,7 +20,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from html import escape as html_escape
 from typing import Any
@@ -343,7 +343,7 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
         shown = template or story.default_template
         if theme is not None:
             # The publisher's page is light or dark: the story's colours, that mode.
-            story = replace(story, theme=replace(story.theme, mode=theme))
+            story = story.in_mode(theme)
         more_url = None
         if result.next and shown in paging.PAGED_TEMPLATES:
             more_url = _with_origin(prefix + quote(story.slug) + query_suffix(

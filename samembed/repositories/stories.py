@@ -9,7 +9,7 @@ first). Every change bumps `version`, which is what caches key their freshness o
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -174,6 +174,11 @@ class Story:
     def is_public(self) -> bool:
         # Archived stories stay readable where they were embedded; drafts do not.
         return self.status in ("published", "archived")
+
+    def in_mode(self, mode: str) -> Story:
+        """The story with its colours in `mode` (light, dark, auto), as a publisher's
+        page asks with `data-theme`."""
+        return replace(self, theme=replace(self.theme, mode=mode))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ included, and reaches the embeds through the version watch within a second.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import timedelta
 from functools import wraps
 from typing import Any, Callable
@@ -333,7 +332,7 @@ def story_preview(request: HttpRequest, story_id: str) -> HttpResponse:
         if theme not in THEME_MODES:
             return protect(HttpResponse(f"Unknown theme {theme[:40]!r}.", status=400,
                                         content_type="text/plain; charset=utf-8"))
-        story = replace(story, theme=replace(story.theme, mode=theme))
+        story = story.in_mode(theme)
     posts = posts_repo.list_published(story.id, limit)
     # Not following live updates: its own URL needs a session the frame cannot send
     # (the studio page polls the version and reloads the frame instead). Any `v`
