@@ -141,6 +141,10 @@ DECLARED: dict[str, Setting] = {
         _s("MONGODB_READ_TIMEOUT_MS", "1500", parse_positive_int,
            "Socket and server-selection timeout for reads on the embed path, in ms. "
            "Short, so a failing database turns into a stale copy quickly."),
+        _s("MONGODB_TIMEOUT_MS", "3000", parse_positive_int,
+           "Deadline of every other database operation (writes, studio reads), in ms, "
+           "waiting for a pooled connection included: a hung database becomes a 503 "
+           "with Retry-After, not a request that waits for the socket."),
         _s("DATABASE_URL", "sqlite:///var/accounts.sqlite3", str,
            "SQL database for accounts and sessions (`sqlite:///path` or "
            "`postgres://user:pass@host:port/name`)."),

@@ -2,7 +2,8 @@
 
 Only `samembed.repositories` calls `database()`. The client speaks the Stable API
 v1 in strict mode, so code that works against the embedded SecantusDB keeps
-working on MongoDB 7/8. Reads on the embed path use short timeouts so that a slow
+working on MongoDB 7/8. Every operation has a deadline
+(`MONGODB_TIMEOUT_MS`); reads on the embed path use shorter ones so that a slow
 or absent database turns into a stale copy quickly instead of a hung worker.
 
 The URI is parsed once per process, with the client: a `mongodb+srv://` URI costs a
@@ -40,7 +41,10 @@ def client() -> MongoClient:
                     server_api=ServerApi("1", strict=True, deprecation_errors=True),
                     serverSelectionTimeoutMS=timeout,
                     connectTimeoutMS=timeout,
-                    socketTimeoutMS=max(timeout, 5000),
+                    # One deadline per operation, the wait for a pooled connection
+                    # included (a socket timeout leaves that wait unbounded when a
+                    # hung database holds every connection); `reading()` shortens it.
+                    timeoutMS=settings.MONGODB_TIMEOUT_MS,
                     appname="samembed",
                     tz_aware=True,
                     connect=False,

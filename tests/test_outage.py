@@ -8,15 +8,20 @@ The long run of the same scenario (30 s) is `make bench`'s `outage` (bench/run.p
 from __future__ import annotations
 
 import json
+import os
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import settings
+from pymongo.errors import PyMongoError
 
 from samembed import mongo
 from samembed.embedded_db import EmbeddedDB, free_port
-from samembed.repositories import ensure_indexes, sources
+from samembed.repositories import ensure_indexes, sources, stories
+from samembed.repositories.common import is_unavailable
 from tests import faults
 from tests.factories import make_story
 from tests.servers import Gunicorn
@@ -83,3 +88,30 @@ def test_readers_never_notice_a_database_outage(
     assert "503" in summary["writes_by_status"] and "200" in summary["writes_by_status"], report
     assert summary["recovery_s"] <= 2.0, report
     assert set(summary["readiness_statuses"]) == {"200"}, report
+
+
+
+def test_a_write_to_a_hung_database_gives_up_at_its_deadline(own_db: EmbeddedDB) -> None:
+    # A request's first read already has the (shorter) read deadline; this is the
+    # bound on everything else, a hung database holding the pooled connections.
+    previous = settings.MONGODB_URI, settings.MONGODB_TIMEOUT_MS
+    settings.MONGODB_URI, settings.MONGODB_TIMEOUT_MS = own_db.uri, 1000
+    mongo.close()
+    try:
+        story = stories.get_by_slug("harbour")
+        assert story is not None
+        assert stories.get(story.id) is not None  # the pool is warm
+        os.kill(own_db.process.pid, signal.SIGSTOP)
+        try:
+            started = time.monotonic()
+            with pytest.raises(PyMongoError) as failed:
+                stories.bump_version(story.id)
+            waited = time.monotonic() - started
+        finally:
+            os.kill(own_db.process.pid, signal.SIGCONT)
+        assert is_unavailable(failed.value)  # so the middleware answers 503 + Retry-After
+        # The driver's socket timeout (the bound before a deadline was set) is 5 s.
+        assert waited <= 2.0, waited
+    finally:
+        settings.MONGODB_URI, settings.MONGODB_TIMEOUT_MS = previous
+        mongo.close()
