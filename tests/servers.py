@@ -172,7 +172,9 @@ class Nginx:
             site = _replace(site, [(
                 "    set_real_ip_from 10.0.0.0/8;\n    set_real_ip_from 172.16.0.0/12;\n"
                 "    set_real_ip_from 192.168.0.0/16;\n",
-                "".join(f"    set_real_ip_from {b};\n" for b in balancers))])
+                "".join(f"    set_real_ip_from {b};\n" for b in balancers)), (
+                "    10.0.0.0/8 1;\n    172.16.0.0/12 1;\n    192.168.0.0/16 1;\n",
+                "".join(f"    {b} 1;\n" for b in balancers))])
         if extra_server:  # @DIR@ in it: this instance's directory
             extra = extra_server.replace("@DIR@", str(d))
             site = _replace(site, [("    server_name _;\n", "    server_name _;\n" + extra)])

@@ -212,3 +212,29 @@ def test_behind_a_balancer_nginx_passes_on_the_client_and_refuses_it_metrics(
     status, _, body = request(nginx.port, "GET", "/metrics", {"X-Forwarded-For": "10.1.2.3"})
     assert status == 200 and b"samembed_" in body
 
+
+
+# What nginx sends the application as X-Forwarded-Proto, answered by nginx itself.
+ECHO_PROTO = '    location = /__proto { default_type text/plain; return 200 "$samembed_proto"; }\n'
+
+
+@pytest.mark.parametrize(("balancers", "claimed", "seen"), [
+    (None, "https", "http"),  # as shipped: loopback is no balancer
+    (None, "", "http"),
+    (("127.0.0.1",), "https", "https"),
+    (("127.0.0.1",), "http", "http"),
+    (("127.0.0.1",), "", "http"),
+    (("127.0.0.1",), "gopher", "http"),
+    (("127.0.0.1",), "https, http", "http"),
+])
+def test_only_a_balancer_may_say_the_reader_used_https(
+    behind_nginx: Gunicorn, nginx_factory: list[Nginx], balancers: tuple[str, ...] | None,
+    claimed: str, seen: str,
+) -> None:
+    nginx = Nginx(behind_nginx.port, worker_processes="1", balancers=balancers,
+                  extra_server=ECHO_PROTO)
+    nginx_factory.append(nginx)
+    nginx.start()
+    status, _, body = request(nginx.port, "GET", "/__proto",
+                              {"X-Forwarded-Proto": claimed} if claimed else {})
+    assert (status, body.decode()) == (200, seen)
