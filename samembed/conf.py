@@ -164,6 +164,9 @@ DECLARED: dict[str, Setting] = {
            "story's first page, so that a worker started during a database outage can "
            "serve it. Shared by the workers of an instance (or by instances mounting one "
            "directory); empty disables it."),
+        _s("EMBED_SNAPSHOT_MAX_BYTES", "268435456", parse_positive_int,
+           "Upper bound of EMBED_SNAPSHOT_DIR, in bytes: the copies rendered longest ago "
+           "are removed first."),
         _s("LIVE_POLL_INTERVAL", "1", parse_poll_interval,
            "Seconds between an open live embed's or screen's look at its story's version "
            "(`/live/<slug>`, answered from memory); with the version watch's 0.5 s it "

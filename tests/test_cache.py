@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -368,3 +369,26 @@ def test_codings_are_made_once_on_first_demand() -> None:
     first = entry.respond(b"br", None, False)[2]
     assert set(entry.encoded) == {"br"}
     assert entry.respond(b"br", None, False)[2] is first
+
+
+def test_the_snapshot_directory_keeps_to_its_byte_bound(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path, max_bytes=10_000)
+    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=3600, snapshots=store)
+    for n in range(12):  # about 1.5 KB each: more than the bound holds
+        cache.get(f"/e/story-{n}", lambda n=n: Entry.build(
+            200, [], bytes([65 + n]) * 1500, story_id=f"s{n}", version=1))
+        os.utime(store._path(f"/e/story-{n}"), (1000 + n, 1000 + n))  # rendered in order
+    abandoned = tmp_path / ".tmp-crashed"
+    abandoned.write_bytes(b"half a file")
+    os.utime(abandoned, (1000, 1000))
+    store.sweep()
+    kept = sorted(p.name for p in tmp_path.iterdir())
+    assert sum(p.stat().st_size for p in tmp_path.iterdir()) <= 9_000  # under the bound
+    assert ".tmp-crashed" not in kept
+    # The least recently rendered went first; the newest are still there.
+    assert not store._path("/e/story-0").exists()
+    assert store._path("/e/story-11").exists() and store._path("/e/story-10").exists()
+    # A copy another worker's sweep removed is written again on its next render.
+    cache.invalidate(lambda entry: True)
+    cache.get("/e/story-0", lambda: Entry.build(200, [], b"A" * 1500, story_id="s0", version=1))
+    assert store.load("/e/story-0") is not None

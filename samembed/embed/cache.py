@@ -577,6 +577,7 @@ def response_cache() -> ResponseCache:
             max_bytes=settings.EMBED_CACHE_MAX_BYTES,
             stale_if_error=settings.EMBED_STALE_IF_ERROR,
             revalidate_wait=settings.EMBED_REVALIDATE_WAIT,
-            snapshots=SnapshotStore(directory) if directory else None,
+            snapshots=(SnapshotStore(directory, settings.EMBED_SNAPSHOT_MAX_BYTES)
+                       if directory else None),
         )
     return _cache

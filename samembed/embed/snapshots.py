@@ -15,6 +15,10 @@ that mount one shared directory share it too. One file per key, named by the
 key's hash, written under a temporary name and renamed, so a reader never sees
 half a file: a JSON header line, then the body. An unchanged render rewrites
 nothing; it only refreshes the file's time now and then, which is the copy's age.
+
+The directory has a byte bound (EMBED_SNAPSHOT_MAX_BYTES): now and then, after a
+write, a worker adds up the files and removes the least recently rendered ones
+(oldest file time) until the rest fit, and any temporary file a crash left behind.
 """
 
 from __future__ import annotations
@@ -37,6 +41,15 @@ logger = logging.getLogger(__name__)
 
 # An unchanged copy's file time is refreshed at most this often.
 TOUCH_INTERVAL = 60.0
+# A worker adds up the directory at most this often (it is a listing and a stat
+# per file, on the render path): the bound can be overshot by what all workers
+# write in that time.
+SWEEP_INTERVAL = 30.0
+# A sweep leaves the directory this far under its bound, so the next writes do not
+# each start one.
+SWEEP_TO = 0.9
+# A temporary file older than this is a crash's leftover, not a write in progress.
+ABANDONED = 600.0
 
 
 def _first_page(key: str) -> bool:
@@ -46,8 +59,10 @@ def _first_page(key: str) -> bool:
 class SnapshotStore:
     """A directory of last good copies, one file per cache key."""
 
-    def __init__(self, directory: Path | str) -> None:
+    def __init__(self, directory: Path | str, max_bytes: int = 256 * 2**20) -> None:
         self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self._swept = 0.0  # monotonic time of this process's last sweep
         # key -> (etag, wall time of the last write or touch): skip identical writes.
         self._saved: dict[str, tuple[bytes | None, float]] = {}
         self._lock = threading.Lock()
@@ -77,10 +92,14 @@ class SnapshotStore:
         path = self._path(key)
         previous = self._saved.get(key)
         if previous is not None and previous[0] == entry.etag and entry.etag is not None:
-            if now - previous[1] >= TOUCH_INTERVAL:
+            if now - previous[1] < TOUCH_INTERVAL:
+                return
+            try:
                 os.utime(path)
                 self._saved[key] = (entry.etag, now)
-            return
+                return
+            except FileNotFoundError:
+                pass  # another worker's sweep removed it: write it again
         if not self._ready:
             self.directory.mkdir(parents=True, exist_ok=True)
             self._ready = True
@@ -101,6 +120,50 @@ class SnapshotStore:
             raise
         with self._lock:
             self._saved[key] = (entry.etag, now)
+        if time.monotonic() - self._swept >= SWEEP_INTERVAL:
+            self.sweep()
+
+    def sweep(self) -> int:
+        """Remove the least recently rendered copies until the directory fits its
+        bound, and abandoned temporary files; the number of bytes removed."""
+        self._swept = time.monotonic()
+        files: list[tuple[float, int, Path]] = []
+        removed = 0
+        now = time.time()
+        with os.scandir(self.directory) as listing:
+            for item in listing:
+                try:
+                    stat = item.stat()
+                except FileNotFoundError:  # another worker removed it meanwhile
+                    continue
+                if item.name.startswith(".tmp-"):
+                    if now - stat.st_mtime > ABANDONED:
+                        removed += self._remove(Path(item.path), stat.st_size)
+                elif item.name.endswith(".snap"):
+                    files.append((stat.st_mtime, stat.st_size, Path(item.path)))
+        total = sum(size for _, size, _ in files)
+        if total <= self.max_bytes:
+            return removed
+        files.sort()
+        target = self.max_bytes * SWEEP_TO
+        for _, size, path in files:
+            if total <= target:
+                break
+            removed += self._remove(path, size)
+            total -= size
+        # Whatever this process wrote may be gone: let its next render write again.
+        with self._lock:
+            self._saved.clear()
+        logger.info("snapshots: %d bytes removed to stay within %d", removed, self.max_bytes)
+        return removed
+
+    @staticmethod
+    def _remove(path: Path, size: int) -> int:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return 0
+        return size
 
     def load(self, key: str) -> tuple[Entry, float] | None:
         """The saved copy of `key` and its age in seconds, or None."""
