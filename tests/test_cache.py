@@ -374,9 +374,11 @@ def test_codings_are_made_once_on_first_demand() -> None:
 def test_the_snapshot_directory_keeps_to_its_byte_bound(tmp_path: Path) -> None:
     store = SnapshotStore(tmp_path, max_bytes=10_000)
     cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=3600, snapshots=store)
+    def published(body: bytes) -> Callable[[], Entry]:
+        return lambda: Entry.build(200, [], body, story_id="s", version=1)
+
     for n in range(12):  # about 1.5 KB each: more than the bound holds
-        cache.get(f"/e/story-{n}", lambda n=n: Entry.build(
-            200, [], bytes([65 + n]) * 1500, story_id=f"s{n}", version=1))
+        cache.get(f"/e/story-{n}", published(bytes([65 + n]) * 1500))
         os.utime(store._path(f"/e/story-{n}"), (1000 + n, 1000 + n))  # rendered in order
     abandoned = tmp_path / ".tmp-crashed"
     abandoned.write_bytes(b"half a file")
