@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import string
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -331,25 +330,17 @@ def test_a_right_to_left_carousel_moves_with_its_arrows_and_buttons(server: Guni
         # Right to left, the next card is on the left.
         page.keyboard.press("ArrowLeft")
         assert page.evaluate("document.activeElement.textContent").count(f"#{n} ") == 1
-        deadline = time.monotonic() + 2
-        while not page.evaluate(in_view) and time.monotonic() < deadline:
-            page.wait_for_timeout(50)  # a smooth scroll takes a moment
-        assert page.evaluate(in_view), n
+        page.wait_for_function(in_view, timeout=10_000)  # a smooth scroll takes a moment
     page.keyboard.press("ArrowRight")
-    page.wait_for_timeout(80)
+    page.wait_for_function("() => document.activeElement.textContent.includes('#4 ')",
+                           timeout=10_000)
     assert page.evaluate("document.activeElement.textContent").count("#4 ") == 1
     page.keyboard.press("Home")
-    deadline = time.monotonic() + 2
-    while page.evaluate("document.querySelector('.track').scrollLeft") < -2 \
-            and time.monotonic() < deadline:
-        page.wait_for_timeout(50)
-    assert page.evaluate("document.querySelector('.track').scrollLeft") > -2
+    page.wait_for_function("() => document.querySelector('.track').scrollLeft > -2",
+                           timeout=10_000)
     next_button = page.locator("[data-carousel-next]")
     box = next_button.bounding_box()
     assert box and box["x"] < 450  # "next" sits at the row's end: the left
     next_button.click()
-    deadline = time.monotonic() + 2
-    while page.evaluate("document.querySelector('.track').scrollLeft") > -100 \
-            and time.monotonic() < deadline:
-        page.wait_for_timeout(50)
-    assert page.evaluate("document.querySelector('.track').scrollLeft") < -100
+    page.wait_for_function("() => document.querySelector('.track').scrollLeft < -100",
+                           timeout=10_000)

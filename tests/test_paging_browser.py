@@ -310,13 +310,17 @@ def test_a_screen_of_a_draft_starts_by_itself_once_published(
     assert page.locator("h1").inner_text() == "Waiting for opening"
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "screen-waiting-1920.png"))
-    page.wait_for_timeout(int(POLL_SECONDS * 1500))  # it has looked at least once
+    # It has looked at least once and found the story still a draft.
+    with page.expect_response(lambda r: "/live/opening" in r.url, timeout=10_000):
+        pass
     assert stories_repo.update(story, {"status": "published"})
     published = time.monotonic()
     page.wait_for_selector("article.post", timeout=10_000)
     elapsed = time.monotonic() - published
     context.close()
-    assert elapsed <= 2 * POLL_SECONDS, elapsed
+    # Its next look (one poll interval) after the version watch has seen the change,
+    # and the page it then loads (a second, on a loaded machine).
+    assert elapsed <= POLL_SECONDS + 0.5 + 1.0, elapsed
 
 
 def test_cards_added_by_show_more_stay_through_live_updates(
