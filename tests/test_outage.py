@@ -101,14 +101,16 @@ def test_a_write_to_a_hung_database_gives_up_at_its_deadline(own_db: EmbeddedDB)
         story = stories.get_by_slug("harbour")
         assert story is not None
         assert stories.get(story.id) is not None  # the pool is warm
-        os.kill(own_db.process.pid, signal.SIGSTOP)
+        assert own_db.process is not None
+        pid = own_db.process.pid
+        os.kill(pid, signal.SIGSTOP)
         try:
             started = time.monotonic()
             with pytest.raises(PyMongoError) as failed:
                 stories.bump_version(story.id)
             waited = time.monotonic() - started
         finally:
-            os.kill(own_db.process.pid, signal.SIGCONT)
+            os.kill(pid, signal.SIGCONT)
         assert is_unavailable(failed.value)  # so the middleware answers 503 + Retry-After
         # The driver's socket timeout (the bound before a deadline was set) is 5 s.
         assert waited <= 2.0, waited
