@@ -291,12 +291,13 @@ class FastPath:
     async def _lifespan(receive: Any, send: Any) -> None:
         # Django has no lifespan support, so the process-wide start-up lives here:
         # it runs in each worker after the fork.
-        watch = flusher = flag_watch = None
+        watch = flusher = flag_watch = counts = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 watch = start_watch()
                 flag_watch = flags.start_watch()
+                counts = guard.start_flusher()
                 flusher = metrics.Flusher().start()
                 # Everything loaded so far (Django, Jinja, templates) lives as long
                 # as the worker: out of the collector's sight, a full collection no
@@ -311,6 +312,9 @@ class FastPath:
                     watch.stop()
                 if flag_watch is not None:
                     flag_watch.stop()
+                if counts is not None:
+                    # The guardrail counts since the last flush: written, not lost.
+                    await asyncio.get_running_loop().run_in_executor(None, counts.stop)
                 if flusher is not None:
                     flusher.stop()
                 # Analytics counted since the last flush: written, not lost with the worker.

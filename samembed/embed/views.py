@@ -348,6 +348,7 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
         if result.next and shown in paging.PAGED_TEMPLATES:
             more_url = _with_origin(prefix + quote(story.slug) + query_suffix(
                 template, page.limit, result.next, theme), origin_unit)
+        began = time.perf_counter()
         try:
             rendered = render_embed(
                 story, result.posts, shown, origin=origin, more_url=more_url,
@@ -358,6 +359,8 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
             # A new template that breaks must show in its flag's guardrail counts.
             guard.failed(variants)
             raise
+        # Render time per variant, where the render runs: a new template's cost shows.
+        guard.rendered(variants, time.perf_counter() - began)
         headers = _common_headers(b"text/html; charset=utf-8", rendered.csp.encode())
         # Live embeds are sandboxed frames (an opaque origin) that fetch their own
         # next version and next pages: they need CORS to read them. The content is
