@@ -22,16 +22,26 @@ URL: FNV-1a 32-bit of `location.origin`, in base 36 (`origin_unit`). The frame's
 URL thus differs per origin, so no CDN can serve one origin's variant to another,
 while our own cache keys on the variant (`key_suffix`), not on `o`: one entry
 per (URL, variant).
+
+The last good snapshot is also kept on local disk (`flags.json` in
+EMBED_SNAPSHOT_DIR, next to the stories' last good copies, written whenever a
+look finds something new): a process that starts while the database cannot be
+read takes it, so it decides as its siblings did rather than with defaults.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import random
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -207,6 +217,8 @@ class Snapshot:
     embed: tuple[Rule, ...]
     signature: tuple[tuple[str, int], ...]
     loaded: bool
+    # Read from the copy on disk, not from the database (yet).
+    saved: bool = False
     # Some embed flag is drawn per page view: no answer of this snapshot may be kept.
     drawn: bool = False
     # (slug, origin unit) -> what the fast path needs (samembed.embed.guard.hit_suffix),
@@ -215,12 +227,13 @@ class Snapshot:
         default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def build(cls, docs: Iterable[Mapping[str, Any]], loaded: bool = True) -> Snapshot:
+    def build(cls, docs: Iterable[Mapping[str, Any]], loaded: bool = True,
+              saved: bool = False) -> Snapshot:
         rules = {r.key: r for r in map(rule_from, docs)}
         embed = tuple(sorted((r for r in rules.values()
                               if r.key in EMBED_FLAGS and not r.inert), key=lambda r: r.key))
         return cls(rules, embed, tuple(sorted((k, r.version) for k, r in rules.items())),
-                   loaded, drawn=any(r.unit == "pageview" for r in embed))
+                   loaded, saved, drawn=any(r.unit == "pageview" for r in embed))
 
 
 EMPTY = Snapshot({}, (), (), loaded=False)
@@ -245,7 +258,7 @@ def current() -> Snapshot:
     the test client) loads it once on first use, retrying at most once a second."""
     global _last_attempt
     snap = _snapshot
-    if snap.loaded or _watch is not None:
+    if (snap.loaded and not snap.saved) or _watch is not None:
         return snap
     now = time.monotonic()
     if now - _last_attempt < 1.0:
@@ -254,18 +267,92 @@ def current() -> Snapshot:
         _last_attempt = now
         try:
             refresh()
-        except Exception as e:  # noqa: BLE001 - defaults (or the saved copy) stay
+        except Exception as e:  # noqa: BLE001 - the saved copy, else defaults, stay
             logger.warning("flags: could not load: %s", e)
+            fall_back()
     return _snapshot
 
 
 def refresh() -> Snapshot:
-    """Read every flag now and install them (the watch does this on each change)."""
+    """Read every flag now and install them (the watch does this on each change),
+    keeping a copy on disk."""
     from samembed.repositories import flags as repo
 
-    snap = Snapshot.build(repo.list_all())
+    docs = repo.list_all()
+    snap = Snapshot.build(docs)
     install(snap)
+    save(docs, snap.signature)
     return snap
+
+
+# ---- the copy on disk ----------------------------------------------------------------
+
+SAVED_NAME = "flags.json"
+# What a Rule is built from: nothing else of a document is written.
+_SAVED_FIELDS = ("key", "rollout", "unit", "seed", "killed", "staff", "origins", "stories",
+                 "variants", "version", "story_unit")
+_saved_signature: tuple[tuple[str, int], ...] | None = None
+
+
+def saved_path() -> Path | None:
+    """Where this instance keeps its last good snapshot (None: nowhere)."""
+    from django.conf import settings
+
+    where = settings.EMBED_SNAPSHOT_DIR
+    return Path(where) / SAVED_NAME if where else None
+
+
+def save(docs: Iterable[Mapping[str, Any]], signature: tuple[tuple[str, int], ...]) -> None:
+    """Write the snapshot read just now, when it differs from the one last written
+    (under a temporary name, then renamed: a reader never sees half a file)."""
+    global _saved_signature
+    path = saved_path()
+    if path is None or signature == _saved_signature:
+        return
+    data = json.dumps({"flags": [{k: d[k] for k in _SAVED_FIELDS if k in d} for d in docs]},
+                      separators=(",", ":"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".flags-")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+    except OSError as e:
+        logger.warning("flags: could not keep the snapshot on disk: %s", e)
+        return
+    _saved_signature = signature
+
+
+def load_saved() -> Snapshot | None:
+    """The snapshot on disk, if there is a readable one."""
+    path = saved_path()
+    if path is None:
+        return None
+    try:
+        docs = json.loads(path.read_text())["flags"]
+        return Snapshot.build(docs, saved=True)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        logger.warning("flags: the snapshot on disk is unreadable: %s", e)
+        return None
+
+
+def fall_back() -> None:
+    """A process that could not read the flags, with none read yet, takes the copy on
+    disk: never the defaults while a last good snapshot exists."""
+    if _snapshot.loaded:
+        return
+    saved = load_saved()
+    if saved is not None:
+        install(saved)
+        logger.warning("flags: the database cannot be read; using the snapshot on disk "
+                       "(%d flags)", len(saved.rules))
 
 
 def variant(key: str, unit: str | None = None, *, story: str | None = None,
@@ -345,7 +432,7 @@ class FlagWatch:
         """Look once; True when a new snapshot was installed."""
         from samembed.repositories import flags as repo
 
-        if _snapshot.loaded and repo.versions() == _snapshot.signature:
+        if _snapshot.loaded and not _snapshot.saved and repo.versions() == _snapshot.signature:
             return False
         refresh()
         return True
@@ -367,6 +454,7 @@ class FlagWatch:
                 self.poll()
             except Exception as e:  # noqa: BLE001 - started anyway; it keeps asking
                 logger.warning("flag watch: first look failed: %s", e)
+                fall_back()
             self._thread = threading.Thread(target=self._run, name="flag-watch", daemon=True)
             self._thread.start()
         return self

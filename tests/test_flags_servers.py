@@ -3,17 +3,23 @@ every unit's variant, and a kill reaches all of them within 2 s."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from django.test import override_settings
 
-from samembed.embedded_db import EmbeddedDB
+from samembed import flags
+from samembed.embedded_db import EmbeddedDB, free_port
 from samembed.flags import bucket, origin_unit
 from samembed.repositories import flags as repo
 from tests.factories import make_story
-from tests.servers import Gunicorn
+from tests.servers import ROOT, Gunicorn
 
 pytestmark = pytest.mark.usefixtures("mongo_db")
 
@@ -77,3 +83,37 @@ def test_two_instances_agree_and_a_kill_reaches_every_worker_within_2_s(
     for server in instances:
         # The first run of answers all on the old template began within 2 s.
         assert wait_for(server, f"/e/demo?template=grid&o={on}", False, 5, killed_at) < 2.0
+
+
+STARTED_DURING_OUTAGE = """
+import os, sys
+import django
+django.setup()
+from samembed import flags
+import samembed.embed.render  # declares the embed flags, as a worker does
+flags.start_watch()
+snap = flags.installed()
+print(flags.variant("grid-v2", origin=sys.argv[1]), snap.saved, len(snap.rules))
+"""
+
+
+def test_a_process_started_during_an_outage_takes_the_last_good_snapshot_from_disk(
+        tmp_path: Path) -> None:
+    beta = "https://beta.example"
+    repo.create("grid-v2", "ada", unit="origin", origins=beta)
+    repo.create("hero", "ada", percent="100")
+    with override_settings(EMBED_SNAPSHOT_DIR=str(tmp_path)):
+        flags.refresh()
+    assert (tmp_path / "flags.json").exists()
+    # Nothing listens there: the database cannot be read at all.
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
+           "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/?replicaSet=rs0",
+           "MONGODB_READ_TIMEOUT_MS": "300", "EMBED_SNAPSHOT_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", STARTED_DURING_OUTAGE, origin_unit(beta)],
+                          cwd=ROOT, env=env, capture_output=True, timeout=60, check=True)
+    assert done.stdout.decode().split() == ["on", "True", "2"], done.stderr.decode()[-2000:]
+    # Without a copy on disk it has nothing but the defaults.
+    (tmp_path / "flags.json").unlink()
+    done = subprocess.run([sys.executable, "-c", STARTED_DURING_OUTAGE, origin_unit(beta)],
+                          cwd=ROOT, env=env, capture_output=True, timeout=60, check=True)
+    assert done.stdout.decode().split() == ["off", "False", "0"], done.stderr.decode()[-2000:]
