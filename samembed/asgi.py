@@ -77,9 +77,13 @@ def flagged_key(path: str, query: bytes) -> str | None:
     the origin, so every origin on one variant shares one entry."""
     base, origin = split_origin(query)
     key = cache_key(path, base)
-    if key is None or not flags.installed().embed or not path.startswith("/e/"):
+    snap = flags.installed()
+    if key is None or not snap.embed:
         return key
-    return key + guard.hit_suffix(path[3:], origin)
+    if path.startswith("/e/"):
+        return key + guard.hit_suffix(path[3:], origin)
+    # What live embeds poll carries the flags' epoch: its key does too.
+    return key + snap.live_suffix if path.startswith("/live/") else key
 
 
 def versioned_key(path: str, query: bytes) -> tuple[str | None, int]:
@@ -240,7 +244,7 @@ class FastPath:
         if key is None and path.startswith("/live/"):
             # A screen saying who it is: the same entry, and the screen counted.
             screen = live.screen_id(scope["query_string"])
-            key = cache_key(path, b"") if screen else None
+            key = flagged_key(path, b"") if screen else None
         if key is None and path == "/oembed":
             key = oembed.fast_key(scope["query_string"], _header(scope, b"host"))
         if key is None:

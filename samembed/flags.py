@@ -221,6 +221,9 @@ class Snapshot:
     saved: bool = False
     # Some embed flag is drawn per page view: no answer of this snapshot may be kept.
     drawn: bool = False
+    # Names the embed flags' state ("" when none changes the embed): open live
+    # embeds see it in /live/ and fetch their document again when it moves.
+    epoch: str = ""
     # (slug, origin unit) -> what the fast path needs (samembed.embed.guard.hit_suffix),
     # kept as long as this snapshot is: a new one starts empty.
     memo: dict[tuple[str, str | None], tuple[str, tuple[str, ...]]] = field(
@@ -232,8 +235,16 @@ class Snapshot:
         rules = {r.key: r for r in map(rule_from, docs)}
         embed = tuple(sorted((r for r in rules.values()
                               if r.key in EMBED_FLAGS and not r.inert), key=lambda r: r.key))
+        epoch = _base36(murmur3_32(";".join(f"{r.key}:{r.version}" for r in embed).encode())) \
+            if embed else ""
         return cls(rules, embed, tuple(sorted((k, r.version) for k, r in rules.items())),
-                   loaded, saved, drawn=any(r.unit == "pageview" for r in embed))
+                   loaded, saved, drawn=any(r.unit == "pageview" for r in embed), epoch=epoch)
+
+    @property
+    def live_suffix(self) -> str:
+        """The cache-key part of `/live/<slug>` for this snapshot ("" when no flag
+        changes the embed): a new epoch is a new entry, never a stale one."""
+        return f"#flags={self.epoch}" if self.epoch else ""
 
 
 EMPTY = Snapshot({}, (), (), loaded=False)
