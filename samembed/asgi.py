@@ -81,7 +81,8 @@ def flagged_key(path: str, query: bytes) -> str | None:
     if key is None or not snap.embed:
         return key
     if path.startswith("/e/"):
-        return key + guard.hit_suffix(path[3:], origin)
+        suffix = guard.hit_suffix(path[3:], origin)
+        return None if suffix is None else key + suffix
     # What live embeds poll carries the flags' epoch: its key does too.
     return key + snap.live_suffix if path.startswith("/live/") else key
 

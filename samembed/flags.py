@@ -135,6 +135,9 @@ class Rule:
     stories: frozenset[str] = frozenset()
     variants: tuple[tuple[str, int], ...] = ((ON, 1),)
     version: int = 0
+    # A story-unit flag hashes the story's id (stable across renames), or, for
+    # flags stored before ids were used, its slug (so their units stay put).
+    by_id: bool = False
     _memo: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -154,13 +157,18 @@ class Rule:
         return self.variants[-1][0]
 
     def choose(self, unit: str | None = None, *, story: str | None = None,
-               origin: str | None = None, user: str | None = None) -> str:
+               origin: str | None = None, user: str | None = None,
+               story_id: str | None = None) -> str:
         """The variant for a request: `off` unless killed is false and an allow-list
-        or the rollout lets it in. `unit` overrides the sticky value."""
+        or the rollout lets it in. `unit` overrides the sticky value; `story` is the
+        slug (allow-lists name slugs), `story_id` the story's id."""
         if self.killed:
             return OFF
         if unit is None:
-            unit = story if self.unit == "story" else origin if self.unit == "origin" else None
+            if self.unit == "story":
+                unit = story_id if self.by_id else story
+            elif self.unit == "origin":
+                unit = origin
         if user is not None and user in self.staff:
             return self._pick(unit or user)
         if (story is not None and story in self.stories) or (
@@ -197,6 +205,7 @@ def rule_from(doc: Mapping[str, Any]) -> Rule:
         variants=tuple((v["name"], int(v["weight"])) for v in doc.get("variants") or ())
         or ((ON, 1),),
         version=int(doc.get("version", 0)),
+        by_id=doc.get("story_unit") == "id",
     )
 
 
@@ -224,6 +233,9 @@ class Snapshot:
     # Names the embed flags' state ("" when none changes the embed): open live
     # embeds see it in /live/ and fetch their document again when it moves.
     epoch: str = ""
+    # Some embed flag is sticky on the story's id: the fast path needs the id of
+    # a slug before it can name the key (`story_id_of`).
+    by_story_id: bool = False
     # (slug, origin unit) -> what the fast path needs (samembed.embed.guard.hit_suffix),
     # kept as long as this snapshot is: a new one starts empty.
     memo: dict[tuple[str, str | None], tuple[str, tuple[str, ...]]] = field(
@@ -238,7 +250,8 @@ class Snapshot:
         epoch = _base36(murmur3_32(";".join(f"{r.key}:{r.version}" for r in embed).encode())) \
             if embed else ""
         return cls(rules, embed, tuple(sorted((k, r.version) for k, r in rules.items())),
-                   loaded, saved, drawn=any(r.unit == "pageview" for r in embed), epoch=epoch)
+                   loaded, saved, drawn=any(r.unit == "pageview" for r in embed), epoch=epoch,
+                   by_story_id=any(r.unit == "story" and r.by_id for r in embed))
 
     @property
     def live_suffix(self) -> str:
@@ -366,17 +379,43 @@ def fall_back() -> None:
                        "(%d flags)", len(saved.rules))
 
 
-def variant(key: str, unit: str | None = None, *, story: str | None = None,
-            origin: str | None = None, user: str | None = None) -> str:
-    """The variant of flag `key` ("off" when unknown, killed or out of the rollout).
+# ---- stories' ids, by slug -------------------------------------------------------
+# A story-unit flag is sticky on the story's id, but a request names its slug: the
+# ids of the slugs this process has served, bounded. The views fill it (a render
+# knows the story; a miss of an unknown slug asks the database once), the fast
+# path only reads it, and sends a slug it does not know to Django.
+_story_ids: dict[str, str] = {}
 
-    >>> variant("grid-v2", story="demo")  # doctest: +SKIP
+
+def remember_story(slug: str, story_id: str) -> None:
+    """Note that `slug` is (now) the slug of story `story_id`."""
+    if _story_ids.get(slug) != story_id:
+        if len(_story_ids) >= MEMO_MAX:
+            _story_ids.clear()
+        _story_ids[slug] = story_id
+
+
+def story_id_of(slug: str) -> str | None:
+    """The id of the story with this slug, if this process has seen it."""
+    return _story_ids.get(slug)
+
+
+def variant(key: str, unit: str | None = None, *, story: str | None = None,
+            origin: str | None = None, user: str | None = None,
+            story_id: str | None = None) -> str:
+    """The variant of flag `key` ("off" when unknown, killed or out of the rollout);
+    a story-unit flag is sticky on `story_id` (looked up from the slug `story` when
+    not given, if this process has seen it).
+
+    >>> variant("grid-v2", story="demo", story_id="66f0…")  # doctest: +SKIP
     'on'
     """
     rule = current().rules.get(key)
     if rule is None:
         return OFF
-    return rule.choose(unit, story=story, origin=origin, user=user)
+    if story_id is None and story is not None:
+        story_id = _story_ids.get(story)
+    return rule.choose(unit, story=story, origin=origin, user=user, story_id=story_id)
 
 
 def enabled(key: str, unit: str | None = None, **context: str | None) -> bool:
@@ -384,17 +423,21 @@ def enabled(key: str, unit: str | None = None, **context: str | None) -> bool:
     return variant(key, unit, **context) != OFF
 
 
-def embed_variants(slug: str, origin: str | None) -> dict[str, str]:
+def embed_variants(slug: str, origin: str | None,
+                   story_id: str | None = None) -> dict[str, str]:
     """The embed-affecting flags that are not "off" for this story and origin."""
     found = {}
+    if story_id is None:
+        story_id = _story_ids.get(slug)
     for rule in current().embed:
-        chosen = rule.choose(story=slug, origin=origin)
+        chosen = rule.choose(story=slug, origin=origin, story_id=story_id)
         if chosen != OFF:
             found[rule.key] = chosen
     return found
 
 
-def preview_variants(slug: str, user: str, asked: Iterable[str]) -> dict[str, str]:
+def preview_variants(slug: str, user: str, asked: Iterable[str],
+                     story_id: str | None = None) -> dict[str, str]:
     """What a studio preview shows: the embed flags as this staff member gets them,
     with `?variant=KEY[:NAME]` choices on top ("grid-v2", "hero:b", "grid-v2:off").
     ValueError names an unknown flag or variant."""
@@ -402,8 +445,9 @@ def preview_variants(slug: str, user: str, asked: Iterable[str]) -> dict[str, st
     found = {}
     for key in sorted(EMBED_FLAGS):
         rule = rules.get(key)
-        if rule is not None and rule.choose(story=slug, user=user) != OFF:
-            found[key] = rule.choose(story=slug, user=user)
+        chosen = rule.choose(story=slug, user=user, story_id=story_id) if rule else OFF
+        if chosen != OFF:
+            found[key] = chosen
     for choice in asked:
         key, _, name = choice.partition(":")
         rule = rules.get(key)

@@ -74,13 +74,17 @@ def exposed(variants: Mapping[str, str]) -> None:
     _count(metrics.fast, "exposure", variants)
 
 
-def hit_suffix(slug: str, origin: str | None) -> str:
+def hit_suffix(slug: str, origin: str | None) -> str | None:
     """The flags' part of the cache key of `/e/<slug>` for this origin unit, with the
     exposure counted: on the fast path, so worked out once per (slug, origin) and
-    snapshot, then one dictionary lookup and a counter per embed flag."""
+    snapshot, then one dictionary lookup and a counter per embed flag. None: a flag
+    is sticky on the story's id and this process does not know the slug's (Django
+    learns it)."""
     snap = flags.installed()
     found = snap.memo.get((slug, origin))
     if found is None:
+        if snap.by_story_id and flags.story_id_of(slug) is None:
+            return None
         variants = flags.embed_variants(slug, origin)
         found = (flags.key_suffix(variants),
                  tuple(_name("exposure", r.key, variants.get(r.key, flags.OFF))

@@ -323,6 +323,23 @@ def _asked_version(request: HttpRequest) -> tuple[int | None, str | None]:
     return int(raw), None
 
 
+def _story_id(slug: str) -> str | None:
+    """The id of the story at `slug`, when a flag is sticky on it: remembered, else
+    asked once (a miss the fast path left to us); None while the database is away
+    (those flags are then off for it, as for a story they cannot know)."""
+    if not flags.current().by_story_id:
+        return None
+    known = flags.story_id_of(slug)
+    if known is None:
+        try:
+            found = stories_repo.id_for_slug(slug)
+        except DatabaseUnavailable:
+            return None
+        if found is not None:
+            flags.remember_story(slug, known := str(found))
+    return known
+
+
 def _with_origin(url: str, origin_unit: str | None) -> str:
     """A link of the frame's own, still naming the embedding origin (`o`, last)."""
     if origin_unit is None:
@@ -336,10 +353,12 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
     origin = _origin(request)
     suffix = query_suffix(template if prefix == "/e/" else None, page.limit, page.after, theme)
     # The variants this story and origin get: part of the key, never the origin itself.
-    variants = flags.embed_variants(slug, origin_unit) if prefix == "/e/" else {}
+    variants = flags.embed_variants(slug, origin_unit, _story_id(slug)) \
+        if prefix == "/e/" else {}
     suffix += flags.key_suffix(variants)
 
     def build(story: Story, result: Page) -> Entry:
+        flags.remember_story(story.slug, str(story.id))
         shown = template or story.default_template
         if theme is not None:
             # The publisher's page is light or dark: the story's colours, that mode.
