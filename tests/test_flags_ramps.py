@@ -189,6 +189,16 @@ def test_counts_are_flushed_as_increments_and_summed_over_writers() -> None:
     assert guard.flusher.flush() == 0
 
 
+def test_forged_beacons_reach_neither_the_counters_nor_the_rollup() -> None:
+    repo.create("grid-v2", "ada", unit="origin", percent="50")
+    flags.refresh()
+    for i in range(5000):
+        guard.report(f"grid-v2=v{i}&x{i}=on".encode())
+    assert guard.flusher.pending() == {}
+    assert guard.flusher.flush() == 0
+    assert flag_counts.recent(["grid-v2", *(f"x{i}" for i in range(10))], 60) == {}
+
+
 def test_the_guard_decides_on_the_rollup_not_on_its_own_process() -> None:
     repo.create("grid-v2", "ada", unit="origin", percent="20")
     # Two other instances' workers flushed these; this process counted nothing.

@@ -58,6 +58,7 @@ def _name(kind: str, key: str, variant: str) -> str:
     if found is None:
         if len(_series) > 4 * ADDRESSES_MAX:
             _series.clear()
+            _labels.clear()
         found = _series[(kind, key, variant)] = metrics.series(
             NAME, flag=key, variant=variant, kind=kind)
         _labels[found] = (key, variant, kind)
