@@ -10,7 +10,12 @@ one query per story per process per change (or per TTL), never one per viewer.
 Its `max-age=1` lets a CDN answer a whole venue with one origin request a second.
 
     GET /live/demo-live  ->  {"slug": "demo-live", "version": 41, "live": true,
-                              "screen": {"mode": "wall", "interval": 8, ...}}
+                              "screen": {"mode": "wall", "interval": 8, ...},
+                              "flags": "1x3k9a"}
+
+`flags` is the epoch of the flags that change the embed (samembed.flags): the
+entry's key holds it too, so a flag's change is a new entry at once, and an open
+live embed that sees it move fetches its document again (static/embed/live.js).
 
 Big screens also say who they are, now and then: every tenth poll of a screen
 carries `?screen=<random id of that page>`. It is answered from the same cache
