@@ -433,7 +433,11 @@ def _audited(flag: Flag | None, values: Mapping[str, Any]) -> dict[str, tuple[An
         "stories": list(flag.stories),
         "variants": [{"name": n, "weight": w} for n, w in flag.variants],
         "plan": [{"rollout": r, "after": a} for r, a in flag.plan]}
-    return {k: (before.get(k), v) for k, v in values.items() if before.get(k) != v}
+    changes = {k: (before.get(k), v) for k, v in values.items() if before.get(k) != v}
+    if "plan" in changes:
+        # The trail says it as people write it.
+        changes["plan"] = tuple(plan_text(p or ()) for p in changes["plan"])  # type: ignore[assignment]
+    return changes
 
 
 def create(key: str, actor: str, **values: Any) -> Flag:
