@@ -164,3 +164,20 @@ def test_a_story_flag_stored_before_ids_keeps_its_units_on_the_slug() -> None:
     flags.refresh()
     assert all((flags.variant("hero", origin=f"u{i}") == "on")
                == (flags.bucket("hero", f"u{i}") < 5000) for i in range(400))
+
+
+def test_a_live_embed_asking_for_a_flags_state_this_process_has_not_seen_gets_a_409() -> None:
+    make_story("demo", posts=2)
+    repo.create("grid-v2", "ada", unit="origin", percent="50")
+    flags.refresh()
+    epoch = flags.current().epoch
+    assert epoch
+    response = Client().get(f"/e/demo?template=grid&o=abc&f={epoch}&v=1")
+    assert response.status_code == 200 and response["Cache-Control"].startswith("public")
+    response = Client().get("/e/demo?template=grid&o=abc&f=zzz9&v=1")
+    assert response.status_code == 409 and response["Cache-Control"] == "no-store"
+    assert b"has not seen the flags' state 'zzz9' yet" in response.content
+    # /live/ names the state its embeds compare with, and keys its entry on it.
+    live = Client().get("/live/demo")
+    assert live.json()["flags"] == epoch
+    assert f"/live/demo#flags={epoch}" in response_cache()._entries

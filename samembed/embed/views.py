@@ -404,7 +404,7 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
     return response
 
 
-EMBED_PARAMS = ("template", "theme", "limit", "after", "o", "v")
+EMBED_PARAMS = ("template", "theme", "limit", "after", "o", "v", "f")
 
 
 def _embed(request: HttpRequest, slug: str) -> HttpResponse:
@@ -430,6 +430,13 @@ def _embed(request: HttpRequest, slug: str) -> HttpResponse:
     if origin_unit is not None and not ORIGIN_UNIT.fullmatch(origin_unit):
         return _error(400, f"Query parameter 'o' is the embedding page's origin as the "
                            f"loader writes it (1 to 7 of 0-9 a-z), not {origin_unit[:40]!r}.")
+    asked_flags = params.get("f")
+    if asked_flags is not None and asked_flags != flags.current().epoch:
+        # A live embed asking again after the flags moved (live.js): this process has
+        # not seen that state yet, so its copy may be the old variant; it asks /live/
+        # again and comes back.
+        return _error(409, f"This server has not seen the flags' state {asked_flags[:20]!r} "
+                           "yet; ask again shortly.")
     return _document(request, slug, "/e/", template, page, asked, theme, origin_unit)
 
 

@@ -115,10 +115,16 @@
   function refresh() {
     busy = true;
     return fetch(documentUrl(wanted), { credentials: "omit" }).then(function (r) {
+      // 409: that server has not seen the flags' change yet; look at /live/ again.
+      if (r.status === 409 && wantedEpoch !== epoch) return null;
       if (!r.ok) throw new Error("status " + r.status);
       return r.text();
     }).then(function (html) {
       busy = false;
+      if (html === null) {
+        schedule(Math.min(every, 500));
+        return;
+      }
       var fresh = new DOMParser().parseFromString(html, "text/html");
       var froot = fresh.documentElement;
       // Not one of our documents (a captive portal, an error page): try again later.
