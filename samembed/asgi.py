@@ -77,9 +77,14 @@ def flagged_key(path: str, query: bytes) -> str | None:
     the origin, so every origin on one variant shares one entry."""
     base, origin = split_origin(query)
     key = cache_key(path, base)
-    if key is None or not flags.installed().embed or not path.startswith("/e/"):
+    snap = flags.installed()
+    if key is None or not snap.embed:
         return key
-    return key + guard.hit_suffix(path[3:], origin)
+    if path.startswith("/e/"):
+        suffix = guard.hit_suffix(path[3:], origin)
+        return None if suffix is None else key + suffix
+    # What live embeds poll carries the flags' epoch: its key does too.
+    return key + snap.live_suffix if path.startswith("/live/") else key
 
 
 def versioned_key(path: str, query: bytes) -> tuple[str | None, int]:
@@ -240,7 +245,7 @@ class FastPath:
         if key is None and path.startswith("/live/"):
             # A screen saying who it is: the same entry, and the screen counted.
             screen = live.screen_id(scope["query_string"])
-            key = cache_key(path, b"") if screen else None
+            key = flagged_key(path, b"") if screen else None
         if key is None and path == "/oembed":
             key = oembed.fast_key(scope["query_string"], _header(scope, b"host"))
         if key is None:
@@ -291,12 +296,13 @@ class FastPath:
     async def _lifespan(receive: Any, send: Any) -> None:
         # Django has no lifespan support, so the process-wide start-up lives here:
         # it runs in each worker after the fork.
-        watch = flusher = flag_watch = None
+        watch = flusher = flag_watch = counts = None
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 watch = start_watch()
                 flag_watch = flags.start_watch()
+                counts = guard.start_flusher()
                 flusher = metrics.Flusher().start()
                 # Everything loaded so far (Django, Jinja, templates) lives as long
                 # as the worker: out of the collector's sight, a full collection no
@@ -311,6 +317,9 @@ class FastPath:
                     watch.stop()
                 if flag_watch is not None:
                     flag_watch.stop()
+                if counts is not None:
+                    # The guardrail counts since the last flush: written, not lost.
+                    await asyncio.get_running_loop().run_in_executor(None, counts.stop)
                 if flusher is not None:
                     flusher.stop()
                 # Analytics counted since the last flush: written, not lost with the worker.

@@ -233,6 +233,11 @@ DECLARED: dict[str, Setting] = {
            "Beacons one address may send at once before ANALYTICS_RATE applies."),
         _s("ANALYTICS_RETENTION_DAYS", "396", parse_positive_int,
            "Days hourly analytics rollups are kept (13 months), by a TTL index."),
+        _s("FLAGS_FLUSH_INTERVAL", "5", parse_positive_float,
+           "Seconds between a worker's writes of its flags' guardrail counts (exposures, "
+           "errors, render time) into `flag_counts`, where `manage.py flags guard` sums "
+           "every instance's; with the guard's --interval it bounds how fast a broken "
+           "variant is ramped back."),
     ]
 }
 

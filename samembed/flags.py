@@ -22,16 +22,26 @@ URL: FNV-1a 32-bit of `location.origin`, in base 36 (`origin_unit`). The frame's
 URL thus differs per origin, so no CDN can serve one origin's variant to another,
 while our own cache keys on the variant (`key_suffix`), not on `o`: one entry
 per (URL, variant).
+
+The last good snapshot is also kept on local disk (`flags.json` in
+EMBED_SNAPSHOT_DIR, next to the stories' last good copies, written whenever a
+look finds something new): a process that starts while the database cannot be
+read takes it, so it decides as its siblings did rather than with defaults.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import random
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 logger = logging.getLogger(__name__)
@@ -125,6 +135,9 @@ class Rule:
     stories: frozenset[str] = frozenset()
     variants: tuple[tuple[str, int], ...] = ((ON, 1),)
     version: int = 0
+    # A story-unit flag hashes the story's id (stable across renames), or, for
+    # flags stored before ids were used, its slug (so their units stay put).
+    by_id: bool = False
     _memo: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
@@ -144,13 +157,18 @@ class Rule:
         return self.variants[-1][0]
 
     def choose(self, unit: str | None = None, *, story: str | None = None,
-               origin: str | None = None, user: str | None = None) -> str:
+               origin: str | None = None, user: str | None = None,
+               story_id: str | None = None) -> str:
         """The variant for a request: `off` unless killed is false and an allow-list
-        or the rollout lets it in. `unit` overrides the sticky value."""
+        or the rollout lets it in. `unit` overrides the sticky value; `story` is the
+        slug (allow-lists name slugs), `story_id` the story's id."""
         if self.killed:
             return OFF
         if unit is None:
-            unit = story if self.unit == "story" else origin if self.unit == "origin" else None
+            if self.unit == "story":
+                unit = story_id if self.by_id else story
+            elif self.unit == "origin":
+                unit = origin
         if user is not None and user in self.staff:
             return self._pick(unit or user)
         if (story is not None and story in self.stories) or (
@@ -187,6 +205,7 @@ def rule_from(doc: Mapping[str, Any]) -> Rule:
         variants=tuple((v["name"], int(v["weight"])) for v in doc.get("variants") or ())
         or ((ON, 1),),
         version=int(doc.get("version", 0)),
+        by_id=doc.get("story_unit") == "id",
     )
 
 
@@ -207,20 +226,38 @@ class Snapshot:
     embed: tuple[Rule, ...]
     signature: tuple[tuple[str, int], ...]
     loaded: bool
+    # Read from the copy on disk, not from the database (yet).
+    saved: bool = False
     # Some embed flag is drawn per page view: no answer of this snapshot may be kept.
     drawn: bool = False
+    # Names the embed flags' state ("" when none changes the embed): open live
+    # embeds see it in /live/ and fetch their document again when it moves.
+    epoch: str = ""
+    # Some embed flag is sticky on the story's id: the fast path needs the id of
+    # a slug before it can name the key (`story_id_of`).
+    by_story_id: bool = False
     # (slug, origin unit) -> what the fast path needs (samembed.embed.guard.hit_suffix),
     # kept as long as this snapshot is: a new one starts empty.
     memo: dict[tuple[str, str | None], tuple[str, tuple[str, ...]]] = field(
         default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def build(cls, docs: Iterable[Mapping[str, Any]], loaded: bool = True) -> Snapshot:
+    def build(cls, docs: Iterable[Mapping[str, Any]], loaded: bool = True,
+              saved: bool = False) -> Snapshot:
         rules = {r.key: r for r in map(rule_from, docs)}
         embed = tuple(sorted((r for r in rules.values()
                               if r.key in EMBED_FLAGS and not r.inert), key=lambda r: r.key))
+        epoch = _base36(murmur3_32(";".join(f"{r.key}:{r.version}" for r in embed).encode())) \
+            if embed else ""
         return cls(rules, embed, tuple(sorted((k, r.version) for k, r in rules.items())),
-                   loaded, drawn=any(r.unit == "pageview" for r in embed))
+                   loaded, saved, drawn=any(r.unit == "pageview" for r in embed), epoch=epoch,
+                   by_story_id=any(r.unit == "story" and r.by_id for r in embed))
+
+    @property
+    def live_suffix(self) -> str:
+        """The cache-key part of `/live/<slug>` for this snapshot ("" when no flag
+        changes the embed): a new epoch is a new entry, never a stale one."""
+        return f"#flags={self.epoch}" if self.epoch else ""
 
 
 EMPTY = Snapshot({}, (), (), loaded=False)
@@ -245,7 +282,7 @@ def current() -> Snapshot:
     the test client) loads it once on first use, retrying at most once a second."""
     global _last_attempt
     snap = _snapshot
-    if snap.loaded or _watch is not None:
+    if (snap.loaded and not snap.saved) or _watch is not None:
         return snap
     now = time.monotonic()
     if now - _last_attempt < 1.0:
@@ -254,31 +291,131 @@ def current() -> Snapshot:
         _last_attempt = now
         try:
             refresh()
-        except Exception as e:  # noqa: BLE001 - defaults (or the saved copy) stay
+        except Exception as e:  # noqa: BLE001 - the saved copy, else defaults, stay
             logger.warning("flags: could not load: %s", e)
+            fall_back()
     return _snapshot
 
 
 def refresh() -> Snapshot:
-    """Read every flag now and install them (the watch does this on each change)."""
+    """Read every flag now and install them (the watch does this on each change),
+    keeping a copy on disk."""
     from samembed.repositories import flags as repo
 
-    snap = Snapshot.build(repo.list_all())
+    docs = repo.list_all()
+    snap = Snapshot.build(docs)
     install(snap)
+    save(docs, snap.signature)
     return snap
 
 
-def variant(key: str, unit: str | None = None, *, story: str | None = None,
-            origin: str | None = None, user: str | None = None) -> str:
-    """The variant of flag `key` ("off" when unknown, killed or out of the rollout).
+# ---- the copy on disk ----------------------------------------------------------------
 
-    >>> variant("grid-v2", story="demo")  # doctest: +SKIP
+SAVED_NAME = "flags.json"
+# What a Rule is built from: nothing else of a document is written.
+_SAVED_FIELDS = ("key", "rollout", "unit", "seed", "killed", "staff", "origins", "stories",
+                 "variants", "version", "story_unit")
+_saved_signature: tuple[tuple[str, int], ...] | None = None
+
+
+def saved_path() -> Path | None:
+    """Where this instance keeps its last good snapshot (None: nowhere)."""
+    from django.conf import settings
+
+    where = settings.EMBED_SNAPSHOT_DIR
+    return Path(where) / SAVED_NAME if where else None
+
+
+def save(docs: Iterable[Mapping[str, Any]], signature: tuple[tuple[str, int], ...]) -> None:
+    """Write the snapshot read just now, when it differs from the one last written
+    (under a temporary name, then renamed: a reader never sees half a file)."""
+    global _saved_signature
+    path = saved_path()
+    if path is None or signature == _saved_signature:
+        return
+    data = json.dumps({"flags": [{k: d[k] for k in _SAVED_FIELDS if k in d} for d in docs]},
+                      separators=(",", ":"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".flags-")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(data)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+    except OSError as e:
+        logger.warning("flags: could not keep the snapshot on disk: %s", e)
+        return
+    _saved_signature = signature
+
+
+def load_saved() -> Snapshot | None:
+    """The snapshot on disk, if there is a readable one."""
+    path = saved_path()
+    if path is None:
+        return None
+    try:
+        docs = json.loads(path.read_text())["flags"]
+        return Snapshot.build(docs, saved=True)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        logger.warning("flags: the snapshot on disk is unreadable: %s", e)
+        return None
+
+
+def fall_back() -> None:
+    """A process that could not read the flags, with none read yet, takes the copy on
+    disk: never the defaults while a last good snapshot exists."""
+    if _snapshot.loaded:
+        return
+    saved = load_saved()
+    if saved is not None:
+        install(saved)
+        logger.warning("flags: the database cannot be read; using the snapshot on disk "
+                       "(%d flags)", len(saved.rules))
+
+
+# ---- stories' ids, by slug -------------------------------------------------------
+# A story-unit flag is sticky on the story's id, but a request names its slug: the
+# ids of the slugs this process has served, bounded. The views fill it (a render
+# knows the story; a miss of an unknown slug asks the database once), the fast
+# path only reads it, and sends a slug it does not know to Django.
+_story_ids: dict[str, str] = {}
+
+
+def remember_story(slug: str, story_id: str) -> None:
+    """Note that `slug` is (now) the slug of story `story_id`."""
+    if _story_ids.get(slug) != story_id:
+        if len(_story_ids) >= MEMO_MAX:
+            _story_ids.clear()
+        _story_ids[slug] = story_id
+
+
+def story_id_of(slug: str) -> str | None:
+    """The id of the story with this slug, if this process has seen it."""
+    return _story_ids.get(slug)
+
+
+def variant(key: str, unit: str | None = None, *, story: str | None = None,
+            origin: str | None = None, user: str | None = None,
+            story_id: str | None = None) -> str:
+    """The variant of flag `key` ("off" when unknown, killed or out of the rollout);
+    a story-unit flag is sticky on `story_id` (looked up from the slug `story` when
+    not given, if this process has seen it).
+
+    >>> variant("grid-v2", story="demo", story_id="66f0…")  # doctest: +SKIP
     'on'
     """
     rule = current().rules.get(key)
     if rule is None:
         return OFF
-    return rule.choose(unit, story=story, origin=origin, user=user)
+    if story_id is None and story is not None:
+        story_id = _story_ids.get(story)
+    return rule.choose(unit, story=story, origin=origin, user=user, story_id=story_id)
 
 
 def enabled(key: str, unit: str | None = None, **context: str | None) -> bool:
@@ -286,17 +423,21 @@ def enabled(key: str, unit: str | None = None, **context: str | None) -> bool:
     return variant(key, unit, **context) != OFF
 
 
-def embed_variants(slug: str, origin: str | None) -> dict[str, str]:
+def embed_variants(slug: str, origin: str | None,
+                   story_id: str | None = None) -> dict[str, str]:
     """The embed-affecting flags that are not "off" for this story and origin."""
     found = {}
+    if story_id is None:
+        story_id = _story_ids.get(slug)
     for rule in current().embed:
-        chosen = rule.choose(story=slug, origin=origin)
+        chosen = rule.choose(story=slug, origin=origin, story_id=story_id)
         if chosen != OFF:
             found[rule.key] = chosen
     return found
 
 
-def preview_variants(slug: str, user: str, asked: Iterable[str]) -> dict[str, str]:
+def preview_variants(slug: str, user: str, asked: Iterable[str],
+                     story_id: str | None = None) -> dict[str, str]:
     """What a studio preview shows: the embed flags as this staff member gets them,
     with `?variant=KEY[:NAME]` choices on top ("grid-v2", "hero:b", "grid-v2:off").
     ValueError names an unknown flag or variant."""
@@ -304,8 +445,9 @@ def preview_variants(slug: str, user: str, asked: Iterable[str]) -> dict[str, st
     found = {}
     for key in sorted(EMBED_FLAGS):
         rule = rules.get(key)
-        if rule is not None and rule.choose(story=slug, user=user) != OFF:
-            found[key] = rule.choose(story=slug, user=user)
+        chosen = rule.choose(story=slug, user=user, story_id=story_id) if rule else OFF
+        if chosen != OFF:
+            found[key] = chosen
     for choice in asked:
         key, _, name = choice.partition(":")
         rule = rules.get(key)
@@ -345,7 +487,7 @@ class FlagWatch:
         """Look once; True when a new snapshot was installed."""
         from samembed.repositories import flags as repo
 
-        if _snapshot.loaded and repo.versions() == _snapshot.signature:
+        if _snapshot.loaded and not _snapshot.saved and repo.versions() == _snapshot.signature:
             return False
         refresh()
         return True
@@ -367,6 +509,7 @@ class FlagWatch:
                 self.poll()
             except Exception as e:  # noqa: BLE001 - started anyway; it keeps asking
                 logger.warning("flag watch: first look failed: %s", e)
+                fall_back()
             self._thread = threading.Thread(target=self._run, name="flag-watch", daemon=True)
             self._thread.start()
         return self

@@ -58,8 +58,8 @@ def static_files() -> None:
 def mongo_db(embedded_db: EmbeddedDB, static_files: None) -> Iterator[EmbeddedDB]:
     """A clean database and a clean response cache for one test."""
     database = mongo.database()
-    for name in ("stories", "posts", "sources", "screens", "flags", "signin_attempts",
-                 "stats_hourly", "stats_reach", "stats_salts"):
+    for name in ("stories", "posts", "sources", "screens", "flags", "flag_counts",
+                 "signin_attempts", "stats_hourly", "stats_reach", "stats_salts"):
         database[name].delete_many({})
     # Flags' trail entries name a flag, not a story: a new story never meets the
     # old ones, a flag of the same key would.

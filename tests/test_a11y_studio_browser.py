@@ -4,10 +4,12 @@ use all day must be usable with a screen reader, a keyboard and low vision."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
+from samembed.repositories import flag_counts
 from samembed.repositories import flags as flags_repo
 from samembed.repositories import posts as posts_repo
 from samembed.repositories.stories import Story
@@ -93,9 +95,18 @@ def test_the_flags_pages_have_no_axe_violations(
         page: Page, studio_server: tuple[Gunicorn, str]) -> None:
     server, _ = studio_server
     flags_repo.create("grid-v2", "ada", percent="5", unit="origin",
-                      origins="https://beta.example", description="The new grid")
-    flags_repo.create("img-xlarge", "ada", killed=True)
+                      origins="https://beta.example", description="The new grid",
+                      plan="20@1h 100@1d")
+    flag = flags_repo.create("img-xlarge", "ada", killed=True, plan="50@1h")
+    flags_repo.ramp_down(flag, 0, "on: client error rate 30.00% against 0.10% for off")
+    # Every instance's counts, with render time: the guardrail table.
+    flag_counts.apply(flag_counts.increments({
+        ("grid-v2", "on"): {"exposure": 400, "client_error": 2, "render": 3,
+                            "render_seconds": 0.05},
+        ("grid-v2", "off"): {"exposure": 7600, "client_error": 9, "render": 4,
+                             "render_seconds": 0.04}}, datetime.now(UTC)))
     check(page, f"{server.url}/studio/flags/")
+    check(page, f"{server.url}/studio/flags/img-xlarge")
     check(page, f"{server.url}/studio/flags/grid-v2")
     # A refused value, shown next to its field.
     page.fill("input[name=percent]", "abc")

@@ -184,16 +184,22 @@ def test_the_web_pods_are_probed_and_the_ingest_runs_once() -> None:
     assert ingest["spec"]["strategy"]["type"] == "Recreate"  # type: ignore[index]
     args = ingest["spec"]["template"]["spec"]["containers"][0]["args"]  # type: ignore[index]
     assert args[-2:] == ["ingest", "--loop"]
+    guard = next(d for n, d in docs.items() if n.endswith("Deployment/samembed-flags-guard"))
+    assert guard["spec"]["replicas"] == 1  # type: ignore[index]
+    args = guard["spec"]["template"]["spec"]["containers"][0]["args"]  # type: ignore[index]
+    assert args == ["manage.py", "flags", "guard"]
 
 
 def test_systemd_units_raise_the_file_limit_and_run_the_shipped_commands() -> None:
     web = (DEPLOY / "systemd" / "samembed-web.service").read_text()
     ingest = (DEPLOY / "systemd" / "samembed-ingest.service").read_text()
-    for unit in (web, ingest):
+    guard = (DEPLOY / "systemd" / "samembed-flags-guard.service").read_text()
+    for unit in (web, ingest, guard):
         assert "\nLimitNOFILE=65536\n" in unit
         assert "\nEnvironmentFile=/etc/samembed/env\n" in unit
     assert "gunicorn -c deploy/gunicorn.conf.py" in web
     assert "manage.py ingest --loop" in ingest
+    assert "manage.py flags guard\n" in guard
     sysctl = (DEPLOY / "sysctl" / "60-samembed.conf").read_text()
     assert re.search(r"^net\.core\.somaxconn = \d+$", sysctl, re.M)
     assert re.search(r"^net\.ipv4\.ip_local_port_range = 1024 65535$", sysctl, re.M)

@@ -16,8 +16,10 @@ from samembed.embed.cache import response_cache, split_origin
 from samembed.flags import origin_unit
 from samembed.media.images import normalise
 from samembed.media.signing import STORED_PREFIX
+from samembed.mongo import database
 from samembed.repositories import flags as repo
 from samembed.repositories import media as media_repo
+from samembed.repositories import stories as stories_repo
 from samembed.repositories.posts import Media
 from tests.factories import make_post, make_story
 from tests.image_host import jpeg_with_gps
@@ -118,3 +120,64 @@ def test_the_xlarge_image_preset_ships_behind_its_flag_and_is_served(tmp_path: P
         assert image.width == 1920
     # The other variant still has its own entry, under the key without the flag.
     assert {"/e/photos", "/e/photos#img-xlarge=on"} <= set(response_cache()._entries)
+
+
+def test_a_renamed_story_keeps_its_variant_because_the_story_unit_is_its_id() -> None:
+    # Two names on opposite sides of a 50 % rollout if the slug were the unit.
+    names = [f"tonight-{i}" for i in range(200)]
+    old = next(n for n in names if flags.bucket("grid-v2", n) < 5000)
+    new = next(n for n in names if flags.bucket("grid-v2", n) >= 5000)
+    story = make_story(old, posts=2)
+    repo.create("grid-v2", "ada", unit="story", percent="50")
+    flags.refresh()
+    expected = flags.bucket("grid-v2", str(story.id)) < 5000
+    client = Client()
+    assert (NEW in client.get(f"/e/{old}?template=grid").content) == expected
+    assert stories_repo.update(story, {"slug": new})
+    response_cache().clear()  # what the version watch does within a second
+    assert client.get(f"/e/{old}?template=grid").status_code == 301
+    response = client.get(f"/e/{new}?template=grid")
+    assert response.status_code == 200 and (NEW in response.content) == expected
+    # The fast path, which knows the new slug's id now, finds that same entry.
+    django = Downstream()
+    status, _, body = call(FastPath(django, response_cache()), f"/e/{new}", b"template=grid")
+    assert status == 200 and (NEW in body) == expected and django.paths == []
+    # A slug this process has not seen yet goes to Django, which learns its id.
+    fresh = make_story("elsewhere", posts=1)
+    status, _, _ = call(FastPath(django, response_cache()), "/e/elsewhere", b"template=grid")
+    assert django.paths == ["/e/elsewhere"]
+    client.get("/e/elsewhere?template=grid")
+    assert flags.story_id_of("elsewhere") == str(fresh.id)
+
+
+def test_a_story_flag_stored_before_ids_keeps_its_units_on_the_slug() -> None:
+    make_story("demo", posts=2)
+    repo.create("grid-v2", "ada", unit="story", percent="50")
+    database()["flags"].update_one({"key": "grid-v2"}, {"$unset": {"story_unit": ""}})
+    flags.refresh()
+    names = [f"s{i}" for i in range(400)]
+    expected = {n: flags.bucket("grid-v2", n) < 5000 for n in names}
+    assert {n: flags.variant("grid-v2", story=n, story_id="x") == "on" for n in names} \
+        == expected
+    # And origins were never anything but their `o`.
+    repo.create("hero", "ada", unit="origin", percent="50")
+    flags.refresh()
+    assert all((flags.variant("hero", origin=f"u{i}") == "on")
+               == (flags.bucket("hero", f"u{i}") < 5000) for i in range(400))
+
+
+def test_a_live_embed_asking_for_a_flags_state_this_process_has_not_seen_gets_a_409() -> None:
+    make_story("demo", posts=2)
+    repo.create("grid-v2", "ada", unit="origin", percent="50")
+    flags.refresh()
+    epoch = flags.current().epoch
+    assert epoch
+    response = Client().get(f"/e/demo?template=grid&o=abc&f={epoch}&v=1")
+    assert response.status_code == 200 and response["Cache-Control"].startswith("public")
+    response = Client().get("/e/demo?template=grid&o=abc&f=zzz9&v=1")
+    assert response.status_code == 409 and response["Cache-Control"] == "no-store"
+    assert b"has not seen the flags' state 'zzz9' yet" in response.content
+    # /live/ names the state its embeds compare with, and keys its entry on it.
+    live = Client().get("/live/demo")
+    assert live.json()["flags"] == epoch
+    assert f"/live/demo#flags={epoch}" in response_cache()._entries

@@ -29,10 +29,14 @@ def snapshot() -> Any:
         {"key": "hero", "rollout": 0},  # not an embed flag: never counted
     ]))
     metrics.fast.counters.clear()
+    metrics.app.counters.clear()
+    guard.flusher.clear()
     guard._recent.clear()
     yield
     flags.install(flags.EMPTY)
     metrics.fast.counters.clear()
+    metrics.app.counters.clear()
+    guard.flusher.clear()
 
 
 def post(app: FastPath, body: bytes, client: str = "203.0.113.7",

@@ -3,17 +3,26 @@ every unit's variant, and a kill reaches all of them within 2 s."""
 
 from __future__ import annotations
 
+import io
+import os
+import subprocess
+import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from django.core.management import call_command
+from django.test import override_settings
 
-from samembed.embedded_db import EmbeddedDB
+from samembed import flags
+from samembed.embedded_db import EmbeddedDB, free_port
 from samembed.flags import bucket, origin_unit
+from samembed.repositories import flag_counts
 from samembed.repositories import flags as repo
 from tests.factories import make_story
-from tests.servers import Gunicorn
+from tests.servers import ROOT, Gunicorn
 
 pytestmark = pytest.mark.usefixtures("mongo_db")
 
@@ -77,3 +86,105 @@ def test_two_instances_agree_and_a_kill_reaches_every_worker_within_2_s(
     for server in instances:
         # The first run of answers all on the old template began within 2 s.
         assert wait_for(server, f"/e/demo?template=grid&o={on}", False, 5, killed_at) < 2.0
+
+
+STARTED_DURING_OUTAGE = """
+import os, sys
+import django
+django.setup()
+from samembed import flags
+import samembed.embed.render  # declares the embed flags, as a worker does
+flags.start_watch()
+snap = flags.installed()
+print(flags.variant("grid-v2", origin=sys.argv[1]), snap.saved, len(snap.rules))
+"""
+
+
+def test_a_process_started_during_an_outage_takes_the_last_good_snapshot_from_disk(
+        tmp_path: Path) -> None:
+    beta = "https://beta.example"
+    repo.create("grid-v2", "ada", unit="origin", origins=beta)
+    repo.create("hero", "ada", percent="100")
+    with override_settings(EMBED_SNAPSHOT_DIR=str(tmp_path)):
+        flags.refresh()
+    assert (tmp_path / "flags.json").exists()
+    # Nothing listens there: the database cannot be read at all.
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
+           "MONGODB_URI": f"mongodb://127.0.0.1:{free_port()}/?replicaSet=rs0",
+           "MONGODB_READ_TIMEOUT_MS": "300", "EMBED_SNAPSHOT_DIR": str(tmp_path)}
+    done = subprocess.run([sys.executable, "-c", STARTED_DURING_OUTAGE, origin_unit(beta)],
+                          cwd=ROOT, env=env, capture_output=True, timeout=60, check=True)
+    assert done.stdout.decode().split() == ["on", "True", "2"], done.stderr.decode()[-2000:]
+    # Without a copy on disk it has nothing but the defaults.
+    (tmp_path / "flags.json").unlink()
+    done = subprocess.run([sys.executable, "-c", STARTED_DURING_OUTAGE, origin_unit(beta)],
+                          cwd=ROOT, env=env, capture_output=True, timeout=60, check=True)
+    assert done.stdout.decode().split() == ["off", "False", "0"], done.stderr.decode()[-2000:]
+
+
+@pytest.fixture
+def flushing(embedded_db: EmbeddedDB, static_files: None) -> Iterator[list[Gunicorn]]:
+    """Two instances of one worker, flushing their guardrail counts often."""
+    started = []
+    try:
+        for _ in range(2):
+            server = Gunicorn(embedded_db.uri, FLAGS_FLUSH_INTERVAL="0.3")
+            server.start()
+            started.append(server)
+        yield started
+    finally:
+        for server in started:
+            server.stop()
+
+
+def beacon(server: Gunicorn, body: bytes) -> int:
+    request = urllib.request.Request(server.url + "/flags/error", data=body, method="POST",
+                                     headers={"Content-Type": "text/plain"})
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+        return int(response.status)
+
+
+def test_the_guard_decides_on_the_sum_of_every_instance(flushing: list[Gunicorn]) -> None:
+    make_story("demo", posts=2, status="published")
+    repo.create("grid-v2", "ada", unit="origin", percent="50")
+    units = [origin_unit(f"https://site{i}.example") for i in range(40)]
+    on = next(u for u in units if bucket("grid-v2", u) < 5000)
+    off = next(u for u in units if bucket("grid-v2", u) >= 5000)
+    for server in flushing:
+        wait_for(server, f"/e/demo?template=grid&o={on}", True, 5)
+
+    def serve(server: Gunicorn) -> None:
+        for _ in range(25):
+            assert fetch(server, f"/e/demo?template=grid&o={on}")[0] == 200
+            assert fetch(server, f"/e/demo?template=grid&o={off}")[0] == 200
+        sent = time.monotonic()
+        for _ in range(8):  # five a second are counted from one address
+            assert beacon(server, b"grid-v2=on") == 204
+            time.sleep(max(0.0, sent + 0.25 - time.monotonic()))
+            sent = time.monotonic()
+
+    def counted(off_shown: float, errors: float) -> dict[str, dict[str, float]]:
+        """The rollup once the instances' flushes carry this much."""
+        deadline = time.monotonic() + 10
+        while True:
+            found = flag_counts.recent(["grid-v2"], 300).get("grid-v2", {})
+            if found.get("off", {}).get("exposure", 0) >= off_shown and \
+                    found.get("on", {}).get("client_error", 0) >= errors:
+                return found
+            assert time.monotonic() < deadline, found
+            time.sleep(0.1)
+
+    def guard() -> str:
+        out = io.StringIO()
+        call_command("flags", "guard", "--once", "--min-exposures", "40", stdout=out)
+        return out.getvalue()
+
+    serve(flushing[0])
+    counted(25, 8)
+    # One instance alone has not shown enough: nothing is decided.
+    assert guard() == "" and repo.get("grid-v2").rollout == 5000  # type: ignore[union-attr]
+    serve(flushing[1])
+    found = counted(50, 16)
+    assert found["on"]["exposure"] >= 50 and found["on"]["client_error"] == 16
+    assert "guard: grid-v2 back to 0%" in guard()
+    assert repo.get("grid-v2").rollout == 0  # type: ignore[union-attr]

@@ -157,6 +157,7 @@ def test_the_command_refuses_bad_input_in_one_line(args: tuple[str, ...], messag
 def test_the_flag_page_shows_exposures_and_error_rates_per_variant(ada: Client) -> None:
     ada.post("/studio/flags/", {"key": "grid-v2", "percent": "50", "unit": "origin"})
     metrics.fast.counters.clear()
+    guard.flusher.clear()
     try:
         for _ in range(200):
             guard.exposed({"grid-v2": "on"})
@@ -164,8 +165,11 @@ def test_the_flag_page_shows_exposures_and_error_rates_per_variant(ada: Client) 
             guard.exposed({})
         for _ in range(3):
             guard.report(b"grid-v2=on")
+        # What a worker's flusher does every FLAGS_FLUSH_INTERVAL.
+        guard.flusher.flush()
         page = ada.get("/studio/flags/grid-v2").content.decode()
     finally:
         metrics.fast.counters.clear()
+        guard.flusher.clear()
     assert "<th scope=\"row\">on</th><td>200</td><td>0</td><td>3</td><td>1.50 %</td>" in page
     assert "<th scope=\"row\">off</th><td>100</td><td>0</td><td>0</td><td>0.00 %</td>" in page

@@ -1,14 +1,19 @@
 """Guardrail counts of the flags that change embeds: per flag and variant, how
-many embed requests got it (exposures), how many renders failed (server errors)
-and how many frames reported a script error (client errors).
+many embed requests got it (exposures), how many renders failed (server errors),
+how many frames reported a script error (client errors), and how many renders
+there were and how long they took (render, render_seconds).
 
     fast path: /e/ request -> asgi.flagged_key -> hit_suffix()        metrics.fast
-    Django:    a render that raises              -> failed(variants)  metrics.app
+    Django:    a render                 -> rendered(variants, s)      metrics.app
+               a render that raises     -> failed(variants)           metrics.app
     frame:     error / unhandledrejection -> navigator.sendBeacon("/flags/error",
                "grid-v2=on&img-xlarge=off") -> FastPath -> beacon()   metrics.fast
 
 Counted in memory as `samembed_flag_events_total{flag,variant,kind}` and summed
-over workers by `samembed.metrics` (/metrics, and the studio's flags page).
+over workers by `samembed.metrics` (/metrics). Every FLAGS_FLUSH_INTERVAL a
+thread of each worker (`CountFlusher`) writes what was counted since its last
+write as `$inc` upserts into `flag_counts` (samembed.repositories.flag_counts),
+so the guard and the studio see the sum over every worker of every instance.
 Memory stays bounded whatever arrives: a beacon counts only flags of the
 current snapshot and their own variants (a forged name is dropped, never a new
 series), its body is read up to BEACON_MAX_BYTES, and each address may report
@@ -17,24 +22,33 @@ BEACON_PER_ADDRESS a second, with the table of addresses itself bounded.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+from django.conf import settings
 
 from samembed import flags, metrics
 from samembed.ratelimit import RateLimit
+
+logger = logging.getLogger(__name__)
 
 BEACON_PATH = "/flags/error"
 BEACON_MAX_BYTES = 512
 BEACON_PER_ADDRESS = 5
 ADDRESSES_MAX = 4096
-KINDS = ("exposure", "server_error", "client_error")
+KINDS = ("exposure", "server_error", "client_error", "render", "render_seconds")
 NAME = "samembed_flag_events_total"
 
 _series: dict[tuple[str, str, str], str] = {}
+# series name -> (flag, variant, kind), for the flusher: as bounded as the counters.
+_labels: dict[str, tuple[str, str, str]] = {}
 # Reports per address: BEACON_PER_ADDRESS a second, in bounded memory.
 _recent = RateLimit(lambda: (BEACON_PER_ADDRESS, BEACON_PER_ADDRESS), ADDRESSES_MAX)
 
@@ -44,8 +58,10 @@ def _name(kind: str, key: str, variant: str) -> str:
     if found is None:
         if len(_series) > 4 * ADDRESSES_MAX:
             _series.clear()
+            _labels.clear()
         found = _series[(kind, key, variant)] = metrics.series(
             NAME, flag=key, variant=variant, kind=kind)
+        _labels[found] = (key, variant, kind)
     return found
 
 
@@ -59,13 +75,17 @@ def exposed(variants: Mapping[str, str]) -> None:
     _count(metrics.fast, "exposure", variants)
 
 
-def hit_suffix(slug: str, origin: str | None) -> str:
+def hit_suffix(slug: str, origin: str | None) -> str | None:
     """The flags' part of the cache key of `/e/<slug>` for this origin unit, with the
     exposure counted: on the fast path, so worked out once per (slug, origin) and
-    snapshot, then one dictionary lookup and a counter per embed flag."""
+    snapshot, then one dictionary lookup and a counter per embed flag. None: a flag
+    is sticky on the story's id and this process does not know the slug's (Django
+    learns it)."""
     snap = flags.installed()
     found = snap.memo.get((slug, origin))
     if found is None:
+        if snap.by_story_id and flags.story_id_of(slug) is None:
+            return None
         variants = flags.embed_variants(slug, origin)
         found = (flags.key_suffix(variants),
                  tuple(_name("exposure", r.key, variants.get(r.key, flags.OFF))
@@ -83,6 +103,14 @@ def hit_suffix(slug: str, origin: str | None) -> str:
 def failed(variants: Mapping[str, str]) -> None:
     """One render for these variants raised (Django's thread)."""
     _count(metrics.app, "server_error", variants)
+
+
+def rendered(variants: Mapping[str, str], seconds: float) -> None:
+    """One render for these variants took `seconds` (Django's thread, where it ran)."""
+    for rule in flags.installed().embed:
+        variant = variants.get(rule.key, flags.OFF)
+        metrics.app.inc(_name("render", rule.key, variant))
+        metrics.app.inc(_name("render_seconds", rule.key, variant), seconds)
 
 
 def report(body: bytes) -> int:
@@ -178,10 +206,10 @@ class Verdict:
 
 
 def worse(errors: float, shown: float, base_errors: float, base_shown: float,
-          margin: float = MARGIN) -> bool:
+          margin: float = MARGIN, least: int = MIN_EXPOSURES) -> bool:
     """Whether errors/shown exceeds base_errors/base_shown by more than `margin`,
     with one-sided 99 % confidence (two-proportion z-test)."""
-    if shown < MIN_EXPOSURES or base_shown < MIN_EXPOSURES:
+    if shown < least or base_shown < least:
         return False
     p1, p0 = errors / shown, base_errors / base_shown
     if p1 - p0 <= margin:
@@ -202,7 +230,8 @@ def difference(now: Counts, before: Counts) -> Counts:
     return out
 
 
-def judge(window: Counts, margin: float = MARGIN) -> list[Verdict]:
+def judge(window: Counts, margin: float = MARGIN, least: int = MIN_EXPOSURES
+          ) -> list[Verdict]:
     """Every variant whose error rate over `window` is worse than "off"'s."""
     found = []
     for key, variants in sorted(window.items()):
@@ -214,7 +243,7 @@ def judge(window: Counts, margin: float = MARGIN) -> list[Verdict]:
                 continue
             for kind in ("client_error", "server_error"):
                 if worse(c.get(kind, 0.0), c.get("exposure", 0.0), base.get(kind, 0.0),
-                         base.get("exposure", 0.0), margin):
+                         base.get("exposure", 0.0), margin, least):
                     rate = c[kind] / c["exposure"]
                     baseline = base.get(kind, 0.0) / base["exposure"]
                     label = kind.replace("_", " ")
@@ -225,6 +254,57 @@ def judge(window: Counts, margin: float = MARGIN) -> list[Verdict]:
     return found
 
 
+# A scheduled step goes ahead only when the new variant is shown not to be worse:
+# the one-sided 95 % upper bound of its error rate less the old one's is below the
+# margin (Agresti-Caffo: one error and one success added to each side, so that
+# no errors at all on both sides still gives a bound that shrinks with exposures).
+Z_NOT_WORSE = 1.645
+
+
+def not_worse(errors: float, shown: float, base_errors: float, base_shown: float,
+              margin: float = MARGIN, least: int = MIN_EXPOSURES) -> bool:
+    """Whether errors/shown is, with one-sided 95 % confidence, not worse than
+    base_errors/base_shown by `margin` or more (a non-inferiority test)."""
+    if shown < least or base_shown < least:
+        return False
+    p1 = (errors + 1) / (shown + 2)
+    p0 = (base_errors + 1) / (base_shown + 2)
+    spread = math.sqrt(p1 * (1 - p1) / (shown + 2) + p0 * (1 - p0) / (base_shown + 2))
+    return (p1 - p0) + Z_NOT_WORSE * spread < margin
+
+
+def healthy(variants: Mapping[str, Mapping[str, float]], margin: float = MARGIN,
+            least: int = MIN_EXPOSURES) -> tuple[bool, str]:
+    """Whether every variant of one flag is shown not worse than "off" for client
+    and server errors, with why not (too few exposures yet, or not shown)."""
+    base = variants.get(flags.OFF, {})
+    others = {v: c for v, c in variants.items() if v != flags.OFF}
+    if not others:
+        return False, "no exposures of the new variant yet"
+    for variant, c in sorted(others.items()):
+        shown, base_shown = c.get("exposure", 0.0), base.get("exposure", 0.0)
+        if shown < least or base_shown < least:
+            return False, (f"waiting for {least} exposures of {variant} and of off "
+                           f"(now {int(shown)} and {int(base_shown)})")
+        for kind in ("client_error", "server_error"):
+            if not not_worse(c.get(kind, 0.0), shown, base.get(kind, 0.0), base_shown,
+                             margin, least):
+                return False, (f"{variant}: {kind.replace('_', ' ')} rate "
+                               f"{c.get(kind, 0.0) / shown:.2%} not yet shown within "
+                               f"{margin:.2%} of off's {base.get(kind, 0.0) / base_shown:.2%}")
+    return True, ", ".join(
+        f"{v}: {int(c.get('exposure', 0))} exposures, client errors "
+        f"{c.get('client_error', 0.0) / c['exposure']:.2%}, server errors "
+        f"{c.get('server_error', 0.0) / c['exposure']:.2%}" for v, c in sorted(variants.items())
+        if c.get("exposure")) + " (not worse than off, one-sided 95 %)"
+
+
+def render_ms(c: Mapping[str, float]) -> float | None:
+    """Mean render time in milliseconds of one variant's counts (None: no render)."""
+    renders = c.get("render", 0.0)
+    return 1000 * c.get("render_seconds", 0.0) / renders if renders else None
+
+
 _SERIES = re.compile(r'^%s\{([^}]*)\} ([0-9.e+]+)$' % NAME, re.M)
 
 
@@ -232,3 +312,100 @@ def parse_exposition(text: str) -> dict[str, object]:
     """A /metrics page's flag counters, as a snapshot `totals` reads."""
     return {"counters": {f"{NAME}{{{m.group(1)}}}": float(m.group(2))
                          for m in _SERIES.finditer(text)}}
+
+
+# ---- shared counts: every worker's, summed in MongoDB ------------------------------
+
+FLUSH_INTERVAL = 5.0
+
+
+def _parse(series: str) -> tuple[str, str, str] | None:
+    found = _labels.get(series)
+    if found is not None or not series.startswith(NAME + "{"):
+        return found
+    labels = dict(part.split("=", 1) for part in series[len(NAME) + 1:-1].split(","))
+    key, variant, kind = (labels.get(k, '""').strip('"') for k in ("flag", "variant", "kind"))
+    return key, variant, kind
+
+
+class CountFlusher:
+    """Writes this process's guardrail counts, as increments since its last good
+    write, into `flag_counts`. Nothing is kept but the counters themselves and what
+    was last written of each (both bounded by the flags and their variants), so
+    a database that stays away costs no memory: the next good write carries it all."""
+
+    def __init__(self, interval: float = FLUSH_INTERVAL) -> None:
+        self.interval = interval
+        self._written: dict[str, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def _counters() -> dict[str, float]:
+        # A copy taken once: what is written and what is remembered as written agree.
+        return {s: v for r in (metrics.fast, metrics.app)
+                for s, v in list(r.counters.items()) if _parse(s) is not None}
+
+    def pending(self, counters: Mapping[str, float] | None = None
+                ) -> dict[tuple[str, str], dict[str, float]]:
+        """(flag, variant) -> kind -> what was counted since the last good write."""
+        deltas: dict[tuple[str, str], dict[str, float]] = {}
+        for series, value in (self._counters() if counters is None else counters).items():
+            labels = _parse(series)
+            # Counters cleared (a test) start again from nothing.
+            before = self._written.get(series, 0.0)
+            delta = value - before if value >= before else value
+            if labels is not None and delta:
+                key, variant, kind = labels
+                cell = deltas.setdefault((key, variant), {})
+                cell[kind] = cell.get(kind, 0.0) + delta
+        return deltas
+
+    def flush(self) -> int:
+        """Write what is pending; how many (flag, variant) documents it touched."""
+        from samembed.repositories import flag_counts
+
+        with self._lock:
+            counters = self._counters()
+            deltas = self.pending(counters)
+            flag_counts.apply(flag_counts.increments(deltas, datetime.now(UTC)))
+            self._written = counters
+            return len(deltas)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            try:
+                self.flush()
+            except Exception as e:  # noqa: BLE001 - kept for the next round, serving goes on
+                logger.warning("flag counts: flush failed: %s", e)
+
+    def start(self) -> CountFlusher:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="flag-counts", daemon=True)
+            self._thread.start()
+        return self
+
+    def clear(self) -> None:
+        """Forget what was written (the counters were cleared: a test)."""
+        with self._lock:
+            self._written.clear()
+
+    def stop(self) -> None:
+        """Stop, writing what was counted since the last write."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(5)
+        try:
+            self.flush()
+        except Exception as e:  # noqa: BLE001 - a worker stopping during an outage
+            logger.warning("flag counts: last flush failed: %s", e)
+
+
+flusher = CountFlusher()
+
+
+def start_flusher() -> CountFlusher:
+    """Start this process's count flusher (idempotent), every FLAGS_FLUSH_INTERVAL."""
+    flusher.interval = float(settings.FLAGS_FLUSH_INTERVAL)
+    return flusher.start()

@@ -10,7 +10,12 @@ one query per story per process per change (or per TTL), never one per viewer.
 Its `max-age=1` lets a CDN answer a whole venue with one origin request a second.
 
     GET /live/demo-live  ->  {"slug": "demo-live", "version": 41, "live": true,
-                              "screen": {"mode": "wall", "interval": 8, ...}}
+                              "screen": {"mode": "wall", "interval": 8, ...},
+                              "flags": "1x3k9a"}
+
+`flags` is the epoch of the flags that change the embed (samembed.flags): the
+entry's key holds it too, so a flag's change is a new entry at once, and an open
+live embed that sees it move fetches its document again (static/embed/live.js).
 
 Big screens also say who they are, now and then: every tenth poll of a screen
 carries `?screen=<random id of that page>`. It is answered from the same cache
@@ -37,6 +42,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 
+from samembed import flags
 from samembed.embed.cache import Entry
 from samembed.embed.views import (
     Page,
@@ -189,13 +195,16 @@ def _not_found() -> Entry:
     return _json(404, {"error": "not_found", "message": "No such story."})
 
 
-def version_payload(story: Story) -> dict[str, Any]:
+def version_payload(story: Story, epoch: str = "") -> dict[str, Any]:
+    """What `/live/` answers; `flags` is the embed flags' epoch (samembed.flags), so
+    an open live embed fetches its document again when a flag changes or is killed."""
     screen = story.screen
     return {
         "slug": story.slug,
         "version": story.version,
         "live": story.live,
         "screen": {name: getattr(screen, name) for name in SCREEN_PUBLIC},
+        "flags": epoch,
     }
 
 
@@ -206,11 +215,16 @@ def _version(request: HttpRequest, slug: str) -> HttpResponse:
         return _error(400, "The version endpoint takes no query parameters "
                            "(screens may send screen=<id>).")
 
+    snap = flags.current()
+
     def build(story: Story, _: Page) -> Entry:
-        return _json(200, version_payload(story), story_id=str(story.id), version=story.version)
+        return _json(200, version_payload(story, snap.epoch), story_id=str(story.id),
+                     version=story.version)
 
     # The same lookup, 404 and 301 as every story URL; the version needs no posts.
-    entry = _cached(request, slug, PREFIX, lambda _: _not_found(), build, with_posts=False)
+    # The key holds the epoch, as the fast path's does (samembed.asgi.flagged_key).
+    entry = _cached(request, slug, PREFIX, lambda _: _not_found(), build,
+                    suffix=snap.live_suffix, with_posts=False)
     if screen is not None and entry.status == 200:
         screens.seen(entry.story_id, screen)
     return entry_response(entry, request)

@@ -401,6 +401,8 @@ def render_embed(story: Story, posts: list[Post], template: str,
             # variant, "off" included, so the old variant's rate is known too.
             "flag_report": "&".join(f"{r.key}={variants.get(r.key, flags.OFF)}"
                                     for r in flags.current().embed),
+            # The flags' state this was rendered in, for live.js to compare.
+            "flags_epoch": flags.current().epoch,
             "stats": tokens.sign(str(story.id), stats_variant(variants)) if counted else "",
         }
     )

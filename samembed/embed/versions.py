@@ -21,6 +21,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from functools import partial
 
+from samembed import flags
 from samembed.embed.cache import Entry, ResponseCache, response_cache
 from samembed.exceptions import DatabaseUnavailable
 from samembed.repositories import stories
@@ -68,6 +69,9 @@ class VersionWatch:
             if self.seen.get(change.id, 0) >= change.version:
                 continue
             expired += self.cache.invalidate(partial(_outdated, change=change))
+            if flags.story_id_of(change.slug) not in (None, change.id):
+                # The slug is another story's now: flags sticky on the id follow it.
+                flags.remember_story(change.slug, change.id)
             # Only once expired: a look that fails here sees the change again next time.
             self.seen[change.id] = change.version
         # Forget versions that have left the look-back window: bounded memory.

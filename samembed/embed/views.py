@@ -323,6 +323,23 @@ def _asked_version(request: HttpRequest) -> tuple[int | None, str | None]:
     return int(raw), None
 
 
+def _story_id(slug: str) -> str | None:
+    """The id of the story at `slug`, when a flag is sticky on it: remembered, else
+    asked once (a miss the fast path left to us); None while the database is away
+    (those flags are then off for it, as for a story they cannot know)."""
+    if not flags.current().by_story_id:
+        return None
+    known = flags.story_id_of(slug)
+    if known is None:
+        try:
+            found = stories_repo.id_for_slug(slug)
+        except DatabaseUnavailable:
+            return None
+        if found is not None:
+            flags.remember_story(slug, known := str(found))
+    return known
+
+
 def _with_origin(url: str, origin_unit: str | None) -> str:
     """A link of the frame's own, still naming the embedding origin (`o`, last)."""
     if origin_unit is None:
@@ -336,10 +353,12 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
     origin = _origin(request)
     suffix = query_suffix(template if prefix == "/e/" else None, page.limit, page.after, theme)
     # The variants this story and origin get: part of the key, never the origin itself.
-    variants = flags.embed_variants(slug, origin_unit) if prefix == "/e/" else {}
+    variants = flags.embed_variants(slug, origin_unit, _story_id(slug)) \
+        if prefix == "/e/" else {}
     suffix += flags.key_suffix(variants)
 
     def build(story: Story, result: Page) -> Entry:
+        flags.remember_story(story.slug, str(story.id))
         shown = template or story.default_template
         if theme is not None:
             # The publisher's page is light or dark: the story's colours, that mode.
@@ -348,6 +367,7 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
         if result.next and shown in paging.PAGED_TEMPLATES:
             more_url = _with_origin(prefix + quote(story.slug) + query_suffix(
                 template, page.limit, result.next, theme), origin_unit)
+        began = time.perf_counter()
         try:
             rendered = render_embed(
                 story, result.posts, shown, origin=origin, more_url=more_url,
@@ -358,6 +378,8 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
             # A new template that breaks must show in its flag's guardrail counts.
             guard.failed(variants)
             raise
+        # Render time per variant, where the render runs: a new template's cost shows.
+        guard.rendered(variants, time.perf_counter() - began)
         headers = _common_headers(b"text/html; charset=utf-8", rendered.csp.encode())
         # Live embeds are sandboxed frames (an opaque origin) that fetch their own
         # next version and next pages: they need CORS to read them. The content is
@@ -382,7 +404,7 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
     return response
 
 
-EMBED_PARAMS = ("template", "theme", "limit", "after", "o", "v")
+EMBED_PARAMS = ("template", "theme", "limit", "after", "o", "v", "f")
 
 
 def _embed(request: HttpRequest, slug: str) -> HttpResponse:
@@ -408,6 +430,13 @@ def _embed(request: HttpRequest, slug: str) -> HttpResponse:
     if origin_unit is not None and not ORIGIN_UNIT.fullmatch(origin_unit):
         return _error(400, f"Query parameter 'o' is the embedding page's origin as the "
                            f"loader writes it (1 to 7 of 0-9 a-z), not {origin_unit[:40]!r}.")
+    asked_flags = params.get("f")
+    if asked_flags is not None and asked_flags != flags.current().epoch:
+        # A live embed asking again after the flags moved (live.js): this process has
+        # not seen that state yet, so its copy may be the old variant; it asks /live/
+        # again and comes back.
+        return _error(409, f"This server has not seen the flags' state {asked_flags[:20]!r} "
+                           "yet; ask again shortly.")
     return _document(request, slug, "/e/", template, page, asked, theme, origin_unit)
 
 

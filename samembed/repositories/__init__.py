@@ -15,6 +15,7 @@ from pymongo.errors import CollectionInvalid
 from samembed.mongo import database
 from samembed.repositories import (
     audit,
+    flag_counts,
     flags,
     posts,
     reach,
@@ -27,8 +28,8 @@ from samembed.repositories import (
 )
 from samembed.repositories.common import reading
 
-MODULES: tuple[ModuleType, ...] = (stories, posts, audit, sources, screens, flags, signins,
-                                   stats, reach, salts)
+MODULES: tuple[ModuleType, ...] = (stories, posts, audit, sources, screens, flags, flag_counts,
+                                   signins, stats, reach, salts)
 
 
 def ensure_indexes() -> list[str]:

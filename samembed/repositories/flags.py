@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +41,10 @@ ORIGIN_MAX = 255
 DESCRIPTION_MAX = 500
 VARIANTS_MAX = 10
 WEIGHT_MAX = 10_000
+PLAN_MAX = 20
+# The longest wait a step may ask for: 30 days.
+WAIT_MAX = 30 * 86400
+_WAIT_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 INDEXES = [IndexModel([("key", ASCENDING)], name="key_unique", unique=True)]
 
@@ -68,6 +72,16 @@ VALIDATOR: dict[str, Any] = {
             "previous_rollout": {"bsonType": ["int", "long"], "minimum": 0,
                                  "maximum": ROLLOUT_MAX},
             "guard_reason": {"bsonType": "string", "maxLength": 500},
+            # A scheduled ramp: steps of {rollout, after (seconds the step before
+            # must have run, healthy)}, taken by the guard (`manage.py flags guard`).
+            "plan": {"bsonType": "array", "maxItems": PLAN_MAX},
+            # Why the plan is held ("" while it runs): the guard ramped the flag down.
+            "plan_hold": {"bsonType": "string", "maxLength": 500},
+            # When the rollout last changed: the start of the step the guard judges.
+            "stepped_at": {"bsonType": "date"},
+            # What a story-unit flag hashes: the story's id (stable across renames;
+            # flags created since), or its slug (flags created before).
+            "story_unit": {"enum": ["id", "slug"]},
             "version": {"bsonType": ["int", "long"], "minimum": 1},
             "updated_at": {"bsonType": "date"},
         },
@@ -75,7 +89,7 @@ VALIDATOR: dict[str, Any] = {
 }
 
 FIELDS = ("description", "owner", "killed", "rollout", "unit", "seed", "staff", "origins",
-          "stories", "variants")
+          "stories", "variants", "plan")
 
 
 class FlagInvalid(SamembedError, ValueError):
@@ -104,6 +118,30 @@ class Flag:
     # Why the guardrail last ramped this flag down ("" when it did not).
     guard_reason: str = ""
     updated_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # (rollout, seconds after the step before) for each scheduled step.
+    plan: tuple[tuple[int, int], ...] = ()
+    plan_hold: str = ""
+    stepped_at: datetime | None = None
+    story_unit: str = "slug"
+
+    @property
+    def step_began(self) -> datetime:
+        """When the current step (this rollout) began."""
+        when = self.stepped_at or self.updated_at
+        return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+    @property
+    def next_step(self) -> tuple[int, datetime] | None:
+        """The plan's next step above the current rollout and when it is due."""
+        for rollout, after in self.plan:
+            if rollout > self.rollout:
+                return rollout, self.step_began + timedelta(seconds=after)
+        return None
+
+    @property
+    def plan_text(self) -> str:
+        """The plan as people write it ("5@1h 20@1h 100@1d")."""
+        return plan_text(self.plan)
 
     @property
     def percent(self) -> str:
@@ -121,6 +159,58 @@ def parse_percent(raw: object) -> int:
     if points > ROLLOUT_MAX:
         raise ValueError(f"{text} is more than 100 %.")
     return points
+
+
+def _wait(text: str) -> int:
+    found = re.fullmatch(r"([0-9]{1,7})([smhd]?)", text)
+    if not found:
+        raise ValueError(f"{text[:20]!r} is not a wait (like 30m, 1h or 2d).")
+    seconds = int(found.group(1)) * _WAIT_UNITS[found.group(2) or "s"]
+    if seconds > WAIT_MAX:
+        raise ValueError(f"{text} is longer than 30 days.")
+    return seconds
+
+
+def _shown_wait(seconds: int) -> str:
+    for unit in "dhm":
+        if seconds and seconds % _WAIT_UNITS[unit] == 0:
+            return f"{seconds // _WAIT_UNITS[unit]}{unit}"
+    return f"{seconds}s"
+
+
+def plan_text(plan: Any) -> str:
+    """A plan as people write it: "5@1h 20@1h 100@1d"."""
+    steps = [(p["rollout"], p["after"]) if isinstance(p, Mapping) else p for p in plan]
+    return " ".join(f"{r / 100:.2f}".rstrip("0").rstrip(".") + f"@{_shown_wait(a)}"
+                    for r, a in steps)
+
+
+def parse_plan(raw: object) -> list[dict[str, int]]:
+    """A ramp plan, "5@1h 20@1h 100@1d" (each step: percent @ how long the step
+    before must have run, healthy), as [{rollout, after}]; ValueError with the reason."""
+    if raw in (None, "", [], ()):
+        return []
+    if isinstance(raw, str):
+        parts = [tuple(p.split("@", 1)) if "@" in p else (p, "0") for p in _strings(raw)]
+    elif isinstance(raw, list | tuple):
+        parts = [(str(p.get("rollout", "")), str(p.get("after", ""))) if isinstance(p, Mapping)
+                 else (str(p), "0") for p in raw]
+        parts = [(f"{int(r) / 100}" if r.isdigit() else r, a) for r, a in parts]
+    else:
+        raise ValueError('a plan is steps like "5@1h 20@1h 100@1d".')
+    if len(parts) > PLAN_MAX:
+        raise ValueError(f"at most {PLAN_MAX} steps.")
+    out: list[dict[str, int]] = []
+    for percent, wait in parts:
+        try:
+            step = {"rollout": parse_percent(percent), "after": _wait(wait.strip())}
+        except ValueError as e:
+            raise ValueError(f"step {percent[:20]}@{wait[:20]}: {e}") from None
+        if out and step["rollout"] <= out[-1]["rollout"]:
+            raise ValueError("each step must be a higher percentage than the one before "
+                             f"({plan_text(out[-1:])} then {plan_text([step])}).")
+        out.append(step)
+    return out
 
 
 def normalise_origin(raw: object) -> str:
@@ -239,6 +329,7 @@ def clean(values: Mapping[str, Any]) -> dict[str, Any]:
         "origins": lambda v: _checked_list(v, normalise_origin, "origin"),
         "stories": lambda v: _checked_list(v, _slug, "story"),
         "variants": _variants,
+        "plan": parse_plan,
     }
     for name, value in values.items():
         check = checks.get(name)
@@ -303,7 +394,10 @@ def _to_flag(doc: Mapping[str, Any]) -> Flag:
         origins=tuple(doc.get("origins", ())), stories=tuple(doc.get("stories", ())),
         variants=tuple((v["name"], v["weight"]) for v in doc.get("variants") or ()),
         version=doc["version"], previous_rollout=doc.get("previous_rollout", 0),
-        guard_reason=doc.get("guard_reason", ""), updated_at=doc["updated_at"])
+        guard_reason=doc.get("guard_reason", ""), updated_at=doc["updated_at"],
+        plan=tuple((p["rollout"], p["after"]) for p in doc.get("plan") or ()),
+        plan_hold=doc.get("plan_hold", ""), stepped_at=doc.get("stepped_at"),
+        story_unit=doc.get("story_unit", "slug"))
 
 
 def list_all() -> list[dict[str, Any]]:
@@ -337,8 +431,13 @@ def _audited(flag: Flag | None, values: Mapping[str, Any]) -> dict[str, tuple[An
         "rollout": flag.rollout, "unit": flag.unit, "seed": flag.seed,
         "staff": list(flag.staff), "origins": list(flag.origins),
         "stories": list(flag.stories),
-        "variants": [{"name": n, "weight": w} for n, w in flag.variants]}
-    return {k: (before.get(k), v) for k, v in values.items() if before.get(k) != v}
+        "variants": [{"name": n, "weight": w} for n, w in flag.variants],
+        "plan": [{"rollout": r, "after": a} for r, a in flag.plan]}
+    changes = {k: (before.get(k), v) for k, v in values.items() if before.get(k) != v}
+    if "plan" in changes:
+        # The trail says it as people write it.
+        changes["plan"] = tuple(plan_text(p or ()) for p in changes["plan"])  # type: ignore[assignment]
+    return changes
 
 
 def create(key: str, actor: str, **values: Any) -> Flag:
@@ -352,7 +451,8 @@ def create(key: str, actor: str, **values: Any) -> Flag:
     now = datetime.now(UTC)
     doc = {"key": key, "description": "", "owner": actor, "killed": False, "rollout": 0,
            "unit": "story", "seed": key, "staff": [], "origins": [], "stories": [],
-           "variants": [], **cleaned, "version": 1, "updated_at": now}
+           "variants": [], "plan": [], "plan_hold": "", **cleaned, "version": 1,
+           "updated_at": now, "stepped_at": now, "story_unit": "id"}
     try:
         collection(COLLECTION, durable=True).insert_one(dict(doc))
     except DuplicateKeyError as e:
@@ -362,15 +462,24 @@ def create(key: str, actor: str, **values: Any) -> Flag:
     return _to_flag(doc)
 
 
-def update(flag: Flag, actor: str, *, action: str = "flag.update", **values: Any) -> Flag:
+def update(flag: Flag, actor: str, *, action: str = "flag.update", resume: bool = False,
+           **values: Any) -> Flag:
     """Apply `values` if `flag.version` is still current; Conflict when another
-    editor saved first (recorded in the trail too), FlagInvalid for bad values."""
+    editor saved first (recorded in the trail too), FlagInvalid for bad values.
+    A plan held by the guard runs again when it is changed, or with `resume`."""
     cleaned = clean(values)
     changes = _audited(flag, cleaned)
     extra: dict[str, Any] = {}
     if "rollout" in cleaned and cleaned["rollout"] != flag.rollout:
-        # A person moved the ramp: the guardrail's reason no longer applies.
-        extra = {"previous_rollout": flag.rollout, "guard_reason": ""}
+        # A person moved the ramp: the guardrail's reason no longer applies, and the
+        # step (what the guard judges, what a plan waits from) begins now.
+        extra = {"previous_rollout": flag.rollout, "guard_reason": "",
+                 "stepped_at": datetime.now(UTC)}
+    new_plan = "plan" in cleaned and cleaned["plan"] != [
+        {"rollout": r, "after": a} for r, a in flag.plan]
+    if flag.plan_hold and (resume or new_plan):
+        extra["plan_hold"] = ""
+        changes["plan_hold"] = (flag.plan_hold, "")
     result = collection(COLLECTION, durable=True).update_one(
         {"key": flag.key, "version": flag.version},
         {"$set": {**cleaned, **extra, "updated_at": datetime.now(UTC)},
@@ -391,15 +500,38 @@ def ramp_down(flag: Flag, to: int, reason: str, actor: str = "guardrail") -> Fla
     """The guardrail's step back to `to` basis points, with its reason (shown in the
     studio, kept in the trail); Conflict if the flag changed meanwhile."""
     reason = reason[:500]
+    now = datetime.now(UTC)
+    # A scheduled ramp stops here until a person saves its plan again.
+    hold = {"plan_hold": reason} if flag.plan else {}
     result = collection(COLLECTION, durable=True).update_one(
         {"key": flag.key, "version": flag.version},
         {"$set": {"rollout": to, "previous_rollout": min(to, flag.previous_rollout),
-                  "guard_reason": reason, "updated_at": datetime.now(UTC)},
+                  "guard_reason": reason, "updated_at": now, "stepped_at": now, **hold},
          "$inc": {"version": 1}})
     if result.modified_count != 1:
         raise Conflict(f"flag {flag.key!r} changed since version {flag.version}")
     audit.record_flag(flag.key, actor, "flag.guard",
                       {"rollout": (flag.rollout, to), "reason": ("", reason)},
+                      base_version=flag.version, version=flag.version + 1)
+    updated = get(flag.key)
+    assert updated is not None  # noqa: S101 - we just wrote it
+    return updated
+
+
+def step(flag: Flag, to: int, reason: str, actor: str = "guardrail") -> Flag:
+    """The plan's next step, to `to` basis points, taken by the guard with its reason
+    (kept in the trail). A compare-and-set on the version: of two guards that both
+    judged it due, one steps and the other gets Conflict."""
+    now = datetime.now(UTC)
+    result = collection(COLLECTION, durable=True).update_one(
+        {"key": flag.key, "version": flag.version},
+        {"$set": {"rollout": to, "previous_rollout": flag.rollout, "guard_reason": "",
+                  "updated_at": now, "stepped_at": now},
+         "$inc": {"version": 1}})
+    if result.modified_count != 1:
+        raise Conflict(f"flag {flag.key!r} changed since version {flag.version}")
+    audit.record_flag(flag.key, actor, "flag.step",
+                      {"rollout": (flag.rollout, to), "reason": ("", reason[:500])},
                       base_version=flag.version, version=flag.version + 1)
     updated = get(flag.key)
     assert updated is not None  # noqa: S101 - we just wrote it

@@ -248,6 +248,13 @@ def get_by_slug(slug: str) -> Story | None:
     return _to_story(doc) if doc else None
 
 
+def id_for_slug(slug: str) -> ObjectId | None:
+    """The id of the story whose current slug is `slug` (one indexed read)."""
+    with reading():
+        doc = collection(COLLECTION).find_one({"slug": slug}, {"_id": 1})
+    return doc["_id"] if doc else None
+
+
 def get(story_id: ObjectId) -> Story | None:
     doc = collection(COLLECTION).find_one({"_id": story_id})
     return _to_story(doc) if doc else None

@@ -17,14 +17,16 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from samembed import flags
 from samembed.embed import guard
-from samembed.exceptions import Conflict
-from samembed.repositories import audit
+from samembed.exceptions import Conflict, DatabaseUnavailable
+from samembed.repositories import audit, flag_counts
 from samembed.repositories import flags as flags_repo
 from samembed.repositories.flags import Flag, FlagInvalid
 from samembed.studio.views import studio_page
 
 FORM_FIELDS = ("description", "owner", "percent", "unit", "seed", "staff", "origins",
-               "stories", "variants")
+               "stories", "variants", "plan")
+# The guardrail counts the flag's page shows: every instance's, this long back.
+COUNTS_SECONDS = 3600
 
 
 def _state(flag: Flag) -> str:
@@ -43,7 +45,8 @@ def _form_values(flag: Flag | None) -> dict[str, str]:
     return {"description": flag.description, "owner": flag.owner, "percent": flag.percent,
             "unit": flag.unit, "seed": flag.seed, "staff": "\n".join(flag.staff),
             "origins": "\n".join(flag.origins), "stories": "\n".join(flag.stories),
-            "variants": " ".join(f"{n}:{w}" for n, w in flag.variants)}
+            "variants": " ".join(f"{n}:{w}" for n, w in flag.variants),
+            "plan": flag.plan_text}
 
 
 def _posted(request: HttpRequest) -> dict[str, Any]:
@@ -112,7 +115,8 @@ def flag_edit(request: HttpRequest, key: str) -> HttpResponse:
             conflict, status = flag, 409
         else:
             try:
-                flags_repo.update(flag, request.user.get_username(), **values)
+                flags_repo.update(flag, request.user.get_username(),
+                                  resume=request.POST.get("resume") == "1", **values)
             except FlagInvalid as e:
                 errors, status = e.errors, 400
             except Conflict:
@@ -126,13 +130,20 @@ def flag_edit(request: HttpRequest, key: str) -> HttpResponse:
 
 
 def _counts(key: str) -> list[dict[str, Any]]:
-    """This instance's guardrail counts of the flag, per variant, with error rates."""
+    """Every instance's guardrail counts of the flag over the last hour, per variant,
+    with error rates and the mean render time (this instance's alone while the
+    database cannot be read)."""
+    try:
+        found = flag_counts.recent([key], COUNTS_SECONDS).get(key, {})
+    except DatabaseUnavailable:
+        found = guard.totals().get(key, {})
     rows = []
-    for variant, c in sorted(guard.totals().get(key, {}).items()):
-        shown = c["exposure"] or 0.0
+    for variant, c in sorted(found.items()):
+        shown = c.get("exposure", 0.0)
         rows.append({"variant": variant, **c,
-                     "client_rate": c["client_error"] / shown if shown else None,
-                     "server_rate": c["server_error"] / shown if shown else None})
+                     "client_rate": c.get("client_error", 0.0) / shown if shown else None,
+                     "server_rate": c.get("server_error", 0.0) / shown if shown else None,
+                     "render_ms": guard.render_ms(c)})
     return rows
 
 

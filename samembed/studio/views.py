@@ -342,7 +342,7 @@ def story_preview(request: HttpRequest, story_id: str) -> HttpResponse:
     # for with ?variant=KEY[:NAME] (samembed.flags.preview_variants).
     try:
         variants = flags.preview_variants(story.slug, request.user.get_username(),
-                                          request.GET.getlist("variant"))
+                                          request.GET.getlist("variant"), str(story.id))
     except ValueError as e:
         return protect(HttpResponse(str(e), status=400,
                                     content_type="text/plain; charset=utf-8"))

@@ -169,16 +169,16 @@
   tickers();
   d.addEventListener("samembed:swapped", wire);
   // 4. Guardrails: once per document, so a broken variant cannot flood the beacon.
-  var flagged = root.getAttribute("data-flags"), beaconed = false;
+  // The variants are read when the error happens: a live embed swaps them (live.js).
+  var beaconed = false;
   function failed() {
-    if (beaconed || !navigator.sendBeacon) return;
+    var flagged = root.getAttribute("data-flags");
+    if (beaconed || !flagged || !navigator.sendBeacon) return;
     beaconed = true;
     navigator.sendBeacon("/flags/error", flagged);
   }
-  if (flagged) {
-    w.addEventListener("error", failed);
-    w.addEventListener("unhandledrejection", failed);
-  }
+  w.addEventListener("error", failed);
+  w.addEventListener("unhandledrejection", failed);
   // Cards of the next page (pager.js): their times, and the new height at once.
   d.addEventListener("samembed:cards-added", function () { times(); if (!screen) report(); });
 })();

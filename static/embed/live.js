@@ -11,7 +11,10 @@
    and "samembed:swapped" (new content in place).
    Cards the reader added with "Show more" (pager.js, data-more-page) stay
    through a swap after the new first page, with the cards new posts pushed off
-   it, and the pager keeps its place. */
+   it, and the pager keeps its place.
+   /live/ also names the flags' epoch: when a flag that changes the embed moves
+   (a ramp, a kill), the document is fetched again (with the epoch in its URL, so
+   no CDN answers with the old variant) and swapped in like a new version. */
 (function () {
   "use strict";
   var d = document, root = d.documentElement, w = window;
@@ -29,6 +32,7 @@
   var offline = d.querySelector("[data-offline]");
   var paused = false, failures = 0, timer = 0, busy = false, stopped = false;
   var wanted = 0, retries = 0;
+  var epoch = root.getAttribute("data-flags-epoch") || "", wantedEpoch = epoch;
   function word(name) { return root.getAttribute("data-i18n-" + name) || ""; }
   // Screens say who they are on every tenth look (a random id per page), so the
   // producer's remote can count them; the other looks keep the URL every viewer
@@ -46,7 +50,8 @@
   function documentUrl(v) {
     return location.pathname + "?" + (tpl ? "template=" + tpl[1] + "&" : "") +
       (thm ? "theme=" + thm[1] + "&" : "") + (lim ? "limit=" + lim[1] + "&" : "") +
-      (org ? "o=" + org[1] + "&" : "") + "v=" + v;
+      (org ? "o=" + org[1] + "&" : "") + (wantedEpoch !== epoch ? "f=" + wantedEpoch + "&" : "") +
+      "v=" + v;
   }
 
   function schedule(ms) {
@@ -87,8 +92,10 @@
         if (screen && info.screen) {
           d.dispatchEvent(new CustomEvent("samembed:controls", { detail: info.screen }));
         }
-        if (info.version !== version && !paused) {
+        var flagsMoved = typeof info.flags === "string" && info.flags !== epoch;
+        if ((info.version !== version || flagsMoved) && !paused) {
           wanted = info.version;
+          if (flagsMoved) wantedEpoch = info.flags;
           return refresh();
         }
         next(info.live);
@@ -108,10 +115,16 @@
   function refresh() {
     busy = true;
     return fetch(documentUrl(wanted), { credentials: "omit" }).then(function (r) {
+      // 409: that server has not seen the flags' change yet; look at /live/ again.
+      if (r.status === 409 && wantedEpoch !== epoch) return null;
       if (!r.ok) throw new Error("status " + r.status);
       return r.text();
     }).then(function (html) {
       busy = false;
+      if (html === null) {
+        schedule(Math.min(every, 500));
+        return;
+      }
       var fresh = new DOMParser().parseFromString(html, "text/html");
       var froot = fresh.documentElement;
       // Not one of our documents (a captive portal, an error page): try again later.
@@ -140,6 +153,10 @@
       swap(fresh);
       version = v;
       root.setAttribute("data-version", String(v));
+      // The variants this content is for: what an error report names (frame.js).
+      if (froot.hasAttribute("data-flags")) root.setAttribute("data-flags", froot.getAttribute("data-flags"));
+      else root.removeAttribute("data-flags");
+      epoch = wantedEpoch;
       next(froot.hasAttribute("data-on-air"));
     }).catch(function () {
       busy = false;
