@@ -2,8 +2,9 @@
 
 Answered on the ASGI fast path (`samembed.asgi.FastPath` hands the request to
 `handle` before anything else looks at it): no Django request cycle, no
-database, no parsing: a beacon's bytes are queued for the flush thread, so it
-never slows an embed response. A beacon is one JSON object sent as text/plain:
+database, no parsing: a beacon's bytes are queued and counted in batches a
+moment later, between other requests, so it never holds up an embed response.
+A beacon is one JSON object sent as text/plain:
 
     {"k": "<story id>.<variant>.<mac>",   the token of the frame's document
      "s": "<story id>",                    the story the frame says it shows
@@ -20,12 +21,12 @@ The request path does only what needs no parsing, then queues the raw bytes:
 over the address's rate, 204 (not counted) for known crawlers and headless
 browsers (queued only for the flags' client error one may carry: the guard
 counts every script error, as on /flags/error), and 204 for the rest once
-queued (beyond MAX_QUEUED_BYTES waiting: dropped, counted). The flush thread
-takes the queue every DRAIN_INTERVAL and validates each beacon there: not
-JSON, a token that does not verify or names another story, unknown event
-types, malformed ids, an event time after the beacon's send time ("in the
-future") are refused, by reason, in
-`samembed_beacons_total` (the sender, `navigator.sendBeacon`, never reads an
+queued (beyond MAX_QUEUED_BYTES waiting: dropped, counted). DRAIN_DELAY after
+the first beacon queued, the event loop takes the queue, CHUNK beacons per turn,
+and validates each: not JSON, a token that does not verify or names another
+story, unknown event types, malformed ids, an event time after the beacon's
+send time ("in the future") are refused, by reason, in `samembed_beacons_total`
+(the sender, `navigator.sendBeacon`, never reads an
 answer, and a forger learns nothing from one: as `/flags/error` does). A page
 view counts each event at most once (`view`, `load`, its flags' client error)
 or once per post (`post_view`, `click`, `reveal`), and `more` once per time it
@@ -37,8 +38,7 @@ flush thread; a process remembers the answers (bounded).
 A beacon may carry `"x": "<the document's data-flags>"` when a script error
 happened in a flagged frame: the flags' client error report
 (`samembed.embed.guard.report`), folded into the batch so that a failing view
-sends one request, not two. The guard's counters belong to the event loop, so
-the report is handed back to it.
+sends one request, not two; counted on the event loop, whose counters those are.
 
 Memory is bounded whatever arrives: per flush interval a fixed number of
 stories, posts and sketch bytes (beyond: dropped, counted), per story the
@@ -46,11 +46,12 @@ ORIGINS_PER_STORY heaviest origins (space-saving: a lighter one is evicted into
 "other" when a new one arrives), and per story-hour ORIGINS_PER_HOUR origins
 written (later ones go to "other"), so 100,000 fake origins make one "other".
 
-Every ANALYTICS_FLUSH_INTERVAL the same thread swaps the tally for an empty
-one and writes it: one bulk_write of `$inc` upserts into hourly rollups, and a
-compare-and-set merge of each story-day's HyperLogLog sketch of reach. Reach
-hashes (daily salt, address, user agent, story) into 64 bits for the sketch;
-the hash, the address and the user agent go no further than that line.
+Every ANALYTICS_FLUSH_INTERVAL a daemon thread has the loop count what is
+queued, swaps the tally for an empty one and writes it: one bulk_write of
+`$inc` upserts into hourly rollups, and a compare-and-set merge of each
+story-day's HyperLogLog sketch of reach. Reach hashes (daily salt, address,
+user agent, story) into 64 bits for the sketch; the hash, the address and the
+user agent go no further than that line.
 """
 
 from __future__ import annotations
@@ -102,12 +103,16 @@ KNOWN_POSTS = 200_000
 ADDRESSES = 50_000
 KNOWN_TOKENS = 10_000
 OTHER = "other"
-# Raw beacons waiting for the flush thread; it takes them every DRAIN_INTERVAL
-# seconds, CHUNK at a time, letting the event loop have the interpreter between
-# chunks so that an embed response never waits behind a whole queue.
+# Raw beacons waiting to be counted: the event loop takes them DRAIN_DELAY seconds
+# after the first one queued, CHUNK per turn of the loop, so that an embed response
+# waits behind one chunk at most. (Not in the flush thread: a thread busy with
+# Python holds the interpreter lock, and the event loop, giving it up at each
+# system call, waits for it every time: embeds slowed many times over.)
 MAX_QUEUED_BYTES = 16 * 1024 * 1024
-DRAIN_INTERVAL = 0.25
-CHUNK = 64
+DRAIN_DELAY = 0.05
+CHUNK = 32
+# How long a flush waits for the event loop to count what is queued.
+DRAIN_WAIT = 2.0
 
 PAGE_INDEX = {e: i for i, e in enumerate(stats_repo.PAGE_EVENTS)}
 POST_INDEX = {e: i for i, e in enumerate(stats_repo.POST_EVENTS)}
@@ -151,7 +156,7 @@ def _refused(reason: str) -> None:
 
 
 def _refused_from_thread(reason: str) -> None:
-    # The flush thread's (and a test's or shutdown's, calling flush()).
+    # The flush thread's (post ids checked against the database).
     metrics.threads.inc(_refused_series_name(reason))
 
 
@@ -267,9 +272,10 @@ def _origin(raw: Any) -> str:
 class Counter:
     """This process's counts, the page views it remembers, and the flush thread.
 
-    Two threads, each with its own state: the event loop appends raw beacons to
-    `queue` (`enqueue`), the flush thread takes them and owns everything else
-    (`drain`, `flush`). A test with no thread calls `flush()` itself.
+    The event loop queues raw beacons (`enqueue`) and, soon after, validates and
+    counts them in batches (`drain`); the flush thread swaps the tally under a
+    short lock and writes it (`flush`). With no event loop running (tests, a
+    command) `flush()` drains in the caller's thread.
     """
 
     def __init__(self) -> None:
@@ -277,8 +283,9 @@ class Counter:
         # Bytes queued and bytes taken, each written by one thread only.
         self._queued = 0
         self._taken = 0
-        # The event loop that serves beacons: the flags' client errors are counted there.
+        # The event loop that serves beacons, and whether a drain is scheduled on it.
         self.loop: asyncio.AbstractEventLoop | None = None
+        self._draining = False
         self.tally = Tally()
         self.seen: OrderedDict[str, set[str]] = OrderedDict()
         self.known_posts: OrderedDict[tuple[str, str], bool] = OrderedDict()
@@ -286,7 +293,8 @@ class Counter:
         self.salts: dict[datetime, bytes] = {}
         self.limits = RateLimit(
             lambda: (settings.ANALYTICS_RATE, float(settings.ANALYTICS_BURST)), ADDRESSES)
-        self._lock = threading.Lock()  # starting the thread once
+        # The loop counts a chunk, the flush thread swaps the tally: short, rarely contended.
+        self._lock = threading.Lock()
         self._flush_lock = threading.Lock()  # the flush thread against a caller's flush()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
@@ -295,43 +303,78 @@ class Counter:
 
     # ---- the request side (event loop) -------------------------------------------
 
-    def enqueue(self, body: bytes, address: str, agent: bytes, now: float) -> bool:
-        """Queue one raw beacon for the flush thread; False when the queue is full."""
+    def enqueue(self, body: bytes, address: str, agent: bytes, now: float,
+                loop: asyncio.AbstractEventLoop | None = None) -> bool:
+        """Queue one raw beacon, to be counted on `loop` soon; False when the queue is
+        full."""
         if self._queued - self._taken + len(body) > MAX_QUEUED_BYTES:
             return False
         self._queued += len(body)
         self.queue.append((body, address, agent, now))
+        if loop is not None and (not self._draining or loop is not self.loop):
+            self._draining = True
+            self.loop = loop
+            loop.call_later(DRAIN_DELAY, self._drain_turn)
         return True
 
-    # ---- the flush side (its own thread) ----------------------------------------
+    def _drain_turn(self) -> None:
+        # One chunk, then the loop's other work, then the next chunk.
+        self.drain(CHUNK)
+        if self.queue and self.loop is not None:
+            self.loop.call_soon(self._drain_turn)
+        else:
+            self._draining = False
 
-    def drain(self) -> int:
-        """Validate and count every queued beacon; how many were accepted."""
-        accepted = events = 0
-        queue, taken = self.queue, 0
-        while True:
-            try:
-                body, address, agent, now = queue.popleft()
-            except IndexError:
-                break
-            taken += 1
-            self._taken += len(body)
-            try:
-                events += self.accept(body, address, agent, now)
-                accepted += 1
-            except Refused as e:
-                _refused_from_thread(e.reason)
-            if taken % CHUNK == 0:
-                time.sleep(0)  # the interpreter to the event loop, between chunks
+    def drain(self, most: int | None = None) -> int:
+        """Validate and count queued beacons (up to `most`); how many were accepted.
+        The event loop's (or, with none running, the flusher's)."""
+        accepted = events = taken = 0
+        queue = self.queue
+        with self._lock:
+            while most is None or taken < most:
+                try:
+                    body, address, agent, now = queue.popleft()
+                except IndexError:
+                    break
+                taken += 1
+                self._taken += len(body)
+                try:
+                    events += self.accept(body, address, agent, now)
+                    accepted += 1
+                except Refused as e:
+                    _refused(e.reason)
         if accepted:
-            metrics.threads.inc(_ACCEPTED, accepted)
-            metrics.threads.inc(_EVENTS_ACCEPTED, events)
+            metrics.fast.inc(_ACCEPTED, accepted)
+            metrics.fast.inc(_EVENTS_ACCEPTED, events)
         return accepted
+
+    def _drained_by_the_loop(self) -> None:
+        """Everything queued so far counted before a flush: by the event loop, which
+        owns the queue, when one is running; else here."""
+        loop = self.loop
+        if not self.queue:
+            return
+        if loop is None or loop.is_closed() or not loop.is_running():
+            self.drain()
+            return
+        done = threading.Event()
+
+        def drain_and_tell() -> None:
+            self.drain()
+            done.set()
+
+        try:
+            loop.call_soon_threadsafe(drain_and_tell)
+        except RuntimeError:  # closed meanwhile
+            self.drain()
+            return
+        # A loop busy for longer: the rest goes in the next flush.
+        done.wait(DRAIN_WAIT)
 
     def accept(self, body: bytes, address: str, agent: bytes, now: float | None = None
                ) -> int:
-        """Validate and count one beacon (the flush thread's); how many events
-        counted. Raises Refused."""
+        """Validate and count one beacon (the event loop's, through `drain`); how many
+        events counted. Raises Refused."""
         now = time.time() if now is None else now
         beacon = _parse(body)
         token = beacon.get("k")
@@ -403,7 +446,7 @@ class Counter:
             self.seen.move_to_end(view)
         if flagged is not None and "error" not in done:
             done.add("error")
-            self._report_error(flagged, address)
+            _report_error(flagged, address)
         if not agent:  # a crawler's or headless browser's: its script error only
             raise Refused(204, "bot", "not a reader")
         tally, counted = self.tally, 0
@@ -453,17 +496,7 @@ class Counter:
         if not tally.fold(story, day, int.from_bytes(digest, "big")):
             tally.dropped += 1
 
-    def _report_error(self, flagged: str, address: str) -> None:
-        """The flags' client error of one page view, counted by the guard on the event
-        loop (its counters are the loop's); with no loop running, here."""
-        loop = self.loop
-        if loop is not None and not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(_report_error, flagged, address)
-                return
-            except RuntimeError:  # closed meanwhile
-                pass
-        _report_error(flagged, address)
+    # ---- the flush side (its own thread) ----------------------------------------
 
     def start(self) -> None:
         """Start the flush thread, once per process (after the fork: on first use)."""
@@ -489,13 +522,9 @@ class Counter:
     def _run(self) -> None:
         self.refresh_salts()
         due = time.monotonic() + settings.ANALYTICS_FLUSH_INTERVAL
-        while not self._stop.wait(min(DRAIN_INTERVAL, max(0.0, due - time.monotonic()))):
-            if time.monotonic() >= due:
-                self.flush()
-                due = time.monotonic() + settings.ANALYTICS_FLUSH_INTERVAL
-            else:
-                with self._flush_lock:
-                    self.drain()
+        while not self._stop.wait(max(0.0, due - time.monotonic())):
+            self.flush()
+            due = time.monotonic() + settings.ANALYTICS_FLUSH_INTERVAL
 
     def refresh_salts(self, now: datetime | None = None) -> None:
         """Fetch the day's salt (and tomorrow's, late in the day); purge old ones hourly."""
@@ -517,8 +546,9 @@ class Counter:
     def flush(self, now: datetime | None = None) -> int:
         """Write the tally so far; how many events went to the database."""
         with self._flush_lock:
-            self.drain()
-            tally, self.tally = self.tally, Tally()
+            self._drained_by_the_loop()
+            with self._lock:
+                tally, self.tally = self.tally, Tally()
             try:
                 return self._write(tally, now or datetime.now(UTC))
             except Exception as e:  # the events are lost, the worker goes on
@@ -678,13 +708,11 @@ class Endpoint:
             return
         # A headless browser's script error still counts for the flags' guardrails,
         # as on /flags/error: queued with no user agent, nothing else counted.
-        if not counter.enqueue(body, address, b"" if bot else agent, now):
+        if not counter.enqueue(body, address, b"" if bot else agent, now,
+                               asyncio.get_running_loop()):
             metrics.fast.inc(_QUEUE_FULL)
             await _no_content(send)
             return
-        loop = counter.loop
-        if loop is None or loop.is_closed():
-            counter.loop = asyncio.get_running_loop()
         if self.autostart and counter._thread is None:
             counter.start()
         await _no_content(send)
