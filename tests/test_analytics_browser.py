@@ -20,6 +20,7 @@ from playwright.sync_api import Browser, BrowserContext, Page
 from samembed.analytics.collect import Counter
 from samembed.embedded_db import EmbeddedDB
 from samembed.mongo import database
+from samembed.repositories import flags as flags_repo
 from samembed.repositories.stories import Story
 from tests.axe import axe_summary, axe_violations
 from tests.factories import make_story
@@ -262,3 +263,37 @@ def test_the_dashboard_has_no_axe_violations(
             page.screenshot(path=f"{os.environ['SAMEMBED_SHOTS']}/stats-{period}-{scheme}.png",
                             full_page=True)
     context.close()
+
+
+def test_a_reader_who_says_no_still_reports_a_flagged_frames_error_on_its_own(
+    browser: Browser, server: Gunicorn, publisher: PublisherSite
+) -> None:
+    # Analytics does not run for them, so the error cannot ride in its beacon.
+    make_story("beta", posts=3, status="published")
+    flags_repo.create("grid-v2", "ada", unit="origin", origins=publisher.origin)
+    private = browser.new_context(user_agent=READER)
+    private.route("https://example.social/**", lambda route: route.abort())
+    private.add_init_script(DNT)
+    reports: list[str] = []
+    private.on("request", lambda r: reports.append(r.url) if "/flags/error" in r.url else None)
+    page = private.new_page()
+    url = publish(publisher, "/beta", (
+        '<blockquote class="samembed" data-story="beta" data-template="grid">'
+        f'<a href="{server.url}/s/beta">Our story</a></blockquote>'
+        f'<script async src="{server.url}/embed.js"></script>'))
+    try:
+        def flagged_frame() -> bool:
+            # Each worker's flag watch sees the flag within its interval.
+            page.goto(url)
+            page.frame_locator("iframe").locator("article.post").first.wait_for()
+            return page.frame_locator("iframe").locator("html[data-flags]").count() == 1
+
+        wait_for(flagged_frame)
+        embed = next(f for f in page.frames if "/e/beta" in f.url)
+        # Sent at once, while the page is open, on its own.
+        with private.expect_event("request", lambda r: "/flags/error" in r.url), \
+                page.expect_event("pageerror"):
+            embed.evaluate("() => { setTimeout(() => { throw new Error('broken variant') }) }")
+        assert len(reports) == 1
+    finally:
+        private.close()
