@@ -6,18 +6,24 @@ each bounded in time:
 
 - max:       the event endpoint's own req/s (wrk, 50 connections, beacons of a
              distinct page view and address each);
-- paced:     RATE beacons/s for PACED_SECONDS, then: rollups equal what the
-             endpoint accepted (no loss, no double count across flushes), each
-             worker's resident memory before and after;
+- paced:     RATE beacons/s for PACED_SECONDS, then: rollups equal what wrk saw
+             answered 204 (no loss, no double count across flushes), each
+             worker's resident memory sampled every second over the run;
 - restart:   the same with one worker sent SIGTERM (an orderly restart: it writes
              what it counted) and then one sent SIGKILL (a crash: at most one
-             flush interval lost), the loss measured;
-- embed:     cached /e/demo req/s alone, then mixed in one wrk with beacons (one
-             beacon per two embeds, then one per embed): the embeds' req/s kept.
+             flush interval lost), the loss measured in events and in seconds of
+             that worker's beacons;
+- read path (`read_path_cost`, also a scenario of `make bench`): cached
+             /e/demo with its share of beacons (BEACONS_PER_EMBED, one per page
+             view, each view one embed request at the origin: no CDN), against
+             without: at saturation (one wrk, both kinds of request), and at a
+             fixed offered embed rate of half the maximum, where the embeds'
+             achieved rate and p99 are compared with and without beacons beside.
 
 Writes var/bench/events.json and prints a table.
 
     .venv/bin/python bench/events.py     # EVENTS_SECONDS=10 RATE=5000 PACED_SECONDS=30
+    .venv/bin/python bench/events.py read-path   # that scenario alone
 """
 
 from __future__ import annotations
@@ -36,22 +42,32 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import DONE_LUA, OUT, fetch, gunicorn, prepare, wrk_once  # noqa: E402
+from bench.run import DELAY_LUA, DONE_LUA, OUT, fetch, gunicorn, prepare, wrk_once  # noqa: E402
 
 SECONDS = int(os.environ.get("EVENTS_SECONDS", "10"))
 RATE = int(os.environ.get("RATE", "5000"))
 PACED_SECONDS = int(os.environ.get("PACED_SECONDS", "30"))
 CONNECTIONS = 50
 FLUSH = "5"
+BEACONS_PER_EMBED = float(os.environ.get("BEACONS_PER_EMBED", "1"))
+# The fixed offered embed rate, as a share of the embeds' own maximum.
+OFFERED = float(os.environ.get("OFFERED", "0.5"))
+# Paced runs: many connections, so that wrk's whole-millisecond pause makes fine steps.
+PACED_CONNECTIONS = 100
 
 BEACON_LUA = """
 local n = 0
 local threads = 0
 function setup(thread) thread:set("tid", threads); threads = threads + 1 end
-function init(args) prefix = string.format("%s%02d", os.getenv("RUN") or "r", tid) end
+local embed
+function init(args)
+  prefix = string.format("%s%02d", os.getenv("RUN") or "r", tid)
+  -- Here, not at load: wrk sets the Host header just before init, and without
+  -- one the fast path leaves the request to Django, as Django's own rules say.
+  embed = wrk.format("GET", "/e/demo", {["Accept-Encoding"] = "br"})
+end
 function delay() return tonumber(os.getenv("PAUSE_MS") or "0") end
 local share = tonumber(os.getenv("SHARE") or "1")
-local embed = wrk.format("GET", "/e/demo", {["Accept-Encoding"] = "br"})
 request = function()
   n = n + 1
   -- With SHARE > 1, one request in SHARE is a beacon and the others the cached embed.
@@ -85,6 +101,56 @@ def accepted(base: str) -> int:
 def memory(base: str) -> dict[str, int]:
     return {k: int(v) for k, v in metrics(base).items()
             if k.startswith("samembed_worker_resident_memory_bytes")}
+
+
+def rss(pid: int) -> int:
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+class MemorySampler:
+    """Each worker's resident memory once a second, in a thread, while a run lasts."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.samples: list[dict[str, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append({str(p): rss(p) for p in self.pids})
+            self._stop.wait(1)
+
+    def __enter__(self) -> MemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def summary(self) -> dict[str, Any]:
+        """MiB per worker: first and last sample, the largest, and the last third's
+        spread (flat: it stops growing once the bounded tables are full)."""
+        out: dict[str, Any] = {}
+        for pid in map(str, self.pids):
+            series = [s[pid] / 2**20 for s in self.samples if s.get(pid)]
+            if not series:
+                continue
+            tail = series[len(series) * 2 // 3:]
+            out[pid] = {"first_mib": round(series[0], 1), "last_mib": round(series[-1], 1),
+                        "max_mib": round(max(series), 1),
+                        "last_third_spread_mib": round(max(tail) - min(tail), 1),
+                        "samples": len(series)}
+        return out
+
+
+def pause_for(rate: float, connections: int = PACED_CONNECTIONS) -> str:
+    """wrk's per-connection pause (ms) for about `rate` requests a second in all."""
+    return str(max(1, round(1000 * connections / rate)))
 
 
 def rolled_up(story_id: Any) -> int:
@@ -127,7 +193,95 @@ def workers(port: int) -> list[int]:
     return sorted(int(p) for p in ours if _parent(p) in ours)
 
 
-def main() -> None:
+Run = tuple[str, int, int, str, tuple[str, ...], dict[str, str]]
+
+
+def _parallel(*runs: Run) -> list[dict[str, Any]]:
+    """wrk_once for each (url, connections, seconds, script, headers, env) at the
+    same time; their results in order."""
+    results: list[dict[str, Any]] = [{} for _ in runs]
+
+    def one(n: int, run: Run) -> None:
+        url, connections, seconds, script, headers, env = run
+        results[n] = wrk_once(url, connections, seconds, script, headers, env=env)
+
+    threads = [threading.Thread(target=one, args=(n, r)) for n, r in enumerate(runs)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def read_path_cost(base: str, wrk_env: dict[str, str], seconds: int = SECONDS
+                   ) -> dict[str, Any]:
+    """What beacons at their share cost cached /e/demo: saturated, and at half its
+    maximum offered rate (achieved rate and p99 with and without beacons)."""
+    lua = OUT / "lua" / "beacon.lua"
+    lua.write_text(BEACON_LUA)
+    delay = OUT / "lua" / "delay.lua"
+    if not delay.exists():
+        delay.write_text(DELAY_LUA + DONE_LUA)
+    embed = base + "/e/demo"
+    beacons = base + "/api/v1/events"
+    br = ("Accept-Encoding: br",)
+    for _ in range(3):
+        fetch(embed, {"Accept-Encoding": "br"})
+    out: dict[str, Any] = {"beacons_per_embed": BEACONS_PER_EMBED, "seconds": seconds,
+                           "load_average_before": os.getloadavg()[0]}
+
+    print(f"read path: saturated, embeds alone and with {BEACONS_PER_EMBED:g} beacon(s) "
+          f"per embed, {seconds} s each", flush=True)
+    alone = wrk_once(embed, CONNECTIONS, seconds, str(OUT / "lua" / "done.lua"), br)
+    share = round(1 + 1 / BEACONS_PER_EMBED)  # one request in `share` is a beacon
+    mixed = wrk_once(beacons, CONNECTIONS, seconds, str(lua),
+                     env={**wrk_env, "RUN": "sat", "SHARE": str(share)})
+    embeds = mixed["requests_per_s"] * (share - 1) / share
+    out["saturated"] = {
+        "embeds_alone_per_s": alone["requests_per_s"],
+        "embeds_with_beacons_per_s": round(embeds, 1),
+        "beacons_per_s": round(mixed["requests_per_s"] / share, 1),
+        "embed_ratio": round(embeds / alone["requests_per_s"], 3),
+        "alone": alone, "mixed": mixed}
+
+    target = alone["requests_per_s"] * OFFERED
+    pause = pause_for(target)
+    print(f"read path: embeds offered at {target:.0f}/s ({OFFERED:.0%} of the maximum), "
+          f"alone and with {target * BEACONS_PER_EMBED:.0f} beacons/s beside", flush=True)
+    paced_alone = wrk_once(embed, PACED_CONNECTIONS, seconds, str(delay), br,
+                           env={"WRK_DELAY_MS": pause})
+    paced_embed, paced_beacons = _parallel(
+        (embed, PACED_CONNECTIONS, seconds, str(delay), br, {"WRK_DELAY_MS": pause}),
+        (beacons, PACED_CONNECTIONS, seconds, str(lua), (),
+         {**wrk_env, "RUN": "fix", "PAUSE_MS": pause_for(target * BEACONS_PER_EMBED)}))
+    out["fixed_rate"] = {
+        "offered_embeds_per_s": round(target, 1), "offered_share_of_max": OFFERED,
+        "without": {k: paced_alone[k] for k in ("requests_per_s", "p50_ms", "p99_ms",
+                                                "errors")},
+        "with": {k: paced_embed[k] for k in ("requests_per_s", "p50_ms", "p99_ms", "errors")},
+        "beacons": {k: paced_beacons[k] for k in ("requests_per_s", "p50_ms", "p99_ms",
+                                                  "errors")},
+        "embed_rate_ratio": round(paced_embed["requests_per_s"]
+                                  / max(paced_alone["requests_per_s"], 1), 3),
+        "embed_p99_with_over_without": round(paced_embed["p99_ms"]
+                                             / max(paced_alone["p99_ms"], 0.001), 2),
+    }
+    out["load_average_after"] = os.getloadavg()[0]
+    return out
+
+
+def read_path_line(r: dict[str, Any]) -> str:
+    """The scenario's line in a report."""
+    sat, fixed = r["saturated"], r["fixed_rate"]
+    return (f"embeds with {r['beacons_per_embed']:g} beacon(s) each: saturated "
+            f"{sat['embeds_with_beacons_per_s']:,.0f}/s against {sat['embeds_alone_per_s']:,.0f}"
+            f" alone ({sat['embed_ratio']:.2f}); offered {fixed['offered_embeds_per_s']:,.0f}/s: "
+            f"achieved {fixed['with']['requests_per_s']:,.0f} with beacons against "
+            f"{fixed['without']['requests_per_s']:,.0f} without ({fixed['embed_rate_ratio']:.3f}), "
+            f"p99 {fixed['with']['p99_ms']:.2f} ms against {fixed['without']['p99_ms']:.2f} ms")
+
+
+def _setup() -> tuple[Any, dict[str, str], dict[str, str], Any]:
     db, env = prepare()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "samembed.settings")
     import django
@@ -139,13 +293,30 @@ def main() -> None:
     story = stories.get_by_slug("demo")
     if story is None:
         raise SystemExit("bench: the demo story is missing")
-    lua = OUT / "lua" / "beacon.lua"
-    lua.write_text(BEACON_LUA)
     wrk_env = {"TOKEN": tokens.sign(str(story.id)), "STORY": str(story.id)}
-    results: dict[str, Any] = {"rate": RATE, "paced_seconds": PACED_SECONDS,
-                               "flush_interval_s": float(FLUSH)}
     env = {**env, "ANALYTICS_FLUSH_INTERVAL": FLUSH, "ANALYTICS_RATE": "5",
            "ANALYTICS_BURST": "30"}
+    return db, env, wrk_env, story
+
+
+def read_path_only() -> None:
+    db, env, wrk_env, _ = _setup()
+    try:
+        with gunicorn(env) as port:
+            result = read_path_cost(f"http://127.0.0.1:{port}", wrk_env)
+    finally:
+        db.stop()
+    (OUT / "events-read-path.json").write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k != "saturated"}, indent=2))
+    print(read_path_line(result))
+
+
+def main() -> None:
+    db, env, wrk_env, story = _setup()
+    lua = OUT / "lua" / "beacon.lua"
+    lua.write_text(BEACON_LUA)
+    results: dict[str, Any] = {"rate": RATE, "paced_seconds": PACED_SECONDS,
+                               "flush_interval_s": float(FLUSH)}
     try:
         with gunicorn(env) as port:
             base = f"http://127.0.0.1:{port}"
@@ -157,57 +328,58 @@ def main() -> None:
                                       env={**wrk_env, "RUN": "max"})
             results["max"]["accepted_then_rolled_up"] = settle(base, story.id)
 
-            pause = str(round(1000 * CONNECTIONS / RATE))
+            pause = pause_for(RATE)
             print(f"events: {RATE}/s for {PACED_SECONDS} s", flush=True)
-            before_memory = memory(base)
             base_count = rolled_up(story.id)
-            paced = wrk_once(url, CONNECTIONS, PACED_SECONDS, str(lua),
-                             env={**wrk_env, "RUN": "pac", "PAUSE_MS": pause})
-            got, rolled = settle(base, story.id)
-            paced.update(accepted_total=got, rolled_up_total=rolled,
-                         rolled_up_this_run=rolled - base_count,
-                         memory_before=before_memory, memory_after=memory(base))
+            with MemorySampler(workers(port)) as sampler:
+                paced = wrk_once(url, PACED_CONNECTIONS, PACED_SECONDS, str(lua),
+                                 env={**wrk_env, "RUN": "pac", "PAUSE_MS": pause})
+                got, rolled = settle(base, story.id)
+            answered = paced["requests"] - paced["errors"]
+            this_run = rolled - base_count
+            # wrk counts answers it read: requests in flight when it stops are counted
+            # by the server and not by wrk, at most one per connection.
+            paced.update(answered=answered, accepted_total=got, rolled_up_total=rolled,
+                         rolled_up_this_run=this_run,
+                         rollups_equal_accepted=got == rolled,
+                         rollups_within_in_flight_of_answered=(
+                             answered <= this_run <= answered + PACED_CONNECTIONS),
+                         memory=sampler.summary())
             results["paced"] = paced
 
             for sig, name in ((signal.SIGTERM, "restart_term"), (signal.SIGKILL, "restart_kill")):
                 print(f"events: {name}", flush=True)
                 kids = workers(port)
-                before = (accepted(base), rolled_up(story.id))
+                before = rolled_up(story.id)
                 victim = kids[0]
                 timer = threading.Timer(PACED_SECONDS / 2, os.kill, (victim, sig))
                 timer.start()
-                run = wrk_once(url, CONNECTIONS, PACED_SECONDS, str(lua),
+                run = wrk_once(url, PACED_CONNECTIONS, PACED_SECONDS, str(lua),
                                env={**wrk_env, "RUN": name[-4:], "PAUSE_MS": pause})
                 timer.join()
                 time.sleep(float(FLUSH) * 2 + 1)
-                after_rolled = rolled_up(story.id)
+                after = rolled_up(story.id)
                 # The killed worker's counters die with it, so count what wrk saw answered.
-                run.update(answered=run["requests"] - run["errors"],
-                           rolled_up_this_run=after_rolled - before[1],
-                           lost=run["requests"] - run["errors"] - (after_rolled - before[1]))
+                answered = run["requests"] - run["errors"]
+                lost = answered - (after - before)
+                per_worker = run["requests_per_s"] / max(len(kids), 1)
+                run.update(answered=answered, rolled_up_this_run=after - before, lost=lost,
+                           lost_seconds_of_the_workers_beacons=round(lost / per_worker, 2),
+                           flush_interval_s=float(FLUSH))
                 results[name] = run
 
-            print(f"events: embed alone and mixed with beacons, {SECONDS} s each", flush=True)
-            done_lua = OUT / "lua" / "done.lua"
-            alone = wrk_once(base + "/e/demo", CONNECTIONS, SECONDS, str(done_lua),
-                             ("Accept-Encoding: br",))
-            embed: dict[str, Any] = {"alone_per_s": alone["requests_per_s"], "alone": alone}
-            for share in (3, 2):
-                mixed = wrk_once(url, CONNECTIONS, SECONDS, str(lua),
-                                 env={**wrk_env, "RUN": f"mx{share}", "SHARE": str(share)})
-                per_s = round(mixed["requests_per_s"] * (share - 1) / share, 1)
-                embed[f"one_beacon_per_{share - 1}_embeds"] = {
-                    "embeds_per_s": per_s,
-                    "beacons_per_s": round(mixed["requests_per_s"] / share, 1),
-                    "embed_ratio": round(per_s / alone["requests_per_s"], 3), "wrk": mixed}
+            results["read_path"] = read_path_cost(base, wrk_env)
             body, _ = fetch(base + "/e/demo", {"Accept-Encoding": "br"})
-            embed["embed_br_bytes"] = len(body)
-            results["embed"] = embed
+            results["embed_br_bytes"] = len(body)
     finally:
         db.stop()
     (OUT / "events.json").write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))
+    print(read_path_line(results["read_path"]))
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["read-path"]:
+        read_path_only()
+    else:
+        main()

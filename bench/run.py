@@ -23,6 +23,8 @@ Scenarios (`make bench`), in one run, side by side:
              version polls of live pages (/live/), the story page, the API,
              the loader and images;
 - edit:      seconds from a story edit until both workers serve it;
+- analytics: cached /e/demo with its share of event beacons against without,
+             saturated and at half the maximum offered rate (bench/events.py);
 - outage:    readers and a writer while the database hangs (SIGSTOP) for half of
              OUTAGE_SECONDS (30) and is killed for the other half, a worker
              added and a new instance started meanwhile (tests/faults.py, the
@@ -332,6 +334,7 @@ def bench() -> None:
                                                       script=mixed)
                 extra["mixed_paths"] = paths
             extra["edit_to_embed"] = propagation(base)
+            extra["analytics"] = analytics(port)
         peer_env = {**env, "DJANGO_SETTINGS_MODULE": "bench.peer.settings"}
         with gunicorn(peer_env, "-k", "gthread", "--threads", "4",
                       "bench.peer.wsgi:application") as port:
@@ -351,6 +354,22 @@ def bench() -> None:
     (OUT / "summary.json").write_text(json.dumps(summary, indent=2))
     write_report(summary)
     print_table(summary)
+
+
+def analytics(port: int) -> dict[str, Any]:
+    """Cached /e/demo with the analytics beacons of its page views, against without
+    (bench/events.read_path_cost)."""
+    from bench import events
+    from samembed.analytics import tokens
+    from samembed.repositories import stories
+
+    story = stories.get_by_slug("demo")  # Django is set up by propagation()
+    if story is None:
+        raise SystemExit("bench: the demo story is missing")
+    wrk_env = {"TOKEN": tokens.sign(str(story.id)), "STORY": str(story.id)}
+    result = events.read_path_cost(f"http://127.0.0.1:{port}", wrk_env, min(SECONDS, 20))
+    print("  analytics       ", events.read_path_line(result), flush=True)
+    return result
 
 
 OUTAGE_PATHS = ["/e/demo", "/e/demo?template=grid", "/e/demo?template=list",
@@ -475,6 +494,10 @@ def print_table(summary: dict[str, Any]) -> None:
     print(f"edit reaches both workers: p50 {edit['p50_s']} s, p95 {edit['p95_s']} s")
     print("requests per month, one instance:",
           json.dumps(summary["requests_per_month_one_instance"]))
+    if "analytics" in summary:
+        from bench.events import read_path_line
+
+        print("analytics:", read_path_line(summary["analytics"]))
     for goal, met in summary["goals"].items():
         print(f"  [{'x' if met else ' '}] {goal}")
     print("written: var/bench/summary.json, var/bench/report.html")
@@ -600,6 +623,16 @@ def svg_chart(title: str, unit: str, lines: dict[str, list[float]], x_step: floa
     return "".join(parts)
 
 
+def analytics_html(summary: dict[str, Any]) -> str:
+    """The analytics scenario's line in the report."""
+    if "analytics" not in summary:
+        return ""
+    from bench.events import read_path_line
+
+    line = html.escape(read_path_line(summary["analytics"]))
+    return f"<h2>Analytics on the read path</h2><p>{line}</p>"
+
+
 def write_report(summary: dict[str, Any]) -> None:
     scenarios = summary["scenarios"]
     step = summary["slice_seconds"]
@@ -659,6 +692,7 @@ loopback; {html.escape(summary['percentiles'])}.</p>
 surrogate): <code>{html.escape(json.dumps(summary['cold_server_timing']))}</code></p>
 <p>Requests per month, one instance:
 <code>{html.escape(json.dumps(summary['requests_per_month_one_instance']))}</code></p>
+{analytics_html(summary)}
 <h2>Over time</h2>{''.join(charts)}
 <h2>Soak</h2>{soak_html}
 </html>"""

@@ -77,7 +77,8 @@ class Registry:
 
     Increments are plain dict updates without a lock: the fast path and Django's
     sync thread write different registries (`fast` and `app` below), so each
-    registry has one writer thread and the flush thread only copies.
+    registry has one writer thread and the flush thread only copies. Any other
+    thread writes `threads`, a `LockedRegistry`.
     """
 
     def __init__(self) -> None:
@@ -96,8 +97,26 @@ class Registry:
         h[-1] += seconds
 
 
-fast = Registry()
-app = Registry()
+class LockedRegistry(Registry):
+    """A registry several threads write (background threads, each rarely): a
+    read-modify-write of one series from two threads at once would lose one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def inc(self, key: str, value: float = 1.0) -> None:
+        with self._lock:
+            super().inc(key, value)
+
+    def observe(self, key: str, seconds: float) -> None:
+        with self._lock:
+            super().observe(key, seconds)
+
+
+fast = Registry()  # the event loop's (the ASGI fast path)
+app = Registry()  # Django's request thread's
+threads = LockedRegistry()  # every other thread's: analytics' flush, worker shutdown
 
 
 def _rss_bytes() -> int:
@@ -143,7 +162,7 @@ def snapshot() -> dict[str, object]:
 
     counters: dict[str, float] = {}
     histograms: dict[str, list[float]] = {}
-    for registry in (fast, app):
+    for registry in (fast, app, threads):
         for key, value in list(registry.counters.items()):
             counters[key] = counters.get(key, 0.0) + value
         for key, h in list(registry.histograms.items()):

@@ -1,23 +1,28 @@
 """The event endpoint (`POST /api/v1/events`): what it counts, refuses and writes.
 
-Beacons go through the ASGI application as the fast path hands them over; each
-test's counter flushes when the test says so, into the real database.
+Beacons go through the ASGI application as the fast path hands them over: it
+answers what needs no parsing and queues the rest; each test's counter drains
+and flushes when the test says so (as its thread would), into the real database.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import sys
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from samembed import metrics
+from samembed import flags, metrics
 from samembed.analytics import collect, tokens
 from samembed.analytics.collect import Counter, Endpoint
 from samembed.asgi import application
+from samembed.embed import guard
+from samembed.flags import Snapshot
 from samembed.mongo import database
 from samembed.repositories import salts as salts_repo
 from samembed.repositories.stories import Story
@@ -117,28 +122,59 @@ def _huge(story: Story) -> bytes:
     return beacon(story, [["load", None, 1]], pad="x" * (1024 * 1024))
 
 
+def refusals() -> dict[str, float]:
+    """Refused beacons by reason, over the registries of every thread."""
+    found: dict[str, float] = {}
+    for registry in (metrics.fast, metrics.app, metrics.threads):
+        for key, n in registry.counters.items():
+            if key.startswith("samembed_beacons_total{") and 'result="refused"' in key:
+                reason = key.split('reason="', 1)[1].split('"', 1)[0]
+                found[reason] = found.get(reason, 0) + n
+    return found
+
+
 @pytest.mark.parametrize(("make", "status", "message"), [
     (lambda s, o: b"", 400, b"empty"),
+    (lambda s, o: b" \n", 400, b"empty"),
     (lambda s, o: _huge(s), 413, b"at most"),
-    (lambda s, o: b"{not json", 400, b"not JSON"),
-    (lambda s, o: b"[1, 2]", 400, b"JSON object"),
-    (lambda s, o: beacon(s, [["hover", None, 1]]), 400, b"unknown type 'hover'"),
-    (lambda s, o: beacon(s, [["load", None, 1]], token=tokens.sign(str(o.id))), 400,
-     b"another story"),
-    (lambda s, o: beacon(s, [["load", None, 1]], token="x.y.z"), 400, b"does not verify"),
-    (lambda s, o: beacon(s, [["view", None, 99_000]], sent=9000), 400, b"after the beacon"),
-    (lambda s, o: beacon(s, [["click", "not-an-id", 1]]), 400, b"malformed"),
-    (lambda s, o: beacon(s, [["load", None, 1]], view="short"), 400, b"16-32"),
-    (lambda s, o: beacon(s, []), 400, b"list of 1-200"),
 ])
-def test_bad_beacons_are_refused_with_a_reason_and_count_nothing(
+def test_beacons_bad_before_parsing_are_refused_at_once_with_a_reason(
     endpoint: Endpoint, make: Any, status: int, message: bytes
 ) -> None:
     story, other = make_story("harbour"), make_story("other")
     got, body = post(endpoint, make(story, other))
     assert got == status and message in body, body
+    assert len(endpoint.counter.queue) == 0  # nothing queued for the flush thread
     endpoint.counter.flush()
     assert rollups(story) == [] and rollups(other) == []
+
+
+@pytest.mark.parametrize(("make", "reason"), [
+    (lambda s, o: b"{not json", "not-json"),
+    (lambda s, o: b"[1, 2]", "not-json"),
+    (lambda s, o: beacon(s, [["hover", None, 1]]), "event-type"),
+    # A story id from another story's frame: its token names that story.
+    (lambda s, o: beacon(s, [["load", None, 1]], token=tokens.sign(str(o.id))), "story"),
+    (lambda s, o: beacon(s, [["load", None, 1]], token="x.y.z"), "token"),
+    # Timestamps in the future: an event after the beacon's own send time, or a
+    # send time beyond what a page view can last.
+    (lambda s, o: beacon(s, [["view", None, 99_000]], sent=9000), "future"),
+    (lambda s, o: beacon(s, [["view", None, 1]], sent=collect.MAX_AGE_MS + 1), "time"),
+    (lambda s, o: beacon(s, [["click", "not-an-id", 1]]), "post"),
+    (lambda s, o: beacon(s, [["load", None, 1]], view="short"), "page-view"),
+    (lambda s, o: beacon(s, []), "events"),
+    (lambda s, o: beacon(s, [["load", None, 1]], x="grid-v2=on" * 100), "flags"),
+])
+def test_bad_beacons_are_refused_by_the_flush_thread_by_reason_and_count_nothing(
+    endpoint: Endpoint, make: Any, reason: str
+) -> None:
+    story, other = make_story("harbour"), make_story("other")
+    before = refusals().get(reason, 0)
+    # Answered like any queued beacon: sendBeacon reads no answer, a forger learns nothing.
+    assert post(endpoint, make(story, other)) == (204, b"")
+    endpoint.counter.flush()
+    assert rollups(story) == [] and rollups(other) == []
+    assert refusals().get(reason, 0) == before + 1
 
 
 def test_only_text_plain_is_accepted(endpoint: Endpoint) -> None:
@@ -152,14 +188,13 @@ def test_a_post_of_another_story_is_not_counted(endpoint: Endpoint) -> None:
     story, other = make_story("harbour", posts=1), make_story("other", posts=1)
     theirs = first_post(other)
     mine = first_post(story)
-    refused = metrics.series("samembed_beacons_total", result="refused", reason="post")
-    before = metrics.app.counters.get(refused, 0)
+    before = refusals().get("post", 0)
     assert post(endpoint, beacon(story, [["click", theirs, 5], ["click", mine, 6]]))[0] == 204
     endpoint.counter.flush()
     posts = [d for d in rollups(story) if d["kind"] == "post"]
     assert [str(d["post_id"]) for d in posts] == [mine]
     assert page_totals(story) == {"click": 1}
-    assert metrics.app.counters[refused] == before + 1
+    assert refusals()["post"] == before + 1
     # Remembered: the next beacon naming it is refused without asking the database.
     assert endpoint.counter.known_posts[(str(story.id), theirs)] is False
 
@@ -221,6 +256,7 @@ def test_a_hundred_thousand_fake_origins_stay_bounded(endpoint: Endpoint,
         assert status == 204
         if i == sent // 2:
             endpoint.counter.flush()
+    endpoint.counter.drain()  # what the flush thread does between flushes
     tally = endpoint.counter.tally
     assert len(tally.pages[str(story.id)]) <= collect.ORIGINS_PER_STORY + 1
     assert len(endpoint.counter.limits._buckets) <= collect.ADDRESSES
@@ -280,3 +316,139 @@ def test_a_salt_per_day_is_deleted_after_48_hours() -> None:
     assert {"2020-03-01", "2020-03-02"} <= set(salts_repo.days())
     salts_repo.purge(day + timedelta(hours=49))
     assert "2020-03-01" not in salts_repo.days() and "2020-03-02" in salts_repo.days()
+
+
+@pytest.fixture
+def flagged() -> Any:
+    flags.affects_embed("grid-v2")
+    flags.install(Snapshot.build([{"key": "grid-v2", "rollout": 10_000, "unit": "origin"}]))
+    guard._recent.clear()
+    yield
+    flags.install(flags.EMPTY)
+
+
+def client_errors() -> float:
+    series = metrics.series(guard.NAME, flag="grid-v2", variant="on", kind="client_error")
+    return metrics.fast.counters.get(series, 0.0)
+
+
+def test_a_script_error_rides_in_the_page_views_one_beacon_and_counts_once(
+    endpoint: Endpoint, flagged: None
+) -> None:
+    story = make_story("harbour")
+    before = client_errors()
+    one = beacon(story, [["load", None, 1], ["view", None, 1200]], x="grid-v2=on")
+    assert post(endpoint, one) == (204, b"")
+    assert post(endpoint, one) == (204, b"")  # replayed: the same page view
+    # Alone, after the page view's events went out: still that view's one report.
+    assert post(endpoint, beacon(story, [], x="grid-v2=on")) == (204, b"")
+    endpoint.counter.flush()
+    assert client_errors() == before + 1
+    assert page_totals(story) == {"load": 1, "view": 1}
+    # Forged variants make no series, as on /flags/error.
+    post(endpoint, beacon(story, [["load", None, 1]], view="pv-forged-variant-01",
+                          x="grid-v2=v9&nope=on"))
+    endpoint.counter.flush()
+    assert not [k for k in metrics.fast.counters if "v9" in k or "nope" in k]
+
+
+def test_a_script_error_is_counted_on_the_event_loop_that_served_the_beacon(
+    flagged: None
+) -> None:
+    # The guard's counters are the loop's alone: the flush thread hands reports back.
+    story = make_story("harbour")
+    endpoint = Endpoint(Counter(), start=False)
+    loop = asyncio.new_event_loop()
+    serving = threading.Thread(target=loop.run_forever, daemon=True)
+    serving.start()
+    busy, release = threading.Event(), threading.Event()
+    try:
+        before = client_errors()
+        body = beacon(story, [["load", None, 1]], x="grid-v2=on")
+        status = asyncio.run_coroutine_threadsafe(_call(endpoint, body), loop).result(10)
+        assert status == 204
+
+        def occupied() -> None:
+            busy.set()
+            release.wait(10)
+
+        loop.call_soon_threadsafe(occupied)
+        assert busy.wait(10)  # the loop is busy with something else now
+        flusher = threading.Thread(target=endpoint.counter.flush)
+        flusher.start()
+        flusher.join(10)
+        assert not flusher.is_alive()
+        assert client_errors() == before  # waiting for the loop, not counted by the thread
+        release.set()
+        deadline = time.monotonic() + 10
+        while client_errors() < before + 1:
+            assert time.monotonic() < deadline, "the report never reached the loop"
+            time.sleep(0.01)
+    finally:
+        release.set()
+        loop.call_soon_threadsafe(loop.stop)
+        serving.join(10)
+        loop.close()
+
+
+async def _call(app: Any, body: bytes) -> int:
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app({"type": "http", "method": "POST", "path": collect.PATH, "query_string": b"",
+               "headers": [(b"content-type", b"text/plain"), (b"user-agent", READER)],
+               "client": ("203.0.113.9", 5000)}, receive, send)
+    return int(sent[0]["status"])
+
+
+def test_the_flush_threads_counts_go_to_a_registry_no_count_of_which_is_lost(
+    endpoint: Endpoint
+) -> None:
+    story = make_story("harbour")
+    flushed = metrics.series("samembed_events_total", result="flushed")
+    before_app = dict(metrics.app.counters)
+    before = metrics.threads.counters.get(flushed, 0)
+    post(endpoint, beacon(story, [["load", None, 1], ["view", None, 1100]]))
+    endpoint.counter.flush()
+    assert metrics.threads.counters[flushed] == before + 2
+    assert metrics.app.counters == before_app  # Django's thread's registry: not written
+    # Several threads writing one series at once, switching as often as they can.
+    key = metrics.series("samembed_test_total", run=str(time.monotonic_ns()))
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        def write() -> None:
+            for _ in range(50_000):
+                metrics.threads.inc(key)
+
+        writers = [threading.Thread(target=write) for _ in range(4)]
+        for w in writers:
+            w.start()
+        for w in writers:
+            w.join(60)
+    finally:
+        sys.setswitchinterval(interval)
+    assert metrics.threads.counters.pop(key) == 200_000
+
+
+def test_the_queue_of_raw_beacons_stays_bounded(endpoint: Endpoint) -> None:
+    story = make_story("harbour")
+    padded = beacon(story, [["load", None, 1]], pad="x" * 15_000)
+    full = metrics.series("samembed_beacons_total", result="refused", reason="queue-full")
+    before = metrics.fast.counters.get(full, 0)
+    room = collect.MAX_QUEUED_BYTES // len(padded)
+    for i in range(room + 50):
+        assert post(endpoint, padded, address=f"10.9.{i >> 8}.{i & 255}")[0] == 204
+    counter = endpoint.counter
+    assert len(counter.queue) == room
+    assert sum(len(b) for b, *_ in counter.queue) <= collect.MAX_QUEUED_BYTES
+    assert metrics.fast.counters[full] == before + 50
+    counter.drain()  # taken: room again
+    assert len(counter.queue) == 0
+    assert post(endpoint, padded, address="10.8.0.1")[0] == 204
+    assert len(counter.queue) == 1

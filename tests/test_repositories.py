@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from django.core.management import call_command
 from pymongo.errors import DuplicateKeyError, WriteError
 
 from samembed import mongo
@@ -82,3 +85,22 @@ def test_posts_come_in_embed_order() -> None:
     order = [p.external_id for p in posts_repo.list_published(story.id, 10)]
     assert order == ["ordered-9", "ordered-1", "ordered-2", "ordered-3"]
     assert len(posts_repo.list_published(story.id, 2)) == 2
+
+
+def test_a_change_of_analytics_retention_changes_the_rollups_ttl_index(settings: Any) -> None:
+    def expiry() -> int:
+        found = mongo.database()["stats_hourly"].index_information()["hour_expire"]
+        return int(found["expireAfterSeconds"])
+
+    kept = settings.ANALYTICS_RETENTION_DAYS
+    assert expiry() == kept * 86400
+    try:
+        settings.ANALYTICS_RETENTION_DAYS = 30
+        call_command("ensure_indexes", stdout=io.StringIO())  # as a deploy runs it
+        assert expiry() == 30 * 86400
+        call_command("ensure_indexes", stdout=io.StringIO())  # and again: nothing to do
+        assert expiry() == 30 * 86400
+    finally:
+        settings.ANALYTICS_RETENTION_DAYS = kept
+        ensure_indexes()
+    assert expiry() == kept * 86400

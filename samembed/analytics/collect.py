@@ -2,8 +2,9 @@
 
 Answered on the ASGI fast path (`samembed.asgi.FastPath` hands the request to
 `handle` before anything else looks at it): no Django request cycle, no
-database, a few microseconds of dict updates per beacon, so it never slows an
-embed response. A beacon is one JSON object sent as text/plain:
+database, no parsing: a beacon's bytes are queued and counted in batches a
+moment later, between other requests, so it never holds up an embed response.
+A beacon is one JSON object sent as text/plain:
 
     {"k": "<story id>.<variant>.<mac>",   the token of the frame's document
      "s": "<story id>",                    the story the frame says it shows
@@ -12,18 +13,32 @@ embed response. A beacon is one JSON object sent as text/plain:
      "t": "grid",                          the template
      "n": 5230,                            ms since the page view began, when sent
      "e": [["load", null, 40], ["view", null, 1290], ["post_view", "<post id>", 2100],
-           ["click", "<post id>", 4100], ["more", null, 5000], ["reveal", "<post id>", 5200]]}
+           ["click", "<post id>", 4100], ["more", null, 5000], ["reveal", "<post id>", 5200]],
+     "x": "grid-v2=on"}                    after a script error only: the document's data-flags
 
-Refused with a 4xx and a reason: not POST, not text/plain, over MAX_BODY, not
-JSON, a token that does not verify or names another story, unknown event
-types, malformed ids, an event time after the beacon's send time ("in the
-future"), over the address's rate. Known crawlers and headless browsers get a
-204 and are not counted. A page view counts each event at most once (`view`,
-`load`) or once per post (`post_view`, `click`, `reveal`), and `more` once per
-time it names, up to MORE_PER_VIEW times: a bounded set of recent page view ids remembers what each
-already counted, so a replayed beacon adds nothing while its id is remembered.
-Post ids are checked against the story in the database by the flush thread,
-off the request path; a process remembers the answers (bounded).
+The request path does only what needs no parsing, then queues the raw bytes:
+405 if not POST, 415 if not text/plain, 413 over MAX_BODY, 400 if empty, 429
+over the address's rate, 204 (not counted) for known crawlers and headless
+browsers (queued only for the flags' client error one may carry: the guard
+counts every script error, as on /flags/error), and 204 for the rest once
+queued (beyond MAX_QUEUED_BYTES waiting: dropped, counted). DRAIN_DELAY after
+the first beacon queued, the event loop takes the queue, CHUNK beacons per turn,
+and validates each: not JSON, a token that does not verify or names another
+story, unknown event types, malformed ids, an event time after the beacon's
+send time ("in the future") are refused, by reason, in `samembed_beacons_total`
+(the sender, `navigator.sendBeacon`, never reads an
+answer, and a forger learns nothing from one: as `/flags/error` does). A page
+view counts each event at most once (`view`, `load`, its flags' client error)
+or once per post (`post_view`, `click`, `reveal`), and `more` once per time it
+names, up to MORE_PER_VIEW times: a bounded set of recent page view ids
+remembers what each already counted, so a replayed beacon adds nothing while its
+id is remembered. Post ids are checked against the story in the database by the
+flush thread; a process remembers the answers (bounded).
+
+A beacon may carry `"x": "<the document's data-flags>"` when a script error
+happened in a flagged frame: the flags' client error report
+(`samembed.embed.guard.report`), folded into the batch so that a failing view
+sends one request, not two; counted on the event loop, whose counters those are.
 
 Memory is bounded whatever arrives: per flush interval a fixed number of
 stories, posts and sketch bytes (beyond: dropped, counted), per story the
@@ -31,22 +46,24 @@ ORIGINS_PER_STORY heaviest origins (space-saving: a lighter one is evicted into
 "other" when a new one arrives), and per story-hour ORIGINS_PER_HOUR origins
 written (later ones go to "other"), so 100,000 fake origins make one "other".
 
-Every ANALYTICS_FLUSH_INTERVAL a daemon thread swaps the tally for an empty
-one and writes it: one bulk_write of `$inc` upserts into hourly rollups, and a
-compare-and-set merge of each story-day's HyperLogLog sketch of reach. Reach
-hashes (daily salt, address, user agent, story) into 64 bits for the sketch;
-the hash, the address and the user agent go no further than that line.
+Every ANALYTICS_FLUSH_INTERVAL a daemon thread has the loop count what is
+queued, swaps the tally for an empty one and writes it: one bulk_write of
+`$inc` upserts into hourly rollups, and a compare-and-set merge of each
+story-day's HyperLogLog sketch of reach. Reach hashes (daily salt, address,
+user agent, story) into 64 bits for the sketch; the hash, the address and the
+user agent go no further than that line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 import re
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -55,6 +72,7 @@ from django.conf import settings
 from samembed import metrics
 from samembed.analytics import tokens
 from samembed.analytics.hll import Sketch
+from samembed.embed import guard
 from samembed.ratelimit import RateLimit
 from samembed.repositories import posts as posts_repo
 from samembed.repositories import reach as reach_repo
@@ -85,6 +103,16 @@ KNOWN_POSTS = 200_000
 ADDRESSES = 50_000
 KNOWN_TOKENS = 10_000
 OTHER = "other"
+# Raw beacons waiting to be counted: the event loop takes them DRAIN_DELAY seconds
+# after the first one queued, CHUNK per turn of the loop, so that an embed response
+# waits behind one chunk at most. (Not in the flush thread: a thread busy with
+# Python holds the interpreter lock, and the event loop, giving it up at each
+# system call, waits for it every time: embeds slowed many times over.)
+MAX_QUEUED_BYTES = 16 * 1024 * 1024
+DRAIN_DELAY = 0.05
+CHUNK = 32
+# How long a flush waits for the event loop to count what is queued.
+DRAIN_WAIT = 2.0
 
 PAGE_INDEX = {e: i for i, e in enumerate(stats_repo.PAGE_EVENTS)}
 POST_INDEX = {e: i for i, e in enumerate(stats_repo.POST_EVENTS)}
@@ -107,18 +135,29 @@ for _name, _help in {
     metrics.HELP.setdefault(_name, ("counter", _help))
 
 _ACCEPTED = metrics.series("samembed_beacons_total", result="accepted", reason="")
+_QUEUE_FULL = metrics.series("samembed_beacons_total", result="refused", reason="queue-full")
 _EVENTS_ACCEPTED = metrics.series("samembed_events_total", result="accepted")
 _EVENTS_FLUSHED = metrics.series("samembed_events_total", result="flushed")
 _EVENTS_DROPPED = metrics.series("samembed_events_total", result="dropped")
 _refused_series: dict[str, str] = {}
 
 
-def _refused(reason: str) -> None:
+def _refused_series_name(reason: str) -> str:
     name = _refused_series.get(reason)
     if name is None:
         name = _refused_series[reason] = metrics.series(
             "samembed_beacons_total", result="refused", reason=reason)
-    metrics.fast.inc(name)
+    return name
+
+
+def _refused(reason: str) -> None:
+    # The event loop's: refused before queueing.
+    metrics.fast.inc(_refused_series_name(reason))
+
+
+def _refused_from_thread(reason: str) -> None:
+    # The flush thread's (post ids checked against the database).
+    metrics.threads.inc(_refused_series_name(reason))
 
 
 class Refused(ValueError):
@@ -231,9 +270,22 @@ def _origin(raw: Any) -> str:
 
 
 class Counter:
-    """This process's counts, the page views it remembers, and the flush thread."""
+    """This process's counts, the page views it remembers, and the flush thread.
+
+    The event loop queues raw beacons (`enqueue`) and, soon after, validates and
+    counts them in batches (`drain`); the flush thread swaps the tally under a
+    short lock and writes it (`flush`). With no event loop running (tests, a
+    command) `flush()` drains in the caller's thread.
+    """
 
     def __init__(self) -> None:
+        self.queue: deque[tuple[bytes, str, bytes, float]] = deque()
+        # Bytes queued and bytes taken, each written by one thread only.
+        self._queued = 0
+        self._taken = 0
+        # The event loop that serves beacons, and whether a drain is scheduled on it.
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._draining = False
         self.tally = Tally()
         self.seen: OrderedDict[str, set[str]] = OrderedDict()
         self.known_posts: OrderedDict[tuple[str, str], bool] = OrderedDict()
@@ -241,9 +293,9 @@ class Counter:
         self.salts: dict[datetime, bytes] = {}
         self.limits = RateLimit(
             lambda: (settings.ANALYTICS_RATE, float(settings.ANALYTICS_BURST)), ADDRESSES)
-        # The event loop counts, the flush thread swaps: a short, rarely contended lock.
+        # The loop counts a chunk, the flush thread swaps the tally: short, rarely contended.
         self._lock = threading.Lock()
-        self._flush_lock = threading.Lock()
+        self._flush_lock = threading.Lock()  # the flush thread against a caller's flush()
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._purged = 0.0
@@ -251,12 +303,79 @@ class Counter:
 
     # ---- the request side (event loop) -------------------------------------------
 
+    def enqueue(self, body: bytes, address: str, agent: bytes, now: float,
+                loop: asyncio.AbstractEventLoop | None = None) -> bool:
+        """Queue one raw beacon, to be counted on `loop` soon; False when the queue is
+        full."""
+        if self._queued - self._taken + len(body) > MAX_QUEUED_BYTES:
+            return False
+        self._queued += len(body)
+        self.queue.append((body, address, agent, now))
+        if loop is not None and (not self._draining or loop is not self.loop):
+            self._draining = True
+            self.loop = loop
+            loop.call_later(DRAIN_DELAY, self._drain_turn)
+        return True
+
+    def _drain_turn(self) -> None:
+        # One chunk, then the loop's other work, then the next chunk.
+        self.drain(CHUNK)
+        if self.queue and self.loop is not None:
+            self.loop.call_soon(self._drain_turn)
+        else:
+            self._draining = False
+
+    def drain(self, most: int | None = None) -> int:
+        """Validate and count queued beacons (up to `most`); how many were accepted.
+        The event loop's (or, with none running, the flusher's)."""
+        accepted = events = taken = 0
+        queue = self.queue
+        with self._lock:
+            while most is None or taken < most:
+                try:
+                    body, address, agent, now = queue.popleft()
+                except IndexError:
+                    break
+                taken += 1
+                self._taken += len(body)
+                try:
+                    events += self.accept(body, address, agent, now)
+                    accepted += 1
+                except Refused as e:
+                    _refused(e.reason)
+        if accepted:
+            metrics.fast.inc(_ACCEPTED, accepted)
+            metrics.fast.inc(_EVENTS_ACCEPTED, events)
+        return accepted
+
+    def _drained_by_the_loop(self) -> None:
+        """Everything queued so far counted before a flush: by the event loop, which
+        owns the queue, when one is running; else here."""
+        loop = self.loop
+        if not self.queue:
+            return
+        if loop is None or loop.is_closed() or not loop.is_running():
+            self.drain()
+            return
+        done = threading.Event()
+
+        def drain_and_tell() -> None:
+            self.drain()
+            done.set()
+
+        try:
+            loop.call_soon_threadsafe(drain_and_tell)
+        except RuntimeError:  # closed meanwhile
+            self.drain()
+            return
+        # A loop busy for longer: the rest goes in the next flush.
+        done.wait(DRAIN_WAIT)
+
     def accept(self, body: bytes, address: str, agent: bytes, now: float | None = None
                ) -> int:
-        """Count one beacon; how many events counted. Raises Refused."""
+        """Validate and count one beacon (the event loop's, through `drain`); how many
+        events counted. Raises Refused."""
         now = time.time() if now is None else now
-        if not self.limits.allow(address, now):
-            raise Refused(429, "rate", "too many beacons from this address; slow down")
         beacon = _parse(body)
         token = beacon.get("k")
         if not isinstance(token, str):
@@ -284,7 +403,14 @@ class Counter:
         if not isinstance(sent, int) or isinstance(sent, bool) or not 0 <= sent <= MAX_AGE_MS:
             raise Refused(400, "time", "n must be the ms since the page view began (0-1 day)")
         events = beacon.get("e")
-        if not isinstance(events, list) or not 0 < len(events) <= MAX_EVENTS:
+        flagged = beacon.get("x")
+        if flagged is not None and (not isinstance(flagged, str)
+                                    or len(flagged) > guard.BEACON_MAX_BYTES):
+            raise Refused(400, "flags", "x must be the document's data-flags, "
+                                        f"at most {guard.BEACON_MAX_BYTES} characters")
+        # A script error may come alone, after the page view's events went out.
+        least = 0 if flagged is not None else 1
+        if not isinstance(events, list) or not least <= len(events) <= MAX_EVENTS:
             raise Refused(400, "events", f"e must be a list of 1-{MAX_EVENTS} events")
         checked = []
         for i, event in enumerate(events):
@@ -305,13 +431,12 @@ class Counter:
             checked.append((kind, post, at))
         origin = _origin(beacon.get("o"))
         hour = _hour(now)
-        with self._lock:
-            return self._count(story, variant, view, template, origin, hour, checked,
-                               address, agent, now)
+        return self._count(story, variant, view, template, origin, hour, checked,
+                           address, agent, now, flagged)
 
     def _count(self, story: str, variant: str, view: str, template: str, origin: str,
                hour: datetime, events: list[tuple[str, str | None, int]], address: str,
-               agent: bytes, now: float) -> int:
+               agent: bytes, now: float, flagged: str | None = None) -> int:
         done = self.seen.get(view)
         if done is None:
             done = self.seen[view] = set()
@@ -319,6 +444,11 @@ class Counter:
                 self.seen.popitem(last=False)
         else:
             self.seen.move_to_end(view)
+        if flagged is not None and "error" not in done:
+            done.add("error")
+            _report_error(flagged, address)
+        if not agent:  # a crawler's or headless browser's: its script error only
+            raise Refused(204, "bot", "not a reader")
         tally, counted = self.tally, 0
         for kind, post, at in events:
             key = kind if kind in ("load", "view") else f"{kind}:{post or ''}"
@@ -391,8 +521,10 @@ class Counter:
 
     def _run(self) -> None:
         self.refresh_salts()
-        while not self._stop.wait(settings.ANALYTICS_FLUSH_INTERVAL):
+        due = time.monotonic() + settings.ANALYTICS_FLUSH_INTERVAL
+        while not self._stop.wait(max(0.0, due - time.monotonic())):
             self.flush()
+            due = time.monotonic() + settings.ANALYTICS_FLUSH_INTERVAL
 
     def refresh_salts(self, now: datetime | None = None) -> None:
         """Fetch the day's salt (and tomorrow's, late in the day); purge old ones hourly."""
@@ -414,6 +546,7 @@ class Counter:
     def flush(self, now: datetime | None = None) -> int:
         """Write the tally so far; how many events went to the database."""
         with self._flush_lock:
+            self._drained_by_the_loop()
             with self._lock:
                 tally, self.tally = self.tally, Tally()
             try:
@@ -421,11 +554,11 @@ class Counter:
             except Exception as e:  # the events are lost, the worker goes on
                 if not is_unavailable(e):
                     logger.exception("writing event rollups failed")
-                metrics.app.inc(_EVENTS_DROPPED, tally.events)
+                metrics.threads.inc(_EVENTS_DROPPED, tally.events)
                 return 0
             finally:
                 if tally.dropped:
-                    metrics.app.inc(_EVENTS_DROPPED, tally.dropped)
+                    metrics.threads.inc(_EVENTS_DROPPED, tally.dropped)
                 self.refresh_salts(now)
 
     def _check_posts(self, tally: Tally) -> None:
@@ -479,7 +612,7 @@ class Counter:
                     for i, c in enumerate(counts):
                         mine[i] += c
         stats_repo.apply(stats_repo.increments(pages, tally.posts))
-        metrics.app.inc(_EVENTS_FLUSHED, tally.events)
+        metrics.threads.inc(_EVENTS_FLUSHED, tally.events)
         for (story, day), sketch in tally.sketches.items():
             if not reach_repo.merge(story, day, sketch.registers()):
                 logger.warning("reach of story %s lost a merge race %d times", story,
@@ -487,14 +620,24 @@ class Counter:
         return tally.events
 
 
-def _refused_from_thread(reason: str) -> None:
-    # The flush thread writes the app registry: the fast one is the event loop's.
-    metrics.app.inc(metrics.series("samembed_beacons_total", result="refused", reason=reason))
+def _report_error(flagged: str, address: str) -> None:
+    # The guard's own per-address bound, as /flags/error applies it.
+    if guard.allowed(address):
+        guard.report(flagged.encode())
 
 
 counter = Counter()
 
 _HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", b"no-store")]
+
+
+_NO_CONTENT = {"type": "http.response.start", "status": 204, "headers": _HEADERS}
+_EMPTY = {"type": "http.response.body", "body": b""}
+
+
+async def _no_content(send: Any) -> None:
+    await send(_NO_CONTENT)
+    await send(_EMPTY)
 
 
 async def _answer(send: Any, status: int, message: str = "",
@@ -506,8 +649,9 @@ async def _answer(send: Any, status: int, message: str = "",
 
 
 class Endpoint:
-    """The ASGI application of PATH: count the beacon in `counter`, answer 204 (or a 4xx).
-    `start=False` leaves flushing to the caller (tests flush when they choose)."""
+    """The ASGI application of PATH: queue the beacon in `counter`, answer 204 (or a 4xx
+    for what needs no parsing). `start=False` leaves draining and flushing to the
+    caller (tests flush when they choose)."""
 
     def __init__(self, counter: Counter, start: bool = True) -> None:
         self.counter = counter
@@ -534,32 +678,44 @@ class Endpoint:
             _refused("too-large")
             await _answer(send, 413, f"a beacon is at most {MAX_BODY} bytes")
             return
-        body = b""
-        while True:
+        message = await receive()
+        body = message.get("body", b"")
+        while message.get("more_body"):
+            if len(body) > MAX_BODY:
+                break
             message = await receive()
             body += message.get("body", b"")
-            if len(body) > MAX_BODY:
-                _refused("too-large")
-                await _answer(send, 413, f"a beacon is at most {MAX_BODY} bytes")
-                return
-            if not message.get("more_body"):
-                break
-        if not agent or _BOTS.search(agent):
+        if len(body) > MAX_BODY:
+            _refused("too-large")
+            await _answer(send, 413, f"a beacon is at most {MAX_BODY} bytes")
+            return
+        if not body or body.isspace():
+            _refused("empty")
+            await _answer(send, 400, "an empty beacon: send one JSON object")
+            return
+        bot = not agent or _BOTS.search(agent) is not None
+        if bot and b'"x"' not in body:
             _refused("bot")
-            await _answer(send, 204)
+            await _no_content(send)
             return
         client = scope.get("client")
-        try:
-            counted = self.counter.accept(body, client[0] if client else "", agent)
-        except Refused as e:
-            _refused(e.reason)
-            await _answer(send, e.status, str(e))
+        address = client[0] if client else ""
+        counter = self.counter
+        now = time.time()
+        if not counter.limits.allow(address, now):
+            _refused("rate")
+            await _answer(send, 429, "too many beacons from this address; slow down")
             return
-        if self.autostart:
-            self.counter.start()
-        metrics.fast.inc(_ACCEPTED)
-        metrics.fast.inc(_EVENTS_ACCEPTED, counted)
-        await _answer(send, 204)
+        # A headless browser's script error still counts for the flags' guardrails,
+        # as on /flags/error: queued with no user agent, nothing else counted.
+        if not counter.enqueue(body, address, b"" if bot else agent, now,
+                               asyncio.get_running_loop()):
+            metrics.fast.inc(_QUEUE_FULL)
+            await _no_content(send)
+            return
+        if self.autostart and counter._thread is None:
+            counter.start()
+        await _no_content(send)
 
 
 handle = Endpoint(counter)

@@ -8,8 +8,11 @@ the boundary as frozen dataclasses. `ensure_indexes()` is run by
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from types import ModuleType
+from typing import Any
 
+from pymongo import IndexModel
 from pymongo.errors import CollectionInvalid
 
 from samembed.mongo import database
@@ -45,9 +48,23 @@ def ensure_indexes() -> list[str]:
         for obsolete in getattr(module, "OBSOLETE_INDEXES", ()):
             if obsolete in db[name].index_information():
                 db[name].drop_index(obsolete)
-        for index in module.INDEXES:
+        wanted = module.indexes() if hasattr(module, "indexes") else module.INDEXES
+        existing = db[name].index_information()
+        for index in wanted:
+            _retime(db, name, index, existing)
             done.append(f"{name}.{db[name].create_indexes([index])[0]}")
     return done
+
+
+def _retime(db: Any, name: str, index: IndexModel, existing: Mapping[str, Any]) -> None:
+    """A TTL index whose expiry changed (a setting did): changed in place by collMod,
+    as creating it again with other options is refused."""
+    spec = index.document
+    seconds = spec.get("expireAfterSeconds")
+    found = existing.get(spec["name"])
+    if seconds is None or found is None or found.get("expireAfterSeconds") == seconds:
+        return
+    db.command("collMod", name, index={"name": spec["name"], "expireAfterSeconds": seconds})
 
 
 def ping() -> None:

@@ -6,7 +6,8 @@ counted: so many documents per story-hour as there were embedding origins,
 templates and variants (`kind: "page"`), and posts (`kind: "post"`), never one
 write per event. An `_id` built from the key makes the upsert idempotent in
 shape (two processes upserting one key meet in one document). Rollups expire
-after ANALYTICS_RETENTION_DAYS by a TTL index on `hour`.
+after ANALYTICS_RETENTION_DAYS by a TTL index on `hour` (`ensure_indexes` applies a
+change of the setting to the existing index).
 
     {_id: "<story>|2026120218|p|https://news.example|grid|", kind: "page",
      story_id, hour, origin: "https://news.example", template: "grid", variant: "",
@@ -23,21 +24,26 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
+from django.conf import settings
 from pymongo import ASCENDING, IndexModel, UpdateOne
 
-from samembed.conf import env
 from samembed.repositories.common import collection
 
 COLLECTION = "stats_hourly"
 PAGE_EVENTS = ("load", "view", "click", "more", "reveal")
 POST_EVENTS = ("post_view", "click", "reveal")
 
-INDEXES = [
-    IndexModel([("story_id", ASCENDING), ("hour", ASCENDING)], name="story_hour"),
-    IndexModel([("hour", ASCENDING)], name="hour_expire",
-               # From the environment, not Django's settings: importable before set-up.
-               expireAfterSeconds=int(env("ANALYTICS_RETENTION_DAYS")) * 86400),
-]
+
+
+def indexes() -> list[IndexModel]:
+    """The collection's indexes, the TTL as ANALYTICS_RETENTION_DAYS says now:
+    `ensure_indexes` changes an existing TTL index to it (collMod)."""
+    return [
+        IndexModel([("story_id", ASCENDING), ("hour", ASCENDING)], name="story_hour"),
+        IndexModel([("hour", ASCENDING)], name="hour_expire",
+                   expireAfterSeconds=int(settings.ANALYTICS_RETENTION_DAYS) * 86400),
+    ]
+
 
 VALIDATOR: dict[str, Any] = {
     "$jsonSchema": {

@@ -6,12 +6,17 @@
    Events: load (the frame rendered), view (at least half the frame, or half the
    screen for a tall one, on screen for one continuous second), post_view (the
    same for each post), click (a link or picture of a post), more ("Show more"),
-   reveal (a content warning opened). They go out in a few batches per page view
+   reveal (a content warning opened). They go out in one batch per page view,
    with navigator.sendBeacon as text/plain (no CORS preflight) to /api/v1/events
-   (samembed/analytics/collect.py): soon after the first events, then less often,
-   and when the page is hidden. Nothing at all when the reader's browser sends
-   Do Not Track or Global Privacy Control, or in studio previews (rendered
-   without a token). */
+   (samembed/analytics/collect.py), when the page is hidden (visibilitychange,
+   the last event a browser reliably fires before it may discard a page, and
+   pagehide). Earlier only when a batch would otherwise wait too long (LONG:
+   the server counts by the hour a batch arrives, and a crash loses what is
+   still queued) or grow past what one beacon may carry. A script error of a
+   flagged document (frame.js) rides in the same batch, so a failing view still
+   sends one request. Nothing at all when the reader's browser sends Do Not
+   Track or Global Privacy Control, or in studio previews (rendered without a
+   token). */
 (function () {
   "use strict";
   var d = document, w = window, n = navigator, root = d.documentElement;
@@ -19,8 +24,7 @@
   if (!token || !n.sendBeacon || !w.IntersectionObserver || !w.crypto || !w.performance) return;
   if (n.globalPrivacyControl || n.doNotTrack === "1" || w.doNotTrack === "1") return;
 
-  var URL_ = "/api/v1/events", MAX_BEACONS = 6, DWELL = 1000;
-  var DELAYS = [3000, 10000, 30000, 60000];
+  var URL_ = "/api/v1/events", DWELL = 1000, MAX_EVENTS = 200, LONG = 300000;
   var now = function () { return Math.round(performance.now()); };
   var bytes = new Uint8Array(12);
   w.crypto.getRandomValues(bytes);
@@ -31,15 +35,20 @@
     origin = anc && anc.length ? anc[0] : d.referrer ? new URL(d.referrer).origin : "";
   } catch (e) { /* no referrer: an unknown embedder */ }
 
-  var queue = [], once = {}, sent = 0, timer = 0;
+  // error: null (none), the report (waiting), false (sent).
+  var queue = [], once = {}, timer = 0, error = null;
   function send() {
     clearTimeout(timer);
     timer = 0;
-    if (!queue.length || sent >= MAX_BEACONS) return;
-    var body = JSON.stringify({ k: token, s: token.split(".")[0], p: view, o: origin,
-      t: root.getAttribute("data-template"), n: now(), e: queue.splice(0, 200) });
-    sent++;
-    n.sendBeacon(URL_, body);
+    if (!queue.length && typeof error !== "string") return;
+    var batch = { k: token, s: token.split(".")[0], p: view, o: origin,
+      t: root.getAttribute("data-template"), n: now(), e: queue.splice(0, MAX_EVENTS) };
+    if (typeof error === "string") { batch.x = error; error = false; }
+    n.sendBeacon(URL_, JSON.stringify(batch));
+    if (queue.length) send();
+  }
+  function later() {
+    if (!timer) timer = setTimeout(send, LONG);
   }
   function add(type, post) {
     var key = type + ":" + (post || "");
@@ -48,8 +57,13 @@
       once[key] = 1;
     }
     queue.push([type, post || null, now()]);
-    if (!timer && sent < MAX_BEACONS) timer = setTimeout(send, DELAYS[Math.min(sent, DELAYS.length - 1)]);
+    if (queue.length >= MAX_EVENTS) send(); else later();
   }
+  // frame.js's report of a script error in a flagged document: ours to carry.
+  d.addEventListener("samembed:error", function (e) {
+    e.preventDefault();
+    if (error === null) { error = e.detail || ""; later(); }
+  });
 
   // Viewable: half the element, or half the screen's height of a tall one, in view
   // for DWELL ms without a break, while the page is visible.

@@ -5,7 +5,8 @@
    2. keeps <time datetime> relative times current, in the document's language,
    3. drives the ticker's pause button (cards.js drives the carousel),
    4. reports the first script error of a flagged document (data-flags, the
-      variants it was rendered for) to /flags/error, for the flags' guardrails,
+      variants it was rendered for) for the flags' guardrails: in analytics.js's
+      batch when it counts this view, else on its own to /flags/error,
    again whenever live.js puts a new version in place ("samembed:swapped").
    The height goes out at once, before images load (they carry their sizes), and
    again on every change of size, so the loader's reserved box is replaced by the
@@ -170,12 +171,15 @@
   d.addEventListener("samembed:swapped", wire);
   // 4. Guardrails: once per document, so a broken variant cannot flood the beacon.
   // The variants are read when the error happens: a live embed swaps them (live.js).
+  // analytics.js, when it counts this view, takes the report into its one batch
+  // (it cancels the event); otherwise it goes on its own.
   var beaconed = false;
   function failed() {
     var flagged = root.getAttribute("data-flags");
     if (beaconed || !flagged || !navigator.sendBeacon) return;
     beaconed = true;
-    navigator.sendBeacon("/flags/error", flagged);
+    var report = new CustomEvent("samembed:error", { detail: flagged, cancelable: true });
+    if (d.dispatchEvent(report)) navigator.sendBeacon("/flags/error", flagged);
   }
   w.addEventListener("error", failed);
   w.addEventListener("unhandledrejection", failed);
