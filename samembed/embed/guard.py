@@ -63,6 +63,16 @@ def hit_suffix(slug: str, origin: str | None) -> str:
     """The flags' part of the cache key of `/e/<slug>` for this origin unit, with the
     exposure counted: on the fast path, so worked out once per (slug, origin) and
     snapshot, then one dictionary lookup and a counter per embed flag."""
+    suffix, exposures = hit_part(slug, origin)
+    inc = metrics.fast.inc
+    for name in exposures:
+        inc(name)
+    return suffix
+
+
+def hit_part(slug: str, origin: str | None) -> tuple[str, tuple[str, ...]]:
+    """`hit_suffix`'s suffix and the exposure series a request counts, not counted
+    yet (for callers that keep the pair)."""
     snap = flags.installed()
     found = snap.memo.get((slug, origin))
     if found is None:
@@ -74,10 +84,7 @@ def hit_suffix(slug: str, origin: str | None) -> str:
             if len(snap.memo) >= flags.MEMO_MAX:
                 snap.memo.clear()
             snap.memo[(slug, origin)] = found
-    inc = metrics.fast.inc
-    for name in found[1]:
-        inc(name)
-    return found[0]
+    return found
 
 
 def failed(variants: Mapping[str, str]) -> None:
