@@ -39,6 +39,7 @@ charts). BENCH_SECONDS sets the length of each scenario (default 60).
 from __future__ import annotations
 
 import html
+import http.client
 import json
 import os
 import re
@@ -56,13 +57,14 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench import loadgen  # noqa: E402
 from samembed.embedded_db import EmbeddedDB, free_port, port_open  # noqa: E402
 from tests import faults  # noqa: E402
 from tests.servers import Gunicorn, Nginx  # noqa: E402
 
 OUT = ROOT / "var" / "bench"
 BIN = Path(sys.executable).parent
-SECONDS = int(os.environ.get("BENCH_SECONDS", "60"))
+SECONDS = loadgen.positive_seconds("BENCH_SECONDS", "60")
 SLICE = min(5, SECONDS)
 SOAK_MINUTES = int(os.environ.get("SOAK_MINUTES", "10"))
 OUTAGE_SECONDS = float(os.environ.get("OUTAGE_SECONDS", "30"))
@@ -70,6 +72,15 @@ SECRET = "bench-only-secret-key-that-is-long-enough-for-django-checks"  # noqa: 
 LUA = OUT / "lua"
 
 Result = dict[str, Any]
+# The main request: the frame's URL as the loader writes it (a paged template, the
+# embedding origin `o`), with two embed-affecting flags at 5 % (FEATURE_FLAGS) so
+# the cache key carries rollout variants; the frame has the analytics script.
+FEATURED = "/e/demo?template=grid&o=v03177"
+FEATURE_FLAGS = """
+from samembed.repositories import flags
+flags.create("grid-v2", "bench", unit="origin", percent="5")
+flags.create("img-xlarge", "bench", unit="story", percent="5")
+"""
 # What a browser sends, so the body is the brotli one (a tenth of the HTML).
 BROWSER = ("Accept-Encoding: br",)
 
@@ -106,18 +117,27 @@ def environment(**extra: str) -> dict[str, str]:
 
 
 @contextmanager
-def gunicorn(env: dict[str, str], *args: str) -> Iterator[int]:
-    port = free_port()
+def gunicorn(env: dict[str, str], *args: str, port: int | None = None,
+             cpus: str | None = None) -> Iterator[int]:
+    """gunicorn as shipped on `port` (a free one by default), on `cpus` if given."""
+    port = port or free_port()
+    if port_open(port):
+        raise loadgen.BenchError(f"port {port} is already taken by another process: "
+                                 "stop it, or let the bench choose a free port")
+    log = OUT / f"gunicorn-{port}.log"
     process = subprocess.Popen(
-        [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", *args], cwd=ROOT,
-        env={**env, "PORT": str(port)}, stdout=subprocess.DEVNULL,
-        stderr=(OUT / f"gunicorn-{port}.log").open("wb"),
+        loadgen.pinned(cpus, [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", *args]),
+        cwd=ROOT, env={**env, "PORT": str(port)}, stdout=subprocess.DEVNULL,
+        stderr=log.open("wb"),
     )
     try:
         deadline = time.monotonic() + 30
         while not port_open(port):
             if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit(f"bench: gunicorn on {port} did not start; see var/bench/")
+                taken = "Address already in use" in log.read_text(errors="replace")
+                raise loadgen.BenchError(
+                    f"port {port} was taken meanwhile by another process" if taken else
+                    f"gunicorn on {port} did not start; see {log.relative_to(ROOT)}")
             time.sleep(0.1)
         yield port
     finally:
@@ -216,6 +236,50 @@ def scenario(name: str, url: str, connections: int, seconds: int = SECONDS,
     return result
 
 
+def save_response(url: str, headers: dict[str, str], path: Path) -> bytes:
+    """Status, headers (in order, less Date, which the server adds) and body of one
+    answer, as bench/raw_asgi.py serves them; returns the body."""
+    for _ in range(3):  # a hit, as measured, not the render that fills the cache
+        fetch(url, headers)
+    parts = urllib.parse.urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    try:
+        connection.request("GET", parts.path + (f"?{parts.query}" if parts.query else ""),
+                           headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        kept = [(k.lower(), v) for k, v in response.getheaders() if k.lower() != "date"]
+        status = response.status
+    finally:
+        connection.close()
+    path.write_text(json.dumps({"url": url, "status": status, "headers": kept,
+                                "body_hex": body.hex()}))
+    return body
+
+
+@contextmanager
+def raw_asgi(env: dict[str, str], saved: Path, cpus: str | None = None) -> Iterator[int]:
+    """bench/raw_asgi.py under the same gunicorn settings and worker class as ours."""
+    with gunicorn({**env, "RAW_RESPONSE": str(saved)}, "bench.raw_asgi:application",
+                  cpus=cpus) as port:
+        yield port
+
+
+def ceiling_of(env: dict[str, str], url: str, name: str) -> Result:
+    """The raw ASGI callable serving the bytes `url` answers now, at 50 connections;
+    checked to send the same status, headers and body."""
+    saved = OUT / "raw-response.json"
+    wanted = dict(h.split(": ", 1) for h in BROWSER)
+    body = save_response(url, wanted, saved)
+    with raw_asgi(env, saved) as port:
+        raw_url = f"http://127.0.0.1:{port}" + urllib.parse.urlsplit(url).path
+        got, headers = fetch(raw_url, wanted)
+        ours_headers = {k: v for k, v in json.loads(saved.read_text())["headers"]}
+        if got != body or {k: v for k, v in headers.items() if k != "date"} != ours_headers:
+            raise loadgen.BenchError("the raw ASGI callable does not send our bytes")
+        return scenario(name, raw_url, 50, headers=BROWSER)
+
+
 def server_timing(url: str, samples: int) -> dict[str, float]:
     """Medians of what the application reports in Server-Timing on cold renders."""
     parts: dict[str, list[float]] = {"db": [], "render": [], "app": []}
@@ -286,8 +350,7 @@ def write_lua(name: str, text: str) -> Path:
 
 
 def prepare() -> tuple[EmbeddedDB, dict[str, str]]:
-    if not shutil.which("wrk") or not shutil.which("nginx"):
-        raise SystemExit("bench: wrk and nginx are needed (make bench installs Debian's)")
+    loadgen.require("wrk", "nginx", "cc", "taskset")
     OUT.mkdir(parents=True, exist_ok=True)
     write_lua("done.lua", "")
     write_lua("delay.lua", DELAY_LUA)
@@ -297,7 +360,8 @@ def prepare() -> tuple[EmbeddedDB, dict[str, str]]:
     db.start()
     env = environment(MONGODB_URI=db.uri)
     os.environ.update(MONGODB_URI=db.uri, SECRET_KEY=SECRET)
-    for command in (["ensure_indexes"], ["load_demo"], ["collectstatic", "--noinput"]):
+    for command in (["ensure_indexes"], ["load_demo"], ["collectstatic", "--noinput"],
+                    ["shell", "-c", FEATURE_FLAGS]):
         subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env,
                        check=True, stdout=subprocess.DEVNULL)
     return db, env
@@ -312,7 +376,10 @@ def bench() -> None:
         with gunicorn(env) as port:
             base = f"http://127.0.0.1:{port}"
             body = fetch(base + "/e/demo", {"Accept-Encoding": BROWSER[0].split(": ")[1]})[0]
-            results["ours_c50"] = scenario("ours c50", base + "/e/demo", 50, headers=BROWSER)
+            results["ours_c50"] = scenario("ours c50", base + FEATURED, 50, headers=BROWSER)
+            results["raw_asgi_c50"] = ceiling_of(env, base + FEATURED, "raw ASGI c50")
+            results["ours_plain_c50"] = scenario("ours /e/demo c50", base + "/e/demo", 50,
+                                                 headers=BROWSER)
             results["ours_c50_identity"] = scenario("ours c50 identity", base + "/e/demo", 50)
             results["ours_c200"] = scenario("ours c200 (peak)", base + "/e/demo", 200,
                                             headers=BROWSER)
