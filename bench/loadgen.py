@@ -34,16 +34,15 @@ class BenchError(SystemExit):
         self.code = 2
 
 
-def positive_seconds(name: str, default: str) -> int:
-    """An environment variable that must be a whole number of seconds above zero."""
+def positive_seconds(name: str, default: str, unit: str = "seconds") -> int:
+    """An environment variable that must be a whole number above zero (of `unit`)."""
     raw = os.environ.get(name, default)
     try:
         value = int(raw)
     except ValueError:
-        raise BenchError(f"{name}={raw!r} is not a whole number of seconds") from None
+        raise BenchError(f"{name}={raw!r} is not a whole number of {unit}") from None
     if value <= 0:
-        raise BenchError(f"{name}={raw!r}: it must be at least 1 (seconds of load per "
-                         "scenario)")
+        raise BenchError(f"{name}={raw!r}: it must be at least 1 ({unit} of load)")
     return value
 
 
