@@ -56,13 +56,22 @@ def _bench(data: dict[str, Any]) -> list[str]:
                      f"{r['requests_per_s']:,.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
                      f"{r['errors']} |")
     ratios = data["ratios"]
-    lines += ["", f"- ours / raw ASGI callable: {ratios['ours_to_raw_asgi']:.0%}; ours / peer: "
+    lines += ["", f"- ours / raw ASGI callable: {ratios['ours_to_raw_asgi']:.0%} (by the workers' "
+              f"CPU time per request: {ratios.get('ours_to_raw_asgi_by_cpu', 0):.0%}, "
+              f"{data['scenarios']['ours_c50'].get('cpu_us_per_request')} µs against "
+              f"{data['scenarios']['raw_asgi_c50'].get('cpu_us_per_request')}); ours / peer: "
               f"{ratios['ours_to_peer']}×; stack / nginx static: {ratios['stack_to_ceiling']:.0%} "
               f"({ratios['stack_to_ceiling_c200']:.0%} at 200 connections)."]
     cold = data["cold_server_timing"]
     lines.append(f"- cold render of `demo`, application time p50 {cold['app_p50_ms']} ms "
                  f"(template {cold['render_p50_ms']} ms, database {cold['db_p50_ms']} ms; "
                  f"{cold['samples']} requests, the application's own `Server-Timing`).")
+    by_posts = data.get("cold_by_posts")
+    if by_posts:
+        lines.append("- cold render by posts on the page (`/e/bench-100?limit=N`, p50 of "
+                     "application / template / database ms): " + "; ".join(
+                         f"{n} posts {t['app_p50_ms']} / {t['render_p50_ms']} / {t['db_p50_ms']}"
+                         for n, t in by_posts.items()) + ".")
     fixed = data.get("fixed_rates")
     if fixed:
         lines += ["", f"Latency at fixed offered rates (`bench/openloop.c`, "

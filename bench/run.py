@@ -81,6 +81,23 @@ from samembed.repositories import flags
 flags.create("grid-v2", "bench", unit="origin", percent="5")
 flags.create("img-xlarge", "bench", unit="story", percent="5")
 """
+# A published story of 100 posts (the demo's, repeated), so that a cold render's
+# growth with the posts on the page can be measured: /e/bench-100?limit=N.
+POSTS_STORY = """
+from dataclasses import replace
+from samembed.repositories import posts, stories
+demo = stories.get_by_slug("demo")
+story = stories.get_by_slug("bench-100") or stories.insert(
+    slug="bench-100", title=demo.title, description=demo.description, status="published",
+    default_template=demo.default_template, theme=demo.theme)
+mine = posts.list_published(demo.id, 100)
+for n in range(100):
+    post = mine[n % len(mine)]
+    posts.upsert(replace(post, story_id=story.id, external_id=f"{post.external_id}-{n}",
+                         rank=float(n)))
+stories.bump_version(story.id)
+"""
+COLD_POST_COUNTS = (10, 50, 100)
 # What a browser sends, so the body is the brotli one (a tenth of the HTML).
 BROWSER = ("Accept-Encoding: br",)
 
@@ -130,6 +147,7 @@ def gunicorn(env: dict[str, str], *args: str, port: int | None = None,
         cwd=ROOT, env={**env, "PORT": str(port)}, stdout=subprocess.DEVNULL,
         stderr=log.open("wb"),
     )
+    MASTERS[port] = process.pid
     try:
         deadline = time.monotonic() + 30
         while not port_open(port):
@@ -168,6 +186,10 @@ def nginx(upstream: int, ceiling_body: bytes | None = None) -> Iterator[Nginx]:
         yield server
     finally:
         server.stop()
+
+
+# gunicorn masters the bench started, by port.
+MASTERS: dict[int, int] = {}
 
 
 def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[bytes, dict[str, str]]:
@@ -274,9 +296,12 @@ def raw_asgi(env: dict[str, str], saved: Path, cpus: str | None = None) -> Itera
 
 
 def paired(names: tuple[str, str], urls: tuple[str, str], connections: int,
-           seconds: int = SECONDS) -> tuple[Result, Result]:
+           seconds: int = SECONDS, masters: tuple[int, int] | None = None,
+           ) -> tuple[Result, Result]:
     """Two scenarios in alternating slices, so a change in the machine's other load
-    falls on both alike and their ratio holds."""
+    falls on both alike and their ratio holds; with the gunicorn `masters` (ports),
+    each side's worker CPU time per request too (`cpu_us_per_request`), which the
+    machine's other load hardly moves."""
     wanted = dict(h.split(": ", 1) for h in BROWSER)
     for url in urls:
         for _ in range(3):
@@ -286,10 +311,33 @@ def paired(names: tuple[str, str], urls: tuple[str, str], connections: int,
     while time.monotonic() - started < 2 * seconds - 1:
         length = max(1, min(SLICE, round(seconds - (time.monotonic() - started) / 2)))
         for index, url in enumerate(urls):
-            slices[index].append(wrk_once(url, connections, length, str(LUA / "done.lua"),
-                                          BROWSER))
-    return (_totals(names[0], urls[0], connections, slices[0]),
-            _totals(names[1], urls[1], connections, slices[1]))
+            before = workers_cpu(masters[index]) if masters else 0.0
+            one = wrk_once(url, connections, length, str(LUA / "done.lua"), BROWSER)
+            if masters:
+                one["cpu_us_per_request"] = round(
+                    (workers_cpu(masters[index]) - before) / max(one["requests"], 1) * 1e6, 2)
+            slices[index].append(one)
+    results = (_totals(names[0], urls[0], connections, slices[0]),
+               _totals(names[1], urls[1], connections, slices[1]))
+    if masters:
+        for result, side in zip(results, slices, strict=True):
+            cpu = sorted(s["cpu_us_per_request"] for s in side)
+            result["cpu_us_per_request"] = cpu[len(cpu) // 2]
+    return results
+
+
+def workers_cpu(port: int) -> float:
+    """CPU seconds (user + system) used so far by the workers of the gunicorn on `port`."""
+    master = MASTERS[port]
+    ticks = 0
+    for child in subprocess.run(["pgrep", "-P", str(master)], capture_output=True,
+                                text=True).stdout.split():
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def ours_and_ceiling(env: dict[str, str], url: str) -> tuple[Result, Result]:
@@ -306,7 +354,9 @@ def ours_and_ceiling(env: dict[str, str], url: str) -> tuple[Result, Result]:
         if got != body or {k: v for k, v in headers.items()
                            if k not in ("date", "connection")} != ours_headers:
             raise loadgen.BenchError("the raw ASGI callable does not send our bytes")
-        return paired(("ours c50", "raw ASGI c50"), (url, raw_url), 50)
+        ours_port = urllib.parse.urlsplit(url).port or 0
+        return paired(("ours c50", "raw ASGI c50"), (url, raw_url), 50,
+                      masters=(ours_port, port))
 
 
 def server_timing(url: str, samples: int) -> dict[str, float]:
@@ -390,7 +440,7 @@ def prepare() -> tuple[EmbeddedDB, dict[str, str]]:
     env = environment(MONGODB_URI=db.uri)
     os.environ.update(MONGODB_URI=db.uri, SECRET_KEY=SECRET)
     for command in (["ensure_indexes"], ["load_demo"], ["collectstatic", "--noinput"],
-                    ["shell", "-c", FEATURE_FLAGS]):
+                    ["shell", "-c", FEATURE_FLAGS], ["shell", "-c", POSTS_STORY]):
         subprocess.run([sys.executable, "manage.py", *command], cwd=ROOT, env=env,
                        check=True, stdout=subprocess.DEVNULL)
     return db, env
@@ -417,10 +467,9 @@ def bench() -> None:
             with nginx(port, ceiling_body=body) as proxy:
                 edge = proxy.url
                 for c in (50, 200):
-                    results[f"stack_c{c}"] = scenario(f"stack c{c}", edge + "/e/demo", c,
-                                                      headers=BROWSER)
-                    results[f"ceiling_c{c}"] = scenario(f"ceiling c{c}", edge + "/ceiling/demo",
-                                                        c, headers=BROWSER)
+                    results[f"stack_c{c}"], results[f"ceiling_c{c}"] = paired(
+                        (f"stack c{c}", f"ceiling c{c}"),
+                        (edge + "/e/demo", edge + "/ceiling/demo"), c)
                 paths = mixed_paths(edge)
                 for path in paths:
                     fetch(edge + path, {"Accept-Encoding": "br, gzip"})
@@ -442,6 +491,11 @@ def bench() -> None:
             results["cold_c50"] = scenario("cold c50", url, 50, min(SECONDS, 20),
                                            headers=BROWSER)
             extra["cold_server_timing"] = server_timing(url, 200)
+            extra["cold_by_posts"] = {
+                str(n): server_timing(f"http://127.0.0.1:{port}/e/bench-100?limit={n}", 100)
+                for n in COLD_POST_COUNTS}
+            print("  cold by posts on the page:", json.dumps(
+                {n: t["app_p50_ms"] for n, t in extra["cold_by_posts"].items()}), flush=True)
         extra["fixed_rates"] = latency_at_fixed_rates(env)
         extra["outage"] = outage(db, env)
     finally:
@@ -539,6 +593,11 @@ def summarise(results: dict[str, Result], extra: dict[str, Any]) -> dict[str, An
         "stack_to_peer": round(rps["stack_c50"] / rps["peer_c50"], 2),
         "ours_to_ceiling": round(rps["ours_c50"] / rps["ceiling_c50"], 3),
         "ours_to_raw_asgi": round(rps["ours_c50"] / rps["raw_asgi_c50"], 3),
+        # The same share from the workers' CPU time per request, which the machine's
+        # other load moves far less than throughput.
+        "ours_to_raw_asgi_by_cpu": round(results["raw_asgi_c50"]["cpu_us_per_request"]
+                                         / max(results["ours_c50"]["cpu_us_per_request"],
+                                               0.001), 3),
     }
     fixed = extra["fixed_rates"]
     cold = extra["cold_server_timing"]
