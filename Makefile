@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
 .PHONY: run test test-wordpress lint lock bench bench-ingest bench-images bench-events \
-	bench-workers bench-readme bench-release soak clean system-deps wordpress-deps
+	bench-workers bench-profile bench-readme bench-release soak clean system-deps wordpress-deps
 
 $(STAMP): $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -92,6 +92,10 @@ soak: $(STAMP) system-deps
 # The worker model and count table (uvicorn, gthread, sync; 1-4 workers).
 bench-workers: $(STAMP) system-deps
 	$(BIN)/python bench/run.py workers
+
+# The cached hit path under cProfile: µs per hit and the top of the profile.
+bench-profile: $(STAMP)
+	$(BIN)/python bench/hitprofile.py
 
 # The README's performance figures from bench/results/.
 bench-readme: $(STAMP)

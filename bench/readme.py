@@ -36,8 +36,8 @@ NAMES = {
 }
 
 
-def _load(name: str) -> dict[str, Any] | None:
-    path = RESULTS / f"{name}.json"
+def _load(results: Path, name: str) -> dict[str, Any] | None:
+    path = results / f"{name}.json"
     return json.loads(path.read_text()) if path.exists() else None
 
 
@@ -114,11 +114,11 @@ def _soak(data: dict[str, Any]) -> list[str]:
             f"memory last/first {data['rss_last_over_first']}."]
 
 
-def section() -> str:
+def section(results: Path = RESULTS) -> str:
     """The generated part of the README, markers included."""
     parts: list[list[str]] = []
     for name, render in (("bench", _bench), ("workers", _workers), ("soak", _soak)):
-        data = _load(name)
+        data = _load(results, name)
         parts.append(render(data) if data else
                      [f"No published `{name}` results yet (`make bench-release` on a quiet "
                       "machine writes them)."])

@@ -829,7 +829,8 @@ def soak() -> None:
                 and total["errors"] == 0,
         },
     }
-    publish("soak", result, machine, f"SOAK_MINUTES={SOAK_MINUTES} make soak")
+    publish("soak", result, machine,
+            f"SOAK_MINUTES={SOAK_MINUTES} SOAK_INTERVAL={interval} make soak")
     if summary_path.exists():
         write_report(json.loads(summary_path.read_text()))
     print(json.dumps({k: v for k, v in result.items() if k != "minutes"}, indent=2))

@@ -5,6 +5,7 @@ bad settings and a busy machine with a message that says what to do."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
 import time
@@ -13,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import loadgen
+from bench import loadgen, readme
 from samembed.embedded_db import free_port
 
 
@@ -144,3 +145,21 @@ def test_figures_from_a_busy_machine_are_not_published(
     assert quiet is True
     assert busy is False and "BENCH_PUBLISH=force" in why
     assert forced is True and "noisy" in forced_why
+
+
+def test_the_readme_figures_name_the_command_and_date_of_each_result(
+        tmp_path: Path) -> None:
+    machine = {"date": "2026-12-02T21:00:00Z", "cores": 2, "load_average_before": [0.1, 0.2, 0.3]}
+    (tmp_path / "workers.json").write_text(json.dumps({
+        "command": "BENCH_SECONDS=10 make bench-workers", "machine": machine, "url": "/e/demo",
+        "connections": 50, "seconds": 10,
+        "models": {"uvicorn": {"1": {"requests_per_s": 20000.0, "p99_ms": 3.5}}}}))
+
+    text = readme.section(tmp_path)
+
+    assert text.startswith(readme.BEGIN) and text.endswith(readme.END)
+    assert "`BENCH_SECONDS=10 make bench-workers`, 2026-12-02" in text
+    assert "| uvicorn | 20,000 (3.5) |" in text
+    # What was never published says so instead of showing old figures.
+    assert "No published `bench` results yet" in text
+    assert "No published `soak` results yet" in text
