@@ -9,11 +9,17 @@ throughput and latency are seen over time, not only on average.
 
 Scenarios (`make bench`), in one run, side by side:
 
-- ours:      the application alone (gunicorn, no proxy), /e/demo, 50 connections;
+- ours:      the application alone (gunicorn, no proxy), FEATURED (the frame's URL
+             with every read-path feature on), 50 connections, in alternating
+             slices with
+- raw_asgi:  bench/raw_asgi.py serving the same bytes under the same gunicorn
+             settings (the application's ceiling), both with worker CPU per request;
+- ours /e/demo, identity, c200: the plain URL, the uncompressed body, peak;
 - peer:      a typical Django implementation of the same embed (bench/peer/:
              startproject middleware, cache_page with the local-memory cache,
              the same template, gunicorn gthread), 50 connections;
-- stack:     as shipped, nginx -> gunicorn, 50 connections;
+- stack:     as shipped, nginx -> gunicorn, 50 and 200 connections, in alternating
+             slices with
 - ceiling:   the same nginx serving the same bytes as a static file;
 - peak:      ours and stack at 200 connections;
 - cold:      cache disabled (EMBED_CACHE_TTL=0), every request renders from the
@@ -22,18 +28,27 @@ Scenarios (`make bench`), in one run, side by side:
 - mixed:     through the stack: several stories and templates, the screen, the
              version polls of live pages (/live/), the story page, the API,
              the loader and images;
+- cold by posts: application time with 10, 50 and 100 posts on the page;
 - edit:      seconds from a story edit until both workers serve it;
+- fixed rates: ours and the stack at 25/50/75 % of their maximum, offered by the
+             open-loop generator (bench/openloop.c via bench/loadgen.py), servers
+             and generator pinned to different cores;
 - outage:    readers and a writer while the database hangs (SIGSTOP) for half of
              OUTAGE_SECONDS (30) and is killed for the other half, a worker
              added and a new instance started meanwhile (tests/faults.py, the
              long run of tests/test_outage.py). `bench/run.py outage` runs it alone.
 
 `make soak` (`bench/run.py soak`): SOAK_MINUTES (10) through the stack at half
-the maximum measured by the last `make bench` (or a short measurement), with
-p99 and each worker's memory per minute.
+the maximum measured by the last `make bench` (or a short measurement), offered
+at that constant rate by the open-loop generator, with p99, p99.9 and each
+worker's memory per SOAK_INTERVAL. `make bench-workers` (`bench/run.py workers`):
+uvicorn, gthread and sync workers, 1 to 4 of each, on FEATURED.
 
-Writes var/bench/summary.json (soak.json) and var/bench/report.html (SVG
-charts). BENCH_SECONDS sets the length of each scenario (default 60).
+Writes var/bench/summary.json (bench.json, workers.json, soak.json) and
+var/bench/report.html (SVG charts), and the same to bench/results/ when the load
+average before the run was low enough to trust (bench/loadgen.publishable;
+BENCH_PUBLISH=force overrides). BENCH_SECONDS sets the length of each scenario
+(default 60); bad values, a taken port and missing programs are refused (exit 2).
 """
 
 from __future__ import annotations
