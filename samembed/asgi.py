@@ -170,13 +170,13 @@ def _count_hit(path: str, status: int, seconds: float, stale: bool) -> None:
 # Distinct prepared answers an entry keeps (codings asked for in different words,
 # staleness, HSTS), so a client varying its Accept-Encoding cannot grow it.
 PREPARED_MAX = 16
-Prepared = tuple[dict[str, Any], dict[str, Any], tuple[str, str], str]
+Prepared = tuple[dict[str, Any], dict[str, Any], metrics.Tally]
 
 
 def _prepared(entry: Entry, path: str, accept_encoding: bytes,
               extra: list[Header]) -> Prepared:
-    """The two ASGI messages of a plain GET hit (no condition) and the series it
-    counts, made once per entry, Accept-Encoding, staleness and extra headers and
+    """The two ASGI messages of a plain GET hit (no condition) and the tally it
+    counts in, made once per entry, Accept-Encoding, staleness and extra headers and
     kept on the entry: a hit sends them as they are (uvicorn copies the header
     list, never changes it)."""
     slot = (accept_encoding, entry.stale, () if extra is _NO_HEADERS else tuple(extra))
@@ -187,7 +187,7 @@ def _prepared(entry: Entry, path: str, accept_encoding: bytes,
         headers.extend(extra)
         found = ({"type": "http.response.start", "status": status, "headers": headers},
                  {"type": "http.response.body", "body": body},
-                 *_hit_names(path, status, entry.stale))
+                 metrics.fast.tally(*_hit_names(path, status, entry.stale)))
         if len(entry.prepared) < PREPARED_MAX:
             entry.prepared[slot] = found
     return found
@@ -352,12 +352,17 @@ class FastPath:
                     started = time.perf_counter()
                     if (if_none_match is None and if_modified_since is None
                             and scope["method"] == "GET"):
-                        start, body, counters, duration = _prepared(
-                            entry, path, accept_encoding or b"", extra)
+                        start, body, tally = _prepared(entry, path, accept_encoding or b"",
+                                                       extra)
                         await send(start)
                         await send(body)
-                        metrics.fast.inc_all(counters)
-                        metrics.fast.observe(duration, time.perf_counter() - started)
+                        seconds = time.perf_counter() - started
+                        tally.hits += 1
+                        if seconds <= metrics.QUICK:
+                            tally.quick += 1
+                            tally.quick_seconds += seconds
+                        else:
+                            metrics.fast.observe(tally.duration, seconds)
                         return
                     status = await self._send(scope, send, entry, _HIT_TIMING, extra)
                     _count_hit(path, status, time.perf_counter() - started, entry.stale)
