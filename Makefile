@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 
 .PHONY: run test test-wordpress lint lock bench bench-ingest bench-images bench-events \
-	soak clean system-deps wordpress-deps
+	bench-workers bench-profile bench-readme bench-release soak clean system-deps wordpress-deps
 
 $(STAMP): $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -24,10 +24,11 @@ $(NODE_STAMP): package.json package-lock.json | system-deps
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# Debian packages the browser tests and the load tests drive.
+# Debian packages the browser tests and the load tests drive (cc builds the bench's
+# open-loop generator, bench/openloop.c).
 system-deps:
 	@missing=""; \
-	for p in chromium:chromium nginx:nginx wrk:wrk node:nodejs npm:npm; do \
+	for p in chromium:chromium nginx:nginx wrk:wrk cc:gcc node:nodejs npm:npm; do \
 	  command -v $${p%%:*} >/dev/null 2>&1 || missing="$$missing $${p##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
@@ -87,6 +88,27 @@ bench-events: $(STAMP) system-deps
 # Ten minutes at half the maximum `make bench` measured; not part of `make bench`.
 soak: $(STAMP) system-deps
 	$(BIN)/python bench/run.py soak
+
+# The worker model and count table (uvicorn, gthread, sync; 1-4 workers).
+bench-workers: $(STAMP) system-deps
+	$(BIN)/python bench/run.py workers
+
+# The cached hit path under cProfile: µs per hit and the top of the profile.
+bench-profile: $(STAMP)
+	$(BIN)/python bench/hitprofile.py
+
+# The README's performance figures from bench/results/.
+bench-readme: $(STAMP)
+	$(BIN)/python bench/readme.py
+
+# Every figure the README quotes, on a quiet machine: bench, worker table, soak,
+# then the README from what they published (each refuses to publish from a busy
+# machine unless BENCH_PUBLISH=force).
+bench-release: $(STAMP) system-deps
+	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py workers
+	$(BIN)/python bench/run.py soak
+	$(BIN)/python bench/readme.py
 
 clean:
 	rm -rf node_modules var/static var/jinja-cache var/test-static var/test-jinja-cache var/bench

@@ -39,6 +39,7 @@ from samembed import flags, metrics  # noqa: E402
 from samembed.analytics import collect as events  # noqa: E402
 from samembed.embed import guard, live, oembed  # noqa: E402
 from samembed.embed.cache import (  # noqa: E402
+    Entry,
     ResponseCache,
     canonical_query,
     response_cache,
@@ -87,6 +88,48 @@ def flagged_key(path: str, query: bytes) -> str | None:
     return key + snap.live_suffix if path.startswith("/live/") else key
 
 
+# (path, query) -> what `hit_key` works out for them, for one flags snapshot.
+_hit_keys: dict[tuple[str, bytes], tuple[str, tuple[str, ...]]] = {}
+_hit_keys_snapshot: list[flags.Snapshot | None] = [None]
+HIT_KEYS_MAX = 4096
+_NO_EXPOSURES: tuple[str, ...] = ()
+
+
+def hit_key(path: str, query: bytes) -> tuple[str | None, tuple[str, ...]]:
+    """`flagged_key` and the exposure series it would count, not counted yet:
+    remembered per (path, query) while the flags snapshot stands, so a repeated
+    request costs one dictionary lookup instead of parsing its URL again."""
+    snap = flags.installed()
+    if _hit_keys_snapshot[0] is not snap:
+        _hit_keys.clear()
+        _hit_keys_snapshot[0] = snap
+    found = _hit_keys.get((path, query))
+    if found is not None:
+        return found
+    base, origin = split_origin(query)
+    key = cache_key(path, base)
+    if key is None:
+        return None, _NO_EXPOSURES
+    exposures = _NO_EXPOSURES
+    if snap.embed:
+        if path.startswith("/e/"):
+            part = guard.hit_part(path[3:], origin)
+            if part is None:  # the story's id is not known here yet: Django's
+                return None, _NO_EXPOSURES
+            key += part[0]
+            exposures = part[1]
+        elif path.startswith("/live/"):
+            # What live embeds poll carries the flags' epoch: its key does too.
+            key += snap.live_suffix
+    # Page-view flags are drawn per request: nothing of theirs may be kept. Only
+    # URLs with a key are kept, and at most HIT_KEYS_MAX of them.
+    if not snap.drawn:
+        if len(_hit_keys) >= HIT_KEYS_MAX:
+            _hit_keys.clear()
+        _hit_keys[(path, query)] = (key, exposures)
+    return key, exposures
+
+
 def versioned_key(path: str, query: bytes) -> tuple[str | None, int]:
     """A live document asking for version N (`?v=N`, `?template=x&limit=n&v=N`): the
     cache key without `v` and N. An entry older than N is left to Django, which marks its
@@ -107,6 +150,8 @@ def _header(scope: Scope, name: bytes) -> bytes:
 
 
 _HIT_TIMING = (b"server-timing", b"cache;desc=hit")
+# What a fast answer adds when there is nothing to add (a shared, never changed list).
+_NO_HEADERS: list[Header] = []
 _STALE_TIMING = (b"server-timing", b"cache;desc=stale")
 _ROUTES = {"e": "embed", "s": "story", "a": "story-api", "l": "live", "o": "oembed"}
 # Series names built once per (route, status): a hit costs two dict updates.
@@ -115,7 +160,8 @@ _CACHE_HIT = metrics.series("samembed_cache_total", result="hit")
 _CACHE_STALE = metrics.series("samembed_cache_total", result="stale")
 
 
-def _count_hit(path: str, status: int, seconds: float, stale: bool) -> None:
+def _hit_names(path: str, status: int, stale: bool) -> tuple[tuple[str, str], str]:
+    """The counters (requests, cache outcome) and the duration histogram of a hit."""
     route = "screen" if path.startswith("/screen/") else _ROUTES.get(path[1], "other")
     names = _hit_series.get((route, status))
     if names is None:
@@ -123,10 +169,40 @@ def _count_hit(path: str, status: int, seconds: float, stale: bool) -> None:
             metrics.series("samembed_requests_total", route=route, status=str(status)),
             metrics.series("samembed_request_duration_seconds", route=route),
         )
-    metrics.fast.inc(names[0])
-    metrics.fast.observe(names[1], seconds)
     # Stale: the last good copy, served while the database fails.
-    metrics.fast.inc(_CACHE_STALE if stale else _CACHE_HIT)
+    return (names[0], _CACHE_STALE if stale else _CACHE_HIT), names[1]
+
+
+def _count_hit(path: str, status: int, seconds: float, stale: bool) -> None:
+    counters, duration = _hit_names(path, status, stale)
+    metrics.fast.inc_all(counters)
+    metrics.fast.observe(duration, seconds)
+
+
+# Distinct prepared answers an entry keeps (codings asked for in different words,
+# staleness, HSTS), so a client varying its Accept-Encoding cannot grow it.
+PREPARED_MAX = 16
+Prepared = tuple[dict[str, Any], dict[str, Any], metrics.Tally]
+
+
+def _prepared(entry: Entry, path: str, accept_encoding: bytes,
+              extra: list[Header]) -> Prepared:
+    """The two ASGI messages of a plain GET hit (no condition) and the tally it
+    counts in, made once per entry, Accept-Encoding, staleness and extra headers and
+    kept on the entry: a hit sends them as they are (uvicorn copies the header
+    list, never changes it)."""
+    slot = (accept_encoding, entry.stale, () if extra is _NO_HEADERS else tuple(extra))
+    found = entry.prepared.get(slot)
+    if found is None:
+        status, headers, body = entry.respond(accept_encoding, None, False)
+        headers.append(_STALE_TIMING if entry.stale else _HIT_TIMING)
+        headers.extend(extra)
+        found = ({"type": "http.response.start", "status": status, "headers": headers},
+                 {"type": "http.response.body", "body": body},
+                 metrics.fast.tally(*_hit_names(path, status, entry.stale)))
+        if len(entry.prepared) < PREPARED_MAX:
+            entry.prepared[slot] = found
+    return found
 
 
 class HostGuard:
@@ -170,18 +246,29 @@ class HostGuard:
 
     def admit(self, scope: Scope) -> list[Header] | None:
         """The headers to add to a fast answer, or None: let Django answer."""
-        host = forwarded = proxy = None
-        hosts = forwardeds = 0
+        host = None
+        hosts = 0
         for name, value in scope["headers"]:
             if name == b"host":
                 host, hosts = value, hosts + 1
-        if self.host_header is not None or self.proxy_header is not None:
-            for name, value in scope["headers"]:
-                name = name.replace(b"_", b"-")
-                if name == self.host_header:
-                    forwarded, forwardeds = value, forwardeds + 1
-                elif name == self.proxy_header and proxy is None:
-                    proxy = value
+        return self.admit_host(scope, host, hosts)
+
+    def admit_host(self, scope: Scope, host: bytes | None, hosts: int) -> list[Header] | None:
+        """`admit` for a caller that has already found the Host header(s)."""
+        if self.host_header is None and self.proxy_header is None:
+            if hosts != 1 or host is None or not self.allowed_host(host):
+                return None
+            if scope.get("scheme") == "https":
+                return self.secure_headers
+            return None if self.redirect else _NO_HEADERS
+        forwarded = proxy = None
+        forwardeds = 0
+        for name, value in scope["headers"]:
+            name = name.replace(b"_", b"-")
+            if name == self.host_header:
+                forwarded, forwardeds = value, forwardeds + 1
+            elif name == self.proxy_header and proxy is None:
+                proxy = value
         if forwarded is not None:
             host, hosts = forwarded, forwardeds
         # Django joins a repeated header with commas, which no allowed host matches;
@@ -194,7 +281,7 @@ class HostGuard:
             secure = scope.get("scheme") == "https"
         if secure:
             return self.secure_headers
-        return None if self.redirect else []
+        return None if self.redirect else _NO_HEADERS
 
     def allowed_host(self, host: bytes) -> bool:
         """Whether Django's `request.get_host()` accepts this Host header."""
@@ -240,26 +327,58 @@ class FastPath:
         await self.app(scope, receive, send)
 
     async def _cached(self, scope: Scope, receive: Any, send: Any, path: str) -> None:
-        key, least = flagged_key(path, scope["query_string"]), 0
+        query = scope["query_string"]
+        key, exposures = hit_key(path, query)
+        if exposures:
+            metrics.fast.inc_all(exposures)
+        least = 0
         screen = None
         if key is None and path.startswith("/live/"):
             # A screen saying who it is: the same entry, and the screen counted.
-            screen = live.screen_id(scope["query_string"])
+            screen = live.screen_id(query)
             key = flagged_key(path, b"") if screen else None
         if key is None and path == "/oembed":
-            key = oembed.fast_key(scope["query_string"], _header(scope, b"host"))
+            key = oembed.fast_key(query, _header(scope, b"host"))
         if key is None:
-            key, least = versioned_key(path, scope["query_string"])
+            key, least = versioned_key(path, query)
         if key is not None:
             entry = (self.cache or response_cache()).peek(key)
-            if (entry is not None and (entry.version or 0) >= least
-                    and (extra := self.guard.admit(scope)) is not None):
-                if screen is not None and entry.status == 200:
-                    live.screens.seen(entry.story_id, screen)
-                started = time.perf_counter()
-                status = await self._send(scope, send, entry, _HIT_TIMING, extra)
-                _count_hit(path, status, time.perf_counter() - started, entry.stale)
-                return
+            if entry is not None and (entry.version or 0) >= least:
+                # One pass over the headers for everything a hit needs from them.
+                host = accept_encoding = None
+                if_none_match = if_modified_since = None
+                hosts = 0
+                for name, value in scope["headers"]:
+                    if name == b"host":
+                        host, hosts = value, hosts + 1
+                    elif name == b"accept-encoding":
+                        accept_encoding = value
+                    elif name == b"if-none-match":
+                        if_none_match = value
+                    elif name == b"if-modified-since":
+                        if_modified_since = value
+                extra = self.guard.admit_host(scope, host, hosts)
+                if extra is not None:
+                    if screen is not None and entry.status == 200:
+                        live.screens.seen(entry.story_id, screen)
+                    started = time.perf_counter()
+                    if (if_none_match is None and if_modified_since is None
+                            and scope["method"] == "GET"):
+                        start, body, tally = _prepared(entry, path, accept_encoding or b"",
+                                                       extra)
+                        await send(start)
+                        await send(body)
+                        seconds = time.perf_counter() - started
+                        tally.hits += 1
+                        if seconds <= metrics.QUICK:
+                            tally.quick += 1
+                            tally.quick_seconds += seconds
+                        else:
+                            metrics.fast.observe(tally.duration, seconds)
+                        return
+                    status = await self._send(scope, send, entry, _HIT_TIMING, extra)
+                    _count_hit(path, status, time.perf_counter() - started, entry.stale)
+                    return
         await self.app(scope, receive, send)
 
     @staticmethod

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import threading
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -20,17 +21,21 @@ pytestmark = pytest.mark.usefixtures("mongo_db")
 
 
 class FindCounter(monitoring.CommandListener):
-    """Counts `find` commands per collection while enabled."""
+    """Counts `find` commands per collection while enabled, and keeps every command
+    (name, filter) sent meanwhile."""
 
     def __init__(self) -> None:
         self.enabled = False
         self.finds: list[str] = []
+        self.commands: list[tuple[str, dict[str, Any]]] = []
         self.lock = threading.Lock()
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
-        if self.enabled and event.command_name == "find":
+        if self.enabled:
             with self.lock:
-                self.finds.append(event.command["find"])
+                self.commands.append((event.command_name, event.command.get("filter", {})))
+                if event.command_name == "find":
+                    self.finds.append(event.command["find"])
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
         pass
@@ -235,6 +240,25 @@ def test_concurrent_misses_cause_one_database_query_per_key(client: Client) -> N
     # One story lookup and one posts query per key, however many requests.
     assert FINDS.finds.count("stories") == 3
     assert FINDS.finds.count("posts") == 3
+
+
+@pytest.mark.parametrize("posts", [3, 30])
+def test_a_cold_render_asks_the_database_twice_with_indexed_queries(
+        client: Client, posts: int) -> None:
+    make_story("trips", posts=posts)
+    mongo.close()  # a new client, so the listener sees its commands
+    FINDS.commands.clear()
+    FINDS.enabled = True
+    try:
+        response = client.get("/e/trips")
+    finally:
+        FINDS.enabled = False
+
+    assert response.status_code == 200
+    # The story by its slug's unique index (no `$or`, which SecantusDB answers with a
+    # collection scan), then one page of posts whose cursor the server closes itself.
+    assert [name for name, _ in FINDS.commands] == ["find", "find"]
+    assert "$or" not in FINDS.commands[0][1] and FINDS.commands[0][1] == {"slug": "trips"}
 
 
 def test_a_story_change_is_served_after_the_ttl(client: Client) -> None:

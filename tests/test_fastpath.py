@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 
+from samembed import asgi
 from samembed.asgi import FastPath, cache_key
 from samembed.embed.cache import Entry, ResponseCache
 
@@ -196,3 +197,35 @@ def test_made_up_hosts_cannot_grow_the_verdicts(cache: ResponseCache) -> None:
         assert call(app, "/e/demo", host=b"h%d.evil.example" % n)[0] == 299
     assert len(app.guard.verdicts) == app.guard.VERDICTS_MAX
     assert call(app, "/e/demo")[0] == 200
+
+
+def test_repeated_hits_get_the_same_answer_and_varied_codings_cannot_grow_an_entry(
+        cache: ResponseCache) -> None:
+    app = FastPath(Downstream(), cache)
+    first = call(app, "/e/demo", headers=[(b"accept-encoding", b"br")])
+    again = call(app, "/e/demo", headers=[(b"accept-encoding", b"br")])
+    for n in range(100):
+        coding = b"gzip;q=0.%d" % (n % 9 + 1) + b" " * n
+        status, headers, _ = call(app, "/e/demo", headers=[(b"accept-encoding", coding)])
+        assert status == 200 and headers[b"content-encoding"] == b"gzip"
+
+    assert first == again
+    assert first[1][b"content-encoding"] == b"br"
+    assert first[1][b"server-timing"] == b"cache;desc=hit"
+    entry = cache.peek("/e/demo")
+    assert entry is not None and len(entry.prepared) <= asgi.PREPARED_MAX
+
+
+def test_a_prepared_answer_says_stale_once_its_entry_is_the_last_good_copy(
+        cache: ResponseCache) -> None:
+    app = FastPath(Downstream(), cache)
+    assert call(app, "/e/demo")[1][b"server-timing"] == b"cache;desc=hit"
+    entry = cache.peek("/e/demo")
+    assert entry is not None
+    entry.stale = True
+
+    status, headers, _ = call(app, "/e/demo")
+
+    assert status == 200
+    assert headers[b"server-timing"] == b"cache;desc=stale"
+    assert headers[b"x-samembed-cache"] == b"stale"

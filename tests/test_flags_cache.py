@@ -11,7 +11,7 @@ from django.test import Client, override_settings
 from PIL import Image
 
 from samembed import flags
-from samembed.asgi import FastPath, flagged_key
+from samembed.asgi import FastPath, flagged_key, hit_key
 from samembed.embed.cache import response_cache, split_origin
 from samembed.flags import origin_unit
 from samembed.media.images import normalise
@@ -181,3 +181,20 @@ def test_a_live_embed_asking_for_a_flags_state_this_process_has_not_seen_gets_a_
     live = Client().get("/live/demo")
     assert live.json()["flags"] == epoch
     assert f"/live/demo#flags={epoch}" in response_cache()._entries
+
+
+def test_the_fast_paths_remembered_key_is_the_flagged_key_for_embeds_and_live_polls() -> None:
+    story = make_story("demo", posts=3, status="published")
+    repo.create("grid-v2", "ada", unit="story", percent="100")
+    flags.refresh()
+    # Sticky on the story's id: until this process knows it, the request is Django's.
+    flags._story_ids.clear()
+    assert hit_key("/e/demo", b"template=grid") == (None, ())
+    flags.remember_story("demo", str(story.id))
+    for path, query in [("/e/demo", b"template=grid"), ("/live/demo", b""),
+                        ("/e/demo", b"template=grid&o=v03177")]:
+        for _ in range(2):  # worked out, then remembered
+            assert hit_key(path, query)[0] == flagged_key(path, query), (path, query)
+    # Live polls carry the flags' epoch in their key, embeds the variant.
+    assert hit_key("/live/demo", b"")[0] != "/live/demo"
+    assert hit_key("/e/demo", b"")[0] != "/e/demo"

@@ -52,6 +52,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
+from typing import Any
 
 import brotli
 
@@ -198,6 +199,10 @@ class Entry:
     expires: float = 0.0
     stale_until: float = 0.0
     stale: bool = False
+    # What the fast path sends for a plain GET, per Accept-Encoding, staleness and extra
+    # headers (samembed.asgi._prepared): made on the first such hit, then reused.
+    prepared: dict[tuple[bytes, bool, tuple[Header, ...]], Any] = field(
+        default_factory=dict, repr=False)
 
     @classmethod
     def build(
@@ -391,9 +396,12 @@ class ResponseCache:
                 if not self.breaker.blocked():
                     return None
                 entry.stale = True
-        with self._lock:
-            if key in self._entries:
-                self._entries.move_to_end(key)
+        # Without the lock: move_to_end is one step under the GIL, and an entry
+        # dropped meanwhile by another thread is no harm.
+        try:
+            self._entries.move_to_end(key)
+        except KeyError:
+            pass
         return entry
 
     def get(self, key: str, render: Callable[[], Entry]) -> Entry:

@@ -81,6 +81,18 @@ def hit_suffix(slug: str, origin: str | None) -> str | None:
     snapshot, then one dictionary lookup and a counter per embed flag. None: a flag
     is sticky on the story's id and this process does not know the slug's (Django
     learns it)."""
+    part = hit_part(slug, origin)
+    if part is None:
+        return None
+    inc = metrics.fast.inc
+    for name in part[1]:
+        inc(name)
+    return part[0]
+
+
+def hit_part(slug: str, origin: str | None) -> tuple[str, tuple[str, ...]] | None:
+    """`hit_suffix`'s suffix and the exposure series a request counts, not counted
+    yet (for callers that keep the pair); None as for `hit_suffix`."""
     snap = flags.installed()
     found = snap.memo.get((slug, origin))
     if found is None:
@@ -94,10 +106,7 @@ def hit_suffix(slug: str, origin: str | None) -> str | None:
             if len(snap.memo) >= flags.MEMO_MAX:
                 snap.memo.clear()
             snap.memo[(slug, origin)] = found
-    inc = metrics.fast.inc
-    for name in found[1]:
-        inc(name)
-    return found[0]
+    return found
 
 
 def failed(variants: Mapping[str, str]) -> None:

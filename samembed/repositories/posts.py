@@ -375,6 +375,11 @@ def list_page(story_id: ObjectId, after: tuple[bool, float, ObjectId] | None,
             .sort(EMBED_ORDER)
             .batch_size(limit + 2)
         )
+        if after is None:
+            # Nothing to skip on the first page: the server stops at the one post that
+            # tells whether more follow and closes the cursor itself (no killCursors
+            # round trip after the page).
+            cursor = cursor.limit(limit + 1)
         try:
             for doc in cursor:
                 if after is None or _is_after(doc, after):
