@@ -238,6 +238,16 @@ class Tally:
         counts[index] += 1
         return True
 
+    def count(self, story: str, origin: str, hour: datetime, template: str, variant: str,
+              post: str | None, kind: str) -> None:
+        """One event: its post's count (when it names one) and its page's; an event
+        with no room left is counted as dropped."""
+        if post is not None and not self.count_post(story, hour, post, POST_INDEX[kind]):
+            self.dropped += 1
+        if kind in PAGE_INDEX and not self.count_page(story, origin, hour, template, variant,
+                                                      PAGE_INDEX[kind]):
+            self.dropped += 1
+
     def fold(self, story: str, day: datetime, hash64: int) -> bool:
         sketch = self.sketches.get((story, day))
         if sketch is None:
@@ -475,11 +485,7 @@ class Counter:
                 if not known:
                     _refused("post")
                     continue
-                if not tally.count_post(story, hour, post, POST_INDEX[kind]):
-                    tally.dropped += 1
-            if kind in PAGE_INDEX and not tally.count_page(story, origin, hour, template,
-                                                          variant, PAGE_INDEX[kind]):
-                tally.dropped += 1
+            tally.count(story, origin, hour, template, variant, post, kind)
             if kind == "view":
                 self._fold(tally, story, address, agent, now)
         tally.events += counted
@@ -577,11 +583,7 @@ class Counter:
                 _refused_from_thread("post")
                 tally.events -= 1
                 continue
-            if not tally.count_post(story, hour, post, POST_INDEX[kind]):
-                tally.dropped += 1
-            if kind in PAGE_INDEX and not tally.count_page(story, origin, hour, template,
-                                                          variant, PAGE_INDEX[kind]):
-                tally.dropped += 1
+            tally.count(story, origin, hour, template, variant, post, kind)
 
     def _admit(self, story: str, hour: datetime, origin: str) -> str:
         if origin == OTHER:
