@@ -24,6 +24,7 @@ from samembed import flags, mongo, outbound
 from samembed.embed.cache import response_cache
 from samembed.embedded_db import EmbeddedDB, free_port
 from samembed.repositories import ensure_indexes
+from tests.factories import using
 from tests.image_host import ImageHost, jpeg_with_gps
 from tests.servers import ROOT, Gunicorn, PublisherSite, launch_chromium
 
@@ -71,6 +72,20 @@ def mongo_db(embedded_db: EmbeddedDB, static_files: None) -> Iterator[EmbeddedDB
     yield embedded_db
     response_cache().clear()
     flags.install(flags.Snapshot.build([]))
+
+
+@pytest.fixture
+def own_db(tmp_path: Path, embedded_db: EmbeddedDB) -> Iterator[EmbeddedDB]:
+    """A database of this test's own, indexed, which it may stop, kill and start again
+    (the suite's, `embedded_db`, must stay up for the tests after it)."""
+    db = EmbeddedDB(tmp_path / "db", free_port())
+    db.start()
+    try:
+        with using(db):
+            ensure_indexes()
+        yield db
+    finally:
+        db.stop()
 
 
 @pytest.fixture

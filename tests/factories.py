@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
+from django.conf import settings
+
+from samembed import mongo
 from samembed.repositories import posts as posts_repo
 from samembed.repositories import stories as stories_repo
 from samembed.repositories.posts import Author, Post
 from samembed.repositories.stories import Story
 from samembed.text import find_entities
+
+if TYPE_CHECKING:
+    from samembed.embedded_db import EmbeddedDB
 
 
 def make_post(story: Story, n: int, **fields: object) -> Post:
@@ -38,3 +47,16 @@ def make_story(slug: str, posts: int = 0, **fields: object) -> Story:
     for n in range(posts):
         make_post(story, n)
     return story
+
+
+@contextmanager
+def using(db: EmbeddedDB) -> Iterator[None]:
+    """This process's repositories on `db` for the block; the suite's database after."""
+    previous = settings.MONGODB_URI
+    settings.MONGODB_URI = db.uri
+    mongo.close()
+    try:
+        yield
+    finally:
+        settings.MONGODB_URI = previous
+        mongo.close()

@@ -13,14 +13,11 @@ import re
 import socket
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from samembed import mongo
-from samembed.embedded_db import EmbeddedDB, free_port
-from samembed.repositories import ensure_indexes
-from tests.factories import make_story
+from samembed.embedded_db import EmbeddedDB
+from tests.factories import make_story, using
 from tests.servers import Gunicorn
 
 EMBED_CACHE_CONTROL = "public, max-age=10, stale-while-revalidate=30, stale-if-error=86400"
@@ -123,30 +120,12 @@ def test_methods_other_than_get_and_head_are_refused(server: Gunicorn) -> None:
     assert status == 200 and body == b"" and int(headers["Content-Length"]) > 0
 
 
-@pytest.fixture
-def own_db(tmp_path: Path, embedded_db: EmbeddedDB) -> Iterator[EmbeddedDB]:
-    """A database of this test's own, which it may stop and start."""
-    db = EmbeddedDB(tmp_path / "db", free_port())
-    db.start()
-    yield db
-    db.stop()
-
-
 def test_the_last_good_copy_is_served_while_the_database_is_down(
     own_db: EmbeddedDB, static_files: None
 ) -> None:
-    from django.conf import settings
-
-    previous = settings.MONGODB_URI
-    settings.MONGODB_URI = own_db.uri
-    mongo.close()
-    try:
-        ensure_indexes()
+    with using(own_db):
         make_story("sturdy", posts=2)
         make_story("never-seen", posts=1)
-    finally:
-        settings.MONGODB_URI = previous
-        mongo.close()
     server = Gunicorn(own_db.uri, EMBED_CACHE_TTL="0.3", MONGODB_READ_TIMEOUT_MS="300")
     server.start()
     try:

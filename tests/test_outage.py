@@ -11,19 +11,17 @@ import json
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from pymongo.errors import PyMongoError
 
-from samembed import mongo
-from samembed.embedded_db import EmbeddedDB, free_port
-from samembed.repositories import ensure_indexes, sources, stories
+from samembed.embedded_db import EmbeddedDB
+from samembed.repositories import sources, stories
 from samembed.repositories.common import is_unavailable
 from tests import faults
-from tests.factories import make_story
+from tests.factories import make_story, using
 from tests.servers import Gunicorn
 
 TOKEN = "outage-push-token-0123456789"  # noqa: S105 - a test fixture
@@ -32,24 +30,14 @@ PATHS = ["/e/harbour", "/e/harbour?template=grid", "/s/harbour", "/e/lights",
 
 
 @pytest.fixture
-def own_db(tmp_path: Path, embedded_db: EmbeddedDB) -> Iterator[EmbeddedDB]:
-    """A database of this test's own, which it stops, kills and starts again."""
-    db = EmbeddedDB(tmp_path / "db", free_port())
-    db.start()
-    previous = settings.MONGODB_URI
-    settings.MONGODB_URI = db.uri
-    mongo.close()
-    try:
-        ensure_indexes()
+def own_db(own_db: EmbeddedDB) -> EmbeddedDB:
+    """A database of this test's own, with three published stories and a push token."""
+    with using(own_db):
         harbour = make_story("harbour", posts=6)
         make_story("lights", posts=3)
         make_story("tide", posts=2)
         sources.set_push_token(harbour.id, TOKEN)
-    finally:
-        settings.MONGODB_URI = previous
-        mongo.close()
-    yield db
-    db.stop()
+    return own_db
 
 
 def push_body(n: int) -> bytes:
@@ -94,26 +82,25 @@ def test_readers_never_notice_a_database_outage(
 def test_a_write_to_a_hung_database_gives_up_at_its_deadline(own_db: EmbeddedDB) -> None:
     # A request's first read already has the (shorter) read deadline; this is the
     # bound on everything else, a hung database holding the pooled connections.
-    previous = settings.MONGODB_URI, settings.MONGODB_TIMEOUT_MS
-    settings.MONGODB_URI, settings.MONGODB_TIMEOUT_MS = own_db.uri, 1000
-    mongo.close()
+    previous = settings.MONGODB_TIMEOUT_MS
+    settings.MONGODB_TIMEOUT_MS = 1000
     try:
-        story = stories.get_by_slug("harbour")
-        assert story is not None
-        assert stories.get(story.id) is not None  # the pool is warm
-        assert own_db.process is not None
-        pid = own_db.process.pid
-        os.kill(pid, signal.SIGSTOP)
-        try:
-            started = time.monotonic()
-            with pytest.raises(PyMongoError) as failed:
-                stories.bump_version(story.id)
-            waited = time.monotonic() - started
-        finally:
-            os.kill(pid, signal.SIGCONT)
-        assert is_unavailable(failed.value)  # so the middleware answers 503 + Retry-After
-        # The driver's socket timeout (the bound before a deadline was set) is 5 s.
-        assert waited <= 2.0, waited
+        with using(own_db):
+            story = stories.get_by_slug("harbour")
+            assert story is not None
+            assert stories.get(story.id) is not None  # the pool is warm
+            assert own_db.process is not None
+            pid = own_db.process.pid
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                started = time.monotonic()
+                with pytest.raises(PyMongoError) as failed:
+                    stories.bump_version(story.id)
+                waited = time.monotonic() - started
+            finally:
+                os.kill(pid, signal.SIGCONT)
     finally:
-        settings.MONGODB_URI, settings.MONGODB_TIMEOUT_MS = previous
-        mongo.close()
+        settings.MONGODB_TIMEOUT_MS = previous
+    assert is_unavailable(failed.value)  # so the middleware answers 503 + Retry-After
+    # The driver's socket timeout (the bound before a deadline was set) is 5 s.
+    assert waited <= 2.0, waited

@@ -18,17 +18,13 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
-from django.conf import settings
 
-from samembed import mongo
-from samembed.embedded_db import EmbeddedDB, free_port
-from samembed.repositories import ensure_indexes
+from samembed.embedded_db import EmbeddedDB
 from samembed.repositories.stories import Story
-from tests.factories import make_story
+from tests.factories import make_story, using
 from tests.servers import ROOT, Gunicorn
 
 pytestmark = [pytest.mark.django_db]
@@ -44,20 +40,11 @@ TYPICAL = 0.25
 
 
 @pytest.fixture
-def own_db(tmp_path: Path, embedded_db: EmbeddedDB) -> Iterator[EmbeddedDB]:
-    """A database of this test's own; the suite's database is this process's again after."""
-    db = EmbeddedDB(tmp_path / "db", free_port())
-    db.start()
-    previous = settings.MONGODB_URI
-    settings.MONGODB_URI = db.uri
-    mongo.close()
-    try:
-        ensure_indexes()
-        yield db
-    finally:
-        settings.MONGODB_URI = previous
-        mongo.close()
-        db.stop()
+def own_db(own_db: EmbeddedDB) -> Iterator[EmbeddedDB]:
+    """A database of this test's own, this process's for the test: the thousands of
+    posts it writes never slow the tests after it."""
+    with using(own_db):
+        yield own_db
 
 
 @pytest.fixture
