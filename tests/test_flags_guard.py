@@ -127,6 +127,7 @@ def test_a_variant_worse_with_confidence_is_judged_worse_and_noise_is_not() -> N
 
 
 def serve(on: int, off: int, errors_on: int, errors_off: int) -> None:
+    """Exposures and client errors of grid-v2, as the fast path counts them."""
     for _ in range(on):
         guard.exposed({"grid-v2": "on"})
     for _ in range(off):

@@ -18,6 +18,7 @@ from samembed.exceptions import Conflict
 from samembed.repositories import audit, flag_counts
 from samembed.repositories import flags as repo
 from tests.factories import make_story
+from tests.test_flags_guard import serve as counted
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
 
@@ -38,14 +39,7 @@ def counters() -> Any:
 def serve(on: int, off: int, errors_on: int, errors_off: int) -> None:
     """Exposures and client errors of grid-v2, as the fast path counts them."""
     flags.refresh()
-    for _ in range(on):
-        guard.exposed({"grid-v2": "on"})
-    for _ in range(off):
-        guard.exposed({})
-    for _ in range(errors_on):
-        guard.report(b"grid-v2=on")
-    for _ in range(errors_off):
-        guard.report(b"grid-v2=off")
+    counted(on, off, errors_on, errors_off)
 
 
 def guard_once(*extra: str) -> str:

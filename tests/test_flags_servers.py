@@ -29,19 +29,24 @@ pytestmark = pytest.mark.usefixtures("mongo_db")
 NEW = b'data-template-version="2"'
 
 
-@pytest.fixture
-def instances(embedded_db: EmbeddedDB, static_files: None) -> Iterator[list[Gunicorn]]:
-    started = []
+def two_instances(uri: str, workers: int = 1, **env: str) -> Iterator[list[Gunicorn]]:
+    """Two gunicorn instances on one database, stopped after."""
+    started: list[Gunicorn] = []
     try:
         for _ in range(2):
-            # The default 10 s TTL: the kill must not wait for entries to expire.
-            server = Gunicorn(embedded_db.uri, workers=2)
+            server = Gunicorn(uri, workers=workers, **env)
             server.start()
             started.append(server)
         yield started
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture
+def instances(embedded_db: EmbeddedDB, static_files: None) -> Iterator[list[Gunicorn]]:
+    # The default 10 s TTL: the kill must not wait for entries to expire.
+    yield from two_instances(embedded_db.uri, workers=2)
 
 
 def fetch(server: Gunicorn, path: str) -> tuple[int, bytes]:
@@ -125,16 +130,7 @@ def test_a_process_started_during_an_outage_takes_the_last_good_snapshot_from_di
 @pytest.fixture
 def flushing(embedded_db: EmbeddedDB, static_files: None) -> Iterator[list[Gunicorn]]:
     """Two instances of one worker, flushing their guardrail counts often."""
-    started = []
-    try:
-        for _ in range(2):
-            server = Gunicorn(embedded_db.uri, FLAGS_FLUSH_INTERVAL="0.3")
-            server.start()
-            started.append(server)
-        yield started
-    finally:
-        for server in started:
-            server.stop()
+    yield from two_instances(embedded_db.uri, FLAGS_FLUSH_INTERVAL="0.3")
 
 
 def beacon(server: Gunicorn, body: bytes) -> int:
