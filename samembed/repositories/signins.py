@@ -2,10 +2,11 @@
 
 Write path, before any password is checked: one document per account and client
 address, holding the attempts of the current window. An attempt is reserved with
-one atomic `$inc` before the password check, so parallel attempts can never all
-pass the check: however many arrive at once, at most `allowed` of them see a count
-within the limit. A successful sign-in deletes the document; a TTL index removes
-the rest when their window ends.
+one atomic `$inc` before the password check (an `update_one` upsert, retried only
+when it lost the insert race and so counted nothing: each attempt counts once), so
+parallel attempts can never all pass the check: however many arrive at once, at
+most `allowed` of them see a count within the limit. A successful sign-in deletes
+the document; a TTL index removes the rest when their window ends.
 
     >>> reserve("ada", "203.0.113.7", allowed=5, window=timedelta(minutes=15))
     Reservation(granted=True, retry_after=0)
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, IndexModel, ReturnDocument
+from pymongo import ASCENDING, IndexModel
 from pymongo.errors import DuplicateKeyError
 
 from samembed.exceptions import DatabaseUnavailable
@@ -75,18 +76,19 @@ def reserve(account: str, address: str, allowed: int, window: timedelta,
                     {"$set": {"count": 0, "started": now, "expires": now + window}})
     update = {"$inc": {"count": 1},
               "$setOnInsert": {"started": now, "expires": now + window}}
-    doc = None
+    counted = False
     for _ in range(_UPSERT_TRIES):
         try:
-            doc = coll.find_one_and_update({"_id": key}, update, upsert=True,
-                                           return_document=ReturnDocument.AFTER)
+            result = coll.update_one({"_id": key}, update, upsert=True)
         except DuplicateKeyError:
             # Another attempt inserted the counter first: it exists now, count on it.
             continue
-        # Under parallel upserts of a new counter the server can answer without a
-        # document; counting again may count this attempt twice, never zero times.
-        if doc is not None:
+        counted = result.matched_count == 1 or result.upserted_id is not None
+        if counted:
             break
+    # Read after counting: the count seen is at least this attempt's own, so of
+    # parallel attempts only the first `allowed` can see one within the limit.
+    doc = coll.find_one({"_id": key}, {"count": 1, "started": 1}) if counted else None
     if doc is None:
         raise DatabaseUnavailable("the sign-in counter could not be updated")
     if doc["count"] <= allowed:
