@@ -76,16 +76,7 @@ def flagged_key(path: str, query: bytes) -> str | None:
     """`cache_key` for a request that may name its embedding origin (`o`, from the
     loader): the key holds the variants of the flags that origin and story get, not
     the origin, so every origin on one variant shares one entry."""
-    base, origin = split_origin(query)
-    key = cache_key(path, base)
-    snap = flags.installed()
-    if key is None or not snap.embed:
-        return key
-    if path.startswith("/e/"):
-        suffix = guard.hit_suffix(path[3:], origin)
-        return None if suffix is None else key + suffix
-    # What live embeds poll carries the flags' epoch: its key does too.
-    return key + snap.live_suffix if path.startswith("/live/") else key
+    return hit_key(path, query)[0]
 
 
 # (path, query) -> what `hit_key` works out for them, for one flags snapshot.
@@ -96,9 +87,10 @@ _NO_EXPOSURES: tuple[str, ...] = ()
 
 
 def hit_key(path: str, query: bytes) -> tuple[str | None, tuple[str, ...]]:
-    """`flagged_key` and the exposure series it would count, not counted yet:
-    remembered per (path, query) while the flags snapshot stands, so a repeated
-    request costs one dictionary lookup instead of parsing its URL again."""
+    """`flagged_key` and the exposure series the request counts if the fast path
+    answers it (Django counts the rest, samembed.embed.views): remembered per (path,
+    query) while the flags snapshot stands, so a repeated request costs one
+    dictionary lookup instead of parsing its URL again."""
     snap = flags.installed()
     if _hit_keys_snapshot[0] is not snap:
         _hit_keys.clear()
@@ -134,15 +126,22 @@ def versioned_key(path: str, query: bytes) -> tuple[str | None, int]:
     """A live document asking for version N (`?v=N`, `?template=x&limit=n&v=N`): the
     cache key without `v` and N. An entry older than N is left to Django, which marks its
     answer no-store so a CDN does not keep it under the new version's URL."""
+    key, least, _ = versioned_hit(path, query)
+    return key, least
+
+
+def versioned_hit(path: str, query: bytes) -> tuple[str | None, int, tuple[str, ...]]:
+    """`versioned_key` and the exposure series, as `hit_key` gives them."""
     if not path.startswith(("/e/", "/screen/")):
-        return None, 0
+        return None, 0, _NO_EXPOSURES
     if query.startswith(b"v="):
         base, digits = b"", query[2:]
     else:
         base, _, digits = query.partition(b"&v=")
     if not digits.isdigit() or len(digits) > 12:
-        return None, 0
-    return flagged_key(path, base), int(digits)
+        return None, 0, _NO_EXPOSURES
+    key, exposures = hit_key(path, base)
+    return key, int(digits), exposures
 
 
 def _header(scope: Scope, name: bytes) -> bytes:
@@ -329,8 +328,6 @@ class FastPath:
     async def _cached(self, scope: Scope, receive: Any, send: Any, path: str) -> None:
         query = scope["query_string"]
         key, exposures = hit_key(path, query)
-        if exposures:
-            metrics.fast.inc_all(exposures)
         least = 0
         screen = None
         if key is None and path.startswith("/live/"):
@@ -340,7 +337,7 @@ class FastPath:
         if key is None and path == "/oembed":
             key = oembed.fast_key(query, _header(scope, b"host"))
         if key is None:
-            key, least = versioned_key(path, query)
+            key, least, exposures = versioned_hit(path, query)
         if key is not None:
             entry = (self.cache or response_cache()).peek(key)
             if entry is not None and (entry.version or 0) >= least:
@@ -359,6 +356,9 @@ class FastPath:
                         if_modified_since = value
                 extra = self.guard.admit_host(scope, host, hosts)
                 if extra is not None:
+                    # An exposure is counted by whoever answers: here a hit.
+                    if exposures:
+                        metrics.fast.inc_all(exposures)
                     if screen is not None and entry.status == 200:
                         live.screens.seen(entry.story_id, screen)
                     started = time.perf_counter()

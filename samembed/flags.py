@@ -236,7 +236,7 @@ class Snapshot:
     # Some embed flag is sticky on the story's id: the fast path needs the id of
     # a slug before it can name the key (`story_id_of`).
     by_story_id: bool = False
-    # (slug, origin unit) -> what the fast path needs (samembed.embed.guard.hit_suffix),
+    # (slug, origin unit) -> what the fast path needs (samembed.embed.guard.hit_part),
     # kept as long as this snapshot is: a new one starts empty.
     memo: dict[tuple[str, str | None], tuple[str, tuple[str, ...]]] = field(
         default_factory=dict, compare=False, repr=False)

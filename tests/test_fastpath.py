@@ -34,8 +34,14 @@ def call(app: FastPath, path: str, query: bytes = b"", method: str = "GET",
     async def send(message: dict[str, Any]) -> None:
         sent.append(message)
 
+    requests = [{"type": "http.request", "body": b""}]
+
     async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b""}
+        if requests:
+            return requests.pop(0)
+        # The client stays connected until the answer is sent (Django listens).
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
 
     # A Host as every HTTP/1.1 client sends one, unless the test is about it.
     sent_headers = ([(b"host", host)] if host is not None else []) + (headers or [])

@@ -178,10 +178,54 @@ def test_counts_scraped_from_an_instance_read_as_its_own() -> None:
 
 def test_a_page_view_flag_is_drawn_on_every_hit_and_others_are_remembered() -> None:
     flags.install(Snapshot.build([{"key": "grid-v2", "rollout": 5000, "unit": "pageview"}]))
-    drawn = {guard.hit_suffix("demo", None) for _ in range(200)}
-    assert drawn == {"", "#grid-v2=on"}
+    drawn = {part for _ in range(200) if (part := guard.hit_part("demo", None))}
+    # Each draw names the exposure of the variant it drew.
+    assert all(('variant="on"' in series[0]) == bool(suffix) for suffix, series in drawn)
+    assert {suffix for suffix, _ in drawn} == {"", "#grid-v2=on"}
     assert flags.installed().memo == {}
     flags.install(Snapshot.build([{"key": "grid-v2", "rollout": 5000, "unit": "origin"}]))
-    first = guard.hit_suffix("demo", "abc")
-    assert flags.installed().memo[("demo", "abc")][0] == first
-    assert sum(counted("exposure").values()) == 201
+    first = guard.hit_part("demo", "abc")
+    assert flags.installed().memo[("demo", "abc")] == first
+
+
+def exposures() -> dict[str, float]:
+    """Exposure counts of both registries: the fast path's and Django's."""
+    found: dict[str, float] = {}
+    for registry in (metrics.fast, metrics.app):
+        for name, value in registry.counters.items():
+            if name.startswith(guard.NAME) and 'kind="exposure"' in name:
+                found[name] = found.get(name, 0.0) + value
+    return found
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("mongo_db")
+def test_each_embed_request_counts_one_exposure_whoever_answers_it() -> None:
+    from samembed.asgi import application
+    from samembed.embed.cache import response_cache
+    from tests.factories import make_story
+
+    make_story("demo", posts=2)
+    repo.create("grid-v2", "ada", unit="origin", percent="100")
+    flags.refresh()
+    on = 'samembed_flag_events_total{flag="grid-v2",kind="exposure",variant="on"}'
+    # A miss (Django renders), a hit (the fast path answers), a URL the fast path
+    # leaves to Django (an extra parameter it does not know): three requests, three.
+    for query, answered_by in ((b"template=grid&o=abc", "django"),
+                               (b"template=grid&o=abc", "fast"),
+                               (b"o=abc&template=grid", "django")):
+        before = (metrics.fast.counters.get(on, 0.0), metrics.app.counters.get(on, 0.0))
+        status, _, body = call(application, "/e/demo", query)
+        assert status == 200 and b'data-template-version="2"' in body, (query, status)
+        after = (metrics.fast.counters.get(on, 0.0), metrics.app.counters.get(on, 0.0))
+        assert [b - a for a, b in zip(before, after, strict=True)] == (
+            [1.0, 0.0] if answered_by == "fast" else [0.0, 1.0]), query
+    assert exposures() == {on: 3.0}
+    assert any(k.endswith("#grid-v2=on") for k in response_cache()._entries)
+
+
+def test_the_flusher_writes_the_sum_of_the_fast_paths_and_djangos_exposures() -> None:
+    guard.exposed({"grid-v2": "on"})
+    guard.exposed({"grid-v2": "on"}, metrics.app)
+    guard.exposed({"grid-v2": "on"}, metrics.app)
+    assert guard.flusher.pending() == {("grid-v2", "on"): {"exposure": 3.0}}

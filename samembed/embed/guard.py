@@ -3,9 +3,10 @@ many embed requests got it (exposures), how many renders failed (server errors),
 how many frames reported a script error (client errors), and how many renders
 there were and how long they took (render, render_seconds).
 
-    fast path: /e/ request -> asgi.flagged_key -> hit_suffix()        metrics.fast
-    Django:    a render                 -> rendered(variants, s)      metrics.app
-               a render that raises     -> failed(variants)           metrics.app
+    fast path: an /e/ hit      -> asgi.hit_key -> hit_part()          metrics.fast
+    Django:    any other /e/ request -> exposed(variants, app)        metrics.app
+               a render               -> rendered(variants, s)        metrics.app
+               a render that raises   -> failed(variants)             metrics.app
     frame:     error / unhandledrejection -> navigator.sendBeacon("/flags/error",
                "grid-v2=on&img-xlarge=off") -> FastPath -> beacon()   metrics.fast
 
@@ -70,29 +71,18 @@ def _count(registry: metrics.Registry, kind: str, variants: Mapping[str, str]) -
         registry.inc(_name(kind, rule.key, variants.get(rule.key, flags.OFF)))
 
 
-def exposed(variants: Mapping[str, str]) -> None:
-    """One embed request served for these variants (the fast path's thread)."""
-    _count(metrics.fast, "exposure", variants)
-
-
-def hit_suffix(slug: str, origin: str | None) -> str | None:
-    """The flags' part of the cache key of `/e/<slug>` for this origin unit, with the
-    exposure counted: on the fast path, so worked out once per (slug, origin) and
-    snapshot, then one dictionary lookup and a counter per embed flag. None: a flag
-    is sticky on the story's id and this process does not know the slug's (Django
-    learns it)."""
-    part = hit_part(slug, origin)
-    if part is None:
-        return None
-    inc = metrics.fast.inc
-    for name in part[1]:
-        inc(name)
-    return part[0]
+def exposed(variants: Mapping[str, str], registry: metrics.Registry = metrics.fast) -> None:
+    """One embed request answered for these variants: by the fast path (a hit, its
+    thread's registry) or by Django (`metrics.app`), never by both."""
+    _count(registry, "exposure", variants)
 
 
 def hit_part(slug: str, origin: str | None) -> tuple[str, tuple[str, ...]] | None:
-    """`hit_suffix`'s suffix and the exposure series a request counts, not counted
-    yet (for callers that keep the pair); None as for `hit_suffix`."""
+    """The flags' part of the cache key of `/e/<slug>` for this origin unit, and the
+    exposure series the request counts if the fast path answers it: worked out once
+    per (slug, origin) and snapshot, then one dictionary lookup. None: a flag is
+    sticky on the story's id and this process does not know the slug's (Django
+    learns it)."""
     snap = flags.installed()
     found = snap.memo.get((slug, origin))
     if found is None:
@@ -353,8 +343,13 @@ class CountFlusher:
     @staticmethod
     def _counters() -> dict[str, float]:
         # A copy taken once: what is written and what is remembered as written agree.
-        return {s: v for r in (metrics.fast, metrics.app)
-                for s, v in list(r.counters.items()) if _parse(s) is not None}
+        # A series can be in both registries (exposures: hits and Django's): summed.
+        found: dict[str, float] = {}
+        for registry in (metrics.fast, metrics.app):
+            for series, value in list(registry.counters.items()):
+                if _parse(series) is not None:
+                    found[series] = found.get(series, 0.0) + value
+        return found
 
     def pending(self, counters: Mapping[str, float] | None = None
                 ) -> dict[tuple[str, str], dict[str, float]]:

@@ -33,7 +33,7 @@ from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
 from markupsafe import Markup
 
-from samembed import flags
+from samembed import flags, metrics
 from samembed.embed import guard, paging
 from samembed.embed.cache import Entry, Header, query_suffix, response_cache
 from samembed.embed.i18n import DEFAULT, language, language_for
@@ -356,6 +356,10 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
     variants = flags.embed_variants(slug, origin_unit, _story_id(slug)) \
         if prefix == "/e/" else {}
     suffix += flags.key_suffix(variants)
+    if prefix == "/e/":
+        # The fast path counts the hits it answers; every request it left to us
+        # (a miss, a URL it does not know, a slug whose id it lacks) counts here.
+        guard.exposed(variants, metrics.app)
 
     def build(story: Story, result: Page) -> Entry:
         flags.remember_story(story.slug, str(story.id))
