@@ -132,9 +132,12 @@ class Rule:
     killed: bool = False
     staff: frozenset[str] = frozenset()
     origins: frozenset[str] = frozenset()  # origin units (`origin_unit`), not origins
-    stories: frozenset[str] = frozenset()
+    story_ids: frozenset[str] = frozenset()
+    stories: frozenset[str] = frozenset()  # by slug: flags saved before ids
     variants: tuple[tuple[str, int], ...] = ((ON, 1),)
     version: int = 0
+    # The stored document's id: a flag deleted and created again is another one.
+    ident: str = ""
     # A story-unit flag hashes the story's id (stable across renames), or, for
     # flags stored before ids were used, its slug (so their units stay put).
     by_id: bool = False
@@ -143,7 +146,8 @@ class Rule:
     @property
     def inert(self) -> bool:
         """Nobody can get anything but `off`: left out of cache keys."""
-        return self.killed or (self.rollout <= 0 and not self.origins and not self.stories)
+        return self.killed or (self.rollout <= 0 and not self.origins and not self.stories
+                               and not self.story_ids)
 
     def _pick(self, unit: str) -> str:
         if len(self.variants) == 1:
@@ -161,7 +165,7 @@ class Rule:
                story_id: str | None = None) -> str:
         """The variant for a request: `off` unless killed is false and an allow-list
         or the rollout lets it in. `unit` overrides the sticky value; `story` is the
-        slug (allow-lists name slugs), `story_id` the story's id."""
+        slug, `story_id` the story's id (what the allow-list names)."""
         if self.killed:
             return OFF
         if unit is None:
@@ -171,8 +175,9 @@ class Rule:
                 unit = origin
         if user is not None and user in self.staff:
             return self._pick(unit or user)
-        if (story is not None and story in self.stories) or (
-                origin is not None and origin in self.origins):
+        if (story_id is not None and story_id in self.story_ids) or (
+                origin is not None and origin in self.origins) or (
+                story is not None and story in self.stories):
             return self._pick(unit or "")
         if self.rollout <= 0:
             return OFF
@@ -201,10 +206,12 @@ def rule_from(doc: Mapping[str, Any]) -> Rule:
         killed=bool(doc.get("killed", False)),
         staff=frozenset(doc.get("staff", ())),
         origins=frozenset(origin_unit(o) for o in doc.get("origins", ())),
+        story_ids=frozenset(doc.get("story_ids", ())),
         stories=frozenset(doc.get("stories", ())),
         variants=tuple((v["name"], int(v["weight"])) for v in doc.get("variants") or ())
         or ((ON, 1),),
         version=int(doc.get("version", 0)),
+        ident=str(doc.get("_id", "")),
         by_id=doc.get("story_unit") == "id",
     )
 
@@ -224,7 +231,7 @@ def affects_embed(key: str) -> str:
 class Snapshot:
     rules: Mapping[str, Rule]
     embed: tuple[Rule, ...]
-    signature: tuple[tuple[str, int], ...]
+    signature: tuple[tuple[str, int, str], ...]
     loaded: bool
     # Read from the copy on disk, not from the database (yet).
     saved: bool = False
@@ -233,8 +240,8 @@ class Snapshot:
     # Names the embed flags' state ("" when none changes the embed): open live
     # embeds see it in /live/ and fetch their document again when it moves.
     epoch: str = ""
-    # Some embed flag is sticky on the story's id: the fast path needs the id of
-    # a slug before it can name the key (`story_id_of`).
+    # Some embed flag is sticky on the story's id, or allows stories by id: the
+    # fast path needs the id of a slug before it can name the key (`story_id_of`).
     by_story_id: bool = False
     # (slug, origin unit) -> what the fast path needs (samembed.embed.guard.hit_part),
     # kept as long as this snapshot is: a new one starts empty.
@@ -247,11 +254,13 @@ class Snapshot:
         rules = {r.key: r for r in map(rule_from, docs)}
         embed = tuple(sorted((r for r in rules.values()
                               if r.key in EMBED_FLAGS and not r.inert), key=lambda r: r.key))
-        epoch = _base36(murmur3_32(";".join(f"{r.key}:{r.version}" for r in embed).encode())) \
-            if embed else ""
-        return cls(rules, embed, tuple(sorted((k, r.version) for k, r in rules.items())),
+        state = ";".join(f"{r.key}:{r.version}:{r.ident}" for r in embed)
+        epoch = _base36(murmur3_32(state.encode())) if embed else ""
+        return cls(rules, embed,
+                   tuple(sorted((k, r.version, r.ident) for k, r in rules.items())),
                    loaded, saved, drawn=any(r.unit == "pageview" for r in embed), epoch=epoch,
-                   by_story_id=any(r.unit == "story" and r.by_id for r in embed))
+                   by_story_id=any((r.unit == "story" and r.by_id) or r.story_ids
+                                   for r in embed))
 
     @property
     def live_suffix(self) -> str:
@@ -313,9 +322,9 @@ def refresh() -> Snapshot:
 
 SAVED_NAME = "flags.json"
 # What a Rule is built from: nothing else of a document is written.
-_SAVED_FIELDS = ("key", "rollout", "unit", "seed", "killed", "staff", "origins", "stories",
-                 "variants", "version", "story_unit")
-_saved_signature: tuple[tuple[str, int], ...] | None = None
+_SAVED_FIELDS = ("_id", "key", "rollout", "unit", "seed", "killed", "staff", "origins",
+                 "story_ids", "stories", "variants", "version", "story_unit")
+_saved_signature: tuple[tuple[str, int, str], ...] | None = None
 
 
 def saved_path() -> Path | None:
@@ -326,7 +335,8 @@ def saved_path() -> Path | None:
     return Path(where) / SAVED_NAME if where else None
 
 
-def save(docs: Iterable[Mapping[str, Any]], signature: tuple[tuple[str, int], ...]) -> None:
+def save(docs: Iterable[Mapping[str, Any]],
+         signature: tuple[tuple[str, int, str], ...]) -> None:
     """Write the snapshot read just now, when it differs from the one last written
     (under a temporary name, then renamed: a reader never sees half a file)."""
     global _saved_signature
@@ -400,12 +410,30 @@ def story_id_of(slug: str) -> str | None:
     return _story_ids.get(slug)
 
 
+def learn_story(slug: str) -> str | None:
+    """The id of the story at `slug`: remembered, else asked once (not on the fast
+    path); None for no such story, or while the database is away (flags that need
+    the id are then off for it, as for a story they cannot know)."""
+    known = _story_ids.get(slug)
+    if known is None:
+        from samembed.exceptions import DatabaseUnavailable
+        from samembed.repositories import stories
+
+        try:
+            found = stories.id_for_slug(slug)
+        except DatabaseUnavailable:
+            return None
+        if found is not None:
+            remember_story(slug, known := str(found))
+    return known
+
+
 def variant(key: str, unit: str | None = None, *, story: str | None = None,
             origin: str | None = None, user: str | None = None,
             story_id: str | None = None) -> str:
     """The variant of flag `key` ("off" when unknown, killed or out of the rollout);
-    a story-unit flag is sticky on `story_id` (looked up from the slug `story` when
-    not given, if this process has seen it).
+    a story-unit flag is sticky on `story_id`, and story allow-lists name ids (when
+    not given, looked up from the slug `story`: remembered, else asked once).
 
     >>> variant("grid-v2", story="demo", story_id="66f0…")  # doctest: +SKIP
     'on'
@@ -414,7 +442,8 @@ def variant(key: str, unit: str | None = None, *, story: str | None = None,
     if rule is None:
         return OFF
     if story_id is None and story is not None:
-        story_id = _story_ids.get(story)
+        story_id = learn_story(story) if rule.by_id or rule.story_ids \
+            else _story_ids.get(story)
     return rule.choose(unit, story=story, origin=origin, user=user, story_id=story_id)
 
 

@@ -66,6 +66,8 @@ def mongo_db(embedded_db: EmbeddedDB, static_files: None) -> Iterator[EmbeddedDB
     # old ones, a flag of the same key would.
     database["audit"].delete_many({"flag": {"$type": "string"}})
     response_cache().clear()
+    # Slugs name other stories (with other ids) in each test.
+    flags._story_ids.clear()
     # As a worker whose watch has looked and found no flags: the read path never
     # asks the database for them; tests that write flags refresh the snapshot.
     flags.install(flags.Snapshot.build([]))

@@ -12,7 +12,9 @@ from samembed.flags import Rule, bucket, murmur3_32, origin_unit
 from samembed.mongo import database
 from samembed.repositories import audit
 from samembed.repositories import flags as repo
+from samembed.repositories import stories as stories_repo
 from samembed.repositories.flags import FlagInvalid
+from tests.factories import make_story
 
 # MurmurHash3 x86_32's published vectors (SMHasher's reference implementation;
 # the same table is in docs/flags.md).
@@ -183,6 +185,7 @@ class TestStoredFlags:
 
     def test_the_snapshot_follows_the_database_and_outlives_it(self) -> None:
         flags.affects_embed("grid-v2")
+        make_story("demo")
         flag = repo.create("grid-v2", "ada", unit="story", stories="demo")
         watch = flags.FlagWatch()
         assert watch.poll() is True
@@ -192,7 +195,22 @@ class TestStoredFlags:
         assert watch.poll() is True
         assert flags.variant("grid-v2", story="demo") == "off"
 
+    def test_a_flag_deleted_and_created_again_between_two_looks_is_loaded_anew(self) -> None:
+        flags.affects_embed("grid-v2")
+        flag = repo.create("grid-v2", "ada", unit="origin", origins="https://a.example")
+        watch = flags.FlagWatch()
+        assert watch.poll() is True
+        epoch = flags.current().epoch
+        repo.delete(flag, "ada")
+        repo.create("grid-v2", "ada", unit="origin", origins="https://b.example")
+        # Version 1 again, another flag: the watch tells them apart.
+        assert watch.poll() is True
+        assert flags.variant("grid-v2", origin=origin_unit("https://b.example")) == "on"
+        assert flags.variant("grid-v2", origin=origin_unit("https://a.example")) == "off"
+        assert flags.current().epoch != epoch
+
     def test_a_deleted_flag_is_off_for_everyone(self) -> None:
+        make_story("demo")
         flag = repo.create("grid-v2", "ada", percent="100")
         flags.refresh()
         assert flags.enabled("grid-v2", story="demo")
@@ -201,3 +219,48 @@ class TestStoredFlags:
         assert not flags.enabled("grid-v2", story="demo")
         assert flags.variant("no-such-flag", story="demo") == "off"
         assert audit.for_flag("grid-v2")[0].action == "flag.delete"
+
+
+@pytest.mark.usefixtures("mongo_db")
+def test_a_story_allowed_by_slug_stays_allowed_when_it_is_renamed() -> None:
+    story = make_story("tonight")
+    flag = repo.create("grid-v2", "ada", stories="tonight")
+    stored = database()["flags"].find_one({"key": "grid-v2"})
+    assert stored is not None and stored["story_ids"] == [str(story.id)] \
+        and stored["stories"] == []
+    assert audit.for_flag("grid-v2")[0].changes["stories"] == {"before": None,
+                                                                "after": ["tonight"]}
+    flags.refresh()
+    assert flags.variant("grid-v2", story="tonight") == "on"
+    assert stories_repo.update(story, {"slug": "tonight-live"})
+    flags._story_ids.clear()  # a process that learns the slug afresh
+    assert flags.variant("grid-v2", story="tonight-live") == "on"
+    assert flags.variant("grid-v2", story="tonight") == "off"
+    # The form and the command show the story under the name it has now.
+    assert repo.story_slugs(flag) == ["tonight-live"]
+    make_story("other")
+    repo.update(flag, "ada", stories="tonight-live other")
+    assert audit.for_flag("grid-v2")[0].changes["stories"] == {
+        "before": ["tonight-live"], "after": ["tonight-live", "other"]}
+
+
+@pytest.mark.usefixtures("mongo_db")
+def test_a_story_allow_list_naming_no_story_is_refused_with_the_slug() -> None:
+    make_story("tonight")
+    with pytest.raises(FlagInvalid) as caught:
+        repo.create("grid-v2", "ada", stories="tonight tonihgt")
+    assert caught.value.errors == {"stories": "no story has the slug 'tonihgt' (the slug is "
+                                              "the story's address, as in /e/<slug>)."}
+    assert database()["flags"].find_one({}) is None
+
+
+@pytest.mark.usefixtures("mongo_db")
+def test_a_flag_allowing_stories_by_slug_from_before_ids_still_allows_them() -> None:
+    make_story("tonight")
+    repo.create("grid-v2", "ada")
+    database()["flags"].update_one({"key": "grid-v2"},
+                                   {"$set": {"stories": ["tonight"]}, "$unset": {"story_ids": ""}})
+    flags.refresh()
+    assert flags.variant("grid-v2", story="tonight", story_id="x") == "on"
+    flag = repo.get("grid-v2")
+    assert flag is not None and repo.story_slugs(flag) == ["tonight"]

@@ -324,20 +324,9 @@ def _asked_version(request: HttpRequest) -> tuple[int | None, str | None]:
 
 
 def _story_id(slug: str) -> str | None:
-    """The id of the story at `slug`, when a flag is sticky on it: remembered, else
-    asked once (a miss the fast path left to us); None while the database is away
-    (those flags are then off for it, as for a story they cannot know)."""
-    if not flags.current().by_story_id:
-        return None
-    known = flags.story_id_of(slug)
-    if known is None:
-        try:
-            found = stories_repo.id_for_slug(slug)
-        except DatabaseUnavailable:
-            return None
-        if found is not None:
-            flags.remember_story(slug, known := str(found))
-    return known
+    """The id of the story at `slug`, when a flag is sticky on it or allows it by id
+    (samembed.flags.learn_story: a miss the fast path left to us)."""
+    return flags.learn_story(slug) if flags.current().by_story_id else None
 
 
 def _with_origin(url: str, origin_unit: str | None) -> str:

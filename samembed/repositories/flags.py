@@ -25,6 +25,7 @@ from pymongo.errors import DuplicateKeyError
 
 from samembed.exceptions import Conflict, SamembedError
 from samembed.repositories import audit
+from samembed.repositories import stories as stories_repo
 from samembed.repositories.common import collection, reading
 
 COLLECTION = "flags"
@@ -64,6 +65,11 @@ VALIDATOR: dict[str, Any] = {
                       "items": {"bsonType": "string"}},
             "origins": {"bsonType": "array", "maxItems": LIST_MAX,
                         "items": {"bsonType": "string", "maxLength": ORIGIN_MAX}},
+            # The allow-list of stories, by id (stable across renames): what the
+            # form's slugs are resolved to when it is saved.
+            "story_ids": {"bsonType": "array", "maxItems": LIST_MAX,
+                          "items": {"bsonType": "string", "maxLength": 24}},
+            # By slug: flags saved before ids were used, until they are saved again.
             "stories": {"bsonType": "array", "maxItems": LIST_MAX,
                         "items": {"bsonType": "string"}},
             "variants": {"bsonType": "array", "maxItems": VARIANTS_MAX},
@@ -111,6 +117,8 @@ class Flag:
     owner: str = ""
     staff: tuple[str, ...] = ()
     origins: tuple[str, ...] = ()
+    # Allowed stories by id, and (flags saved before ids) by slug.
+    story_ids: tuple[str, ...] = ()
     stories: tuple[str, ...] = ()
     variants: tuple[tuple[str, int], ...] = ()
     version: int = 1
@@ -327,7 +335,7 @@ def clean(values: Mapping[str, Any]) -> dict[str, Any]:
         "seed": _seed,
         "staff": lambda v: _checked_list(v, _username, "user"),
         "origins": lambda v: _checked_list(v, normalise_origin, "origin"),
-        "stories": lambda v: _checked_list(v, _slug, "story"),
+        "stories": _stories,
         "variants": _variants,
         "plan": parse_plan,
     }
@@ -337,12 +345,38 @@ def clean(values: Mapping[str, Any]) -> dict[str, Any]:
             errors[name] = f"not a flag field (fields: {', '.join(FIELDS)})."
             continue
         try:
-            out["rollout" if name == "percent" else name] = check(value)
+            checked = check(value)
         except ValueError as e:
             errors[name] = str(e)
+            continue
+        if name == "stories":
+            # Kept by id, so a story renamed stays allowed; slugs of old are dropped.
+            out["story_ids"], out["stories"] = checked, []
+        else:
+            out["rollout" if name == "percent" else name] = checked
     if errors:
         raise FlagInvalid(errors)
     return out
+
+
+def _stories(v: object) -> list[str]:
+    """Story slugs as the ids of their stories; ValueError naming the unknown ones."""
+    slugs = _checked_list(v, _slug, "story")
+    ids = stories_repo.ids_by_slug(slugs)
+    unknown = [s for s in slugs if s not in ids]
+    if unknown:
+        shown = ", ".join(repr(s[:40]) for s in unknown[:5])
+        raise ValueError(f"no story has the slug {shown} (the slug is the story's "
+                         "address, as in /e/<slug>).")
+    return [ids[s] for s in slugs]
+
+
+def story_slugs(flag: Flag) -> list[str]:
+    """The flag's allowed stories as their current slugs (one read; a story
+    deleted since is left out), then any kept by slug from before ids."""
+    found = stories_repo.slugs_by_id(flag.story_ids)
+    return list(dict.fromkeys([*(found[i] for i in flag.story_ids if i in found),
+                               *flag.stories]))
 
 
 def _bounded(v: object, limit: int) -> str:
@@ -392,6 +426,7 @@ def _to_flag(doc: Mapping[str, Any]) -> Flag:
         killed=doc["killed"], description=doc.get("description", ""),
         owner=doc.get("owner", ""), staff=tuple(doc.get("staff", ())),
         origins=tuple(doc.get("origins", ())), stories=tuple(doc.get("stories", ())),
+        story_ids=tuple(doc.get("story_ids", ())),
         variants=tuple((v["name"], v["weight"]) for v in doc.get("variants") or ()),
         version=doc["version"], previous_rollout=doc.get("previous_rollout", 0),
         guard_reason=doc.get("guard_reason", ""), updated_at=doc["updated_at"],
@@ -403,15 +438,18 @@ def _to_flag(doc: Mapping[str, Any]) -> Flag:
 def list_all() -> list[dict[str, Any]]:
     """Every flag document (bounded by FLAGS_MAX), for the snapshot."""
     with reading():
-        return list(collection(COLLECTION).find({}, {"_id": 0}).limit(FLAGS_MAX))
+        docs = list(collection(COLLECTION).find({}).limit(FLAGS_MAX))
+    for doc in docs:
+        doc["_id"] = str(doc["_id"])
+    return docs
 
 
-def versions() -> tuple[tuple[str, int], ...]:
-    """Every flag's (key, version), sorted: what the watch compares."""
+def versions() -> tuple[tuple[str, int, str], ...]:
+    """Every flag's (key, version, id), sorted: what the watch compares. The id
+    tells a flag deleted and created again (at version 1 again) from the old one."""
     with reading():
-        docs = collection(COLLECTION).find({}, {"_id": 0, "key": 1, "version": 1}) \
-            .limit(FLAGS_MAX)
-        return tuple(sorted((d["key"], d["version"]) for d in docs))
+        docs = collection(COLLECTION).find({}, {"key": 1, "version": 1}).limit(FLAGS_MAX)
+        return tuple(sorted((d["key"], d["version"], str(d["_id"])) for d in docs))
 
 
 def all_flags() -> list[Flag]:
@@ -430,9 +468,17 @@ def _audited(flag: Flag | None, values: Mapping[str, Any]) -> dict[str, tuple[An
         "description": flag.description, "owner": flag.owner, "killed": flag.killed,
         "rollout": flag.rollout, "unit": flag.unit, "seed": flag.seed,
         "staff": list(flag.staff), "origins": list(flag.origins),
-        "stories": list(flag.stories),
         "variants": [{"name": n, "weight": w} for n, w in flag.variants],
         "plan": [{"rollout": r, "after": a} for r, a in flag.plan]}
+    values = dict(values)
+    if "story_ids" in values:
+        # The trail names stories by the slugs they had when the change was made.
+        values.pop("stories", None)
+        ids = values.pop("story_ids")
+        if flag is not None:
+            before["stories"] = story_slugs(flag)
+        slugs = stories_repo.slugs_by_id(ids)
+        values["stories"] = [slugs.get(i, i) for i in ids]
     changes = {k: (before.get(k), v) for k, v in values.items() if before.get(k) != v}
     if "plan" in changes:
         # The trail says it as people write it.
@@ -451,14 +497,15 @@ def create(key: str, actor: str, **values: Any) -> Flag:
     now = datetime.now(UTC)
     doc = {"key": key, "description": "", "owner": actor, "killed": False, "rollout": 0,
            "unit": "story", "seed": key, "staff": [], "origins": [], "stories": [],
-           "variants": [], "plan": [], "plan_hold": "", **cleaned, "version": 1,
+           "story_ids": [], "variants": [], "plan": [], "plan_hold": "", **cleaned,
+           "version": 1,
            "updated_at": now, "stepped_at": now, "story_unit": "id"}
     try:
         collection(COLLECTION, durable=True).insert_one(dict(doc))
     except DuplicateKeyError as e:
         raise Conflict(f"a flag {key!r} exists already") from e
     audit.record_flag(key, actor, "flag.create",
-                      _audited(None, {k: doc[k] for k in FIELDS}), version=1)
+                      _audited(None, {k: doc[k] for k in (*FIELDS, "story_ids")}), version=1)
     return _to_flag(doc)
 
 
@@ -466,7 +513,8 @@ def update(flag: Flag, actor: str, *, action: str = "flag.update", resume: bool 
            **values: Any) -> Flag:
     """Apply `values` if `flag.version` is still current; Conflict when another
     editor saved first (recorded in the trail too), FlagInvalid for bad values.
-    A plan held by the guard runs again when it is changed, or with `resume`."""
+    A plan held by the guard runs again when it is changed, or with `resume`.
+    Values equal to the flag's change nothing (`flag` is returned as it is)."""
     cleaned = clean(values)
     changes = _audited(flag, cleaned)
     extra: dict[str, Any] = {}
@@ -480,6 +528,10 @@ def update(flag: Flag, actor: str, *, action: str = "flag.update", resume: bool 
     if flag.plan_hold and (resume or new_plan):
         extra["plan_hold"] = ""
         changes["plan_hold"] = (flag.plan_hold, "")
+    if not changes:
+        # A save that changes nothing writes nothing: no new version for every
+        # worker to load, no new flags' state for open live embeds to fetch again.
+        return flag
     result = collection(COLLECTION, durable=True).update_one(
         {"key": flag.key, "version": flag.version},
         {"$set": {**cleaned, **extra, "updated_at": datetime.now(UTC)},

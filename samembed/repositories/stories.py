@@ -257,6 +257,26 @@ def id_for_slug(slug: str) -> ObjectId | None:
     return doc["_id"] if doc else None
 
 
+def slugs_by_id(ids: list[str] | tuple[str, ...]) -> dict[str, str]:
+    """The current slug of each story among `ids` (hex strings) that exists, by id
+    (one indexed read; ids that name no story are left out)."""
+    wanted = [ObjectId(i) for i in ids if ObjectId.is_valid(i)]
+    if not wanted:
+        return {}
+    with reading():
+        docs = collection(COLLECTION).find({"_id": {"$in": wanted}}, {"slug": 1})
+        return {str(d["_id"]): d["slug"] for d in docs}
+
+
+def ids_by_slug(slugs: list[str]) -> dict[str, str]:
+    """The id (hex) of each story whose current slug is among `slugs`, by slug."""
+    if not slugs:
+        return {}
+    with reading():
+        docs = collection(COLLECTION).find({"slug": {"$in": slugs}}, {"slug": 1})
+        return {d["slug"]: str(d["_id"]) for d in docs}
+
+
 def get(story_id: ObjectId) -> Story | None:
     doc = collection(COLLECTION).find_one({"_id": story_id})
     return _to_story(doc) if doc else None

@@ -115,7 +115,7 @@ class Command(DatabaseCommand):
                 flag = self._apply(key, actor, "flag.allow", lambda f: {
                     "origins": [*f.origins, *added["origins"]],
                     "staff": [*f.staff, *added["staff"]],
-                    "stories": [*f.stories, *added["stories"]]})
+                    "stories": [*repo.story_slugs(f), *options["story"]]})
         except FlagInvalid as e:
             raise CommandError("; ".join(f"{k}: {v}" for k, v in e.errors.items())) from e
         except Conflict as e:
@@ -231,5 +231,5 @@ class Command(DatabaseCommand):
                 if step else " (done)")
         return (f"{flag.key}\t{state}\tunit={flag.unit}\tvariants={variants}\t"
                 f"staff={len(flag.staff)} origins={len(flag.origins)} "
-                f"stories={len(flag.stories)}\tv{flag.version}{plan}")
+                f"stories={len(flag.story_ids) + len(flag.stories)}\tv{flag.version}{plan}")
 
