@@ -51,7 +51,7 @@ def test_an_editor_creates_ramps_and_kills_a_flag(ada: Client) -> None:
     assert flags.variant("grid-v2", origin=flags.origin_unit("https://beta.example")) == "off"
     assert [e.action for e in audit.for_flag("grid-v2")] == \
         ["flag.kill", "flag.update", "flag.create"]
-    assert b"flag.kill" in ada.get("/studio/flags/grid-v2").content
+    assert b"<strong>ada</strong> killed it" in ada.get("/studio/flags/grid-v2").content
 
 
 @pytest.mark.parametrize(("field", "value", "message"), [
@@ -170,9 +170,43 @@ def test_the_flag_page_shows_exposures_and_error_rates_per_variant(ada: Client) 
         # What a worker's flusher does every FLAGS_FLUSH_INTERVAL.
         guard.flusher.flush()
         page = ada.get("/studio/flags/grid-v2").content.decode()
+        listed = ada.get("/studio/flags/").content.decode()
     finally:
         metrics.fast.counters.clear()
         metrics.app.counters.clear()
         guard.flusher.clear()
     assert "<th scope=\"row\">on</th><td>200</td><td>0</td><td>3</td><td>1.50 %</td>" in page
     assert "<th scope=\"row\">off</th><td>100</td><td>0</td><td>0</td><td>0.00 %</td>" in page
+    # The last hour as charts: every instance's counts in the latest step, "off"
+    # drawn dashed (class s1), the new variant in colour; each says its numbers.
+    for html, cls in ((page, "chart"), (listed, "chart spark")):
+        assert html.count(f'<svg class="{cls}"') == 2
+        assert "grid-v2: exposures per variant, last hour</title>" in html
+        assert "<desc id=\"" in html and \
+            "off from 0 to 100, highest 100; on from 0 to 200, highest 200</desc>" in html
+        assert "off from 0.0 % to 0.0 %, highest 0.0 %; on from 1.5 % to 1.5 %, " \
+            "highest 1.5 %</desc>" in html
+        assert '<polyline class="s1"' in html and '<polyline class="s2"' in html
+    assert '<span class="key s2">on</span> 200 shown · 1.50 % errors' in listed
+
+
+def test_the_trail_and_the_list_say_what_changed_in_words_and_percent(ada: Client) -> None:
+    make_story("tonight")
+    ada.post("/studio/flags/", {"key": "grid-v2", "percent": "5", "unit": "origin",
+                                "origins": "https://beta.example"})
+    ada.post("/studio/flags/grid-v2", {"version": "1", "percent": "20", "unit": "origin",
+                                       "origins": "https://beta.example", "owner": "ada",
+                                       "stories": "tonight", "seed": "grid-v2"})
+    page = ada.get("/studio/flags/grid-v2").content.decode()
+    assert ("<strong>ada</strong> changed: rollout 5 % → 20 %; stories none → tonight</p>"
+            in page)
+    assert ("<strong>ada</strong> created the flag: owner ada; rollout 5 %; unit origin; "
+            "seed grid-v2; origins https://beta.example</p>") in page
+    listed = ada.get("/studio/flags/").content.decode()
+    assert "0 staff · 1 origin · 1 story</td>" in listed
+    # The allow-list is kept by story and shown under the story's slug.
+    assert ">tonight</textarea>" in page
+    response = ada.post("/studio/flags/grid-v2", {"version": "2", "percent": "20",
+                                                  "unit": "origin", "stories": "tonihgt"})
+    assert response.status_code == 400
+    assert b"no story has the slug &#39;tonihgt&#39;" in response.content

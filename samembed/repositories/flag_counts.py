@@ -52,6 +52,7 @@ VALIDATOR: dict[str, Any] = {
 }
 
 Counts = dict[str, dict[str, dict[str, float]]]  # flag -> variant -> kind -> count
+Series = dict[str, dict[str, dict[str, list[float]]]]  # ... -> kind -> one count a step
 
 
 def bucket_of(when: datetime) -> datetime:
@@ -99,6 +100,37 @@ def window(keys: Iterable[str], since: datetime) -> Counts:
                 if kind in cell and isinstance(value, int | float):
                     cell[kind] += float(value)
     return found
+
+
+def series(keys: Iterable[str], seconds: float, steps: int,
+           now: datetime | None = None) -> tuple[list[datetime], Series]:
+    """Every instance's counts of these flags over the last `seconds`, in `steps`
+    equal steps (for the studio's charts): the steps' starts, and per flag, per
+    variant, per kind, one value a step."""
+    wanted = sorted(set(keys))
+    now = now or datetime.now(UTC)
+    width = max(BUCKET_SECONDS, int(seconds) // steps // BUCKET_SECONDS * BUCKET_SECONDS)
+    end = bucket_of(now) + timedelta(seconds=BUCKET_SECONDS)
+    start = end - timedelta(seconds=width * steps)
+    starts = [start + timedelta(seconds=width * i) for i in range(steps)]
+    found: Series = {}
+    if not wanted:
+        return starts, found
+    with reading():
+        docs = collection(COLLECTION).find(
+            {"key": {"$in": wanted}, "t": {"$gte": start}},
+            {"_id": 0, "key": 1, "variant": 1, "t": 1, "n": 1}).limit(READ_MAX)
+        for doc in docs:
+            t = doc["t"] if doc["t"].tzinfo else doc["t"].replace(tzinfo=UTC)
+            i = int((t - start).total_seconds()) // width
+            if not 0 <= i < steps:
+                continue
+            cells = found.setdefault(doc["key"], {}).setdefault(
+                doc["variant"], {k: [0.0] * steps for k in KINDS})
+            for kind, value in (doc.get("n") or {}).items():
+                if kind in cells and isinstance(value, int | float):
+                    cells[kind][i] += float(value)
+    return starts, found
 
 
 def since_each(starts: Mapping[str, datetime]) -> Counts:

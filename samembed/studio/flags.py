@@ -9,6 +9,7 @@ the editor's next preview already shows it.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -21,12 +22,15 @@ from samembed.exceptions import Conflict, DatabaseUnavailable
 from samembed.repositories import audit, flag_counts
 from samembed.repositories import flags as flags_repo
 from samembed.repositories.flags import Flag, FlagInvalid
+from samembed.studio import charts
 from samembed.studio.views import studio_page
 
 FORM_FIELDS = ("description", "owner", "percent", "unit", "seed", "staff", "origins",
                "stories", "variants", "plan")
-# The guardrail counts the flag's page shows: every instance's, this long back.
+# The guardrail counts the flag's page shows: every instance's, this long back,
+# and the charts, in this many steps.
 COUNTS_SECONDS = 3600
+CHART_STEPS = 12
 
 
 def _state(flag: Flag) -> str:
@@ -34,7 +38,7 @@ def _state(flag: Flag) -> str:
         return "killed"
     if flag.rollout >= flags_repo.ROLLOUT_MAX:
         return "everyone"
-    if flag.rollout or flag.origins or flag.stories or flag.staff:
+    if flag.rollout or flag.origins or flag.story_ids or flag.stories or flag.staff:
         return "ramping"
     return "off"
 
@@ -44,7 +48,8 @@ def _form_values(flag: Flag | None) -> dict[str, str]:
         return {"unit": "story", "percent": "0"}
     return {"description": flag.description, "owner": flag.owner, "percent": flag.percent,
             "unit": flag.unit, "seed": flag.seed, "staff": "\n".join(flag.staff),
-            "origins": "\n".join(flag.origins), "stories": "\n".join(flag.stories),
+            "origins": "\n".join(flag.origins),
+            "stories": "\n".join(flags_repo.story_slugs(flag)),
             "variants": " ".join(f"{n}:{w}" for n, w in flag.variants),
             "plan": flag.plan_text}
 
@@ -69,6 +74,7 @@ def _page(request: HttpRequest, template: str, status: int = 200,
           **context: Any) -> HttpResponse:
     context.setdefault("units", flags_repo.UNITS)
     context.setdefault("embed_flags", sorted(flags.EMBED_FLAGS))
+    context.setdefault("trail_line", trail_line)
     return render(request, template, context, status=status)
 
 
@@ -91,7 +97,9 @@ def flag_list(request: HttpRequest) -> HttpResponse:
         else:
             flags.refresh()
             return HttpResponseRedirect(f"/studio/flags/{created.key}")
-    rows = [(f, _state(f)) for f in flags_repo.all_flags()]
+    every = flags_repo.all_flags()
+    drawn = _charts([f.key for f in every], charts.SPARK)
+    rows = [(f, _state(f), drawn.get(f.key)) for f in every]
     return _page(request, "studio/flags.html", 400 if errors else 200, rows=rows,
                  values=values, errors=errors)
 
@@ -126,7 +134,85 @@ def flag_edit(request: HttpRequest, key: str) -> HttpResponse:
                 return HttpResponseRedirect(f"/studio/flags/{key}")
     return _page(request, "studio/flag_edit.html", status, flag=conflict or flag,
                  state=_state(conflict or flag), values=values, errors=errors,
-                 conflict=conflict, trail=audit.for_flag(key, 20), counts=_counts(key))
+                 conflict=conflict, trail=audit.for_flag(key, 20), counts=_counts(key),
+                 charts=_charts([key], charts.FULL).get(key))
+
+
+# What each action of the trail says, in words.
+ACTIONS = {"flag.create": "created the flag", "flag.update": "changed", "flag.kill": "killed it",
+           "flag.unkill": "released the kill switch", "flag.allow": "added to the allow-lists",
+           "flag.guard": "ramped it back", "flag.step": "took the plan's next step",
+           "flag.delete": "deleted the flag"}
+
+
+def trail_line(action: str, changes: Mapping[str, Mapping[str, Any]]) -> str:
+    """One entry of a flag's trail as a sentence: what was done and what it changed
+    ("changed: rollout 5 % → 20 %; stories none → demo")."""
+    said = [f"{name} {shown(name, c.get('before'))} → {shown(name, c.get('after'))}"
+            if action != "flag.create" else f"{name} {shown(name, c.get('after'))}"
+            for name, c in changes.items()
+            if shown(name, c.get("before")) != shown(name, c.get("after"))
+            and (action != "flag.create" or c.get("after") not in (None, "", [], False))]
+    words = ACTIONS.get(action, action)
+    return f"{words}: {'; '.join(said)}" if said else (
+        f"{words}, nothing else changed" if action != "flag.update" else "saved, nothing changed")
+
+
+def shown(name: str, value: Any) -> str:
+    """A value of the trail as people read it: a rollout in percent, lists joined."""
+    if value is None or value == [] or value == "":
+        return "none"
+    if name in ("rollout", "previous_rollout") and isinstance(value, int | float):
+        return f"{value / 100:.2f}".rstrip("0").rstrip(".") + " %"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return " ".join(f"{v['name']}:{v['weight']}" if isinstance(v, dict) else str(v)
+                        for v in value)
+    return str(value)
+
+
+def _variant_class(variant: str, others: list[str]) -> str:
+    # "off" (the old version) is drawn muted and dashed; the new ones in colour.
+    return "s1" if variant == flags.OFF else f"s{2 + others.index(variant) % 3}"
+
+
+def _charts(keys: list[str], frame: charts.Frame) -> dict[str, dict[str, Any]]:
+    """Per flag: exposures and error rates per variant over the last hour as two
+    charts, and each variant's totals (the legend); every instance's counts."""
+    try:
+        starts, found = flag_counts.series(keys, COUNTS_SECONDS, CHART_STEPS)
+    except DatabaseUnavailable:
+        return {}
+    labels = [f"{t:%H:%M}" for t in starts]
+    out: dict[str, dict[str, Any]] = {}
+    for key, variants in found.items():
+        names = sorted(variants, key=lambda v: (v != flags.OFF, v))
+        others = [v for v in names if v != flags.OFF]
+        shown: charts.Series = []
+        rates: charts.Series = []
+        legend = []
+        for name in names:
+            cells = variants[name]
+            cls = _variant_class(name, others)
+            errors = [c + s for c, s in zip(cells["client_error"], cells["server_error"],
+                                            strict=True)]
+            shown.append((name, [float(n) for n in cells["exposure"]], cls))
+            rates.append((name, [e / n if n else None
+                                 for e, n in zip(errors, cells["exposure"], strict=True)], cls))
+            total = sum(cells["exposure"])
+            legend.append({"variant": name, "cls": cls, "exposures": total,
+                           "rate": sum(errors) / total if total else None})
+        cid = f"{'spark' if frame is charts.SPARK else 'chart'}-{key}"
+        out[key] = {
+            "exposures": charts.line_chart(f"{cid}-x", f"{key}: exposures per variant, "
+                                           "last hour", labels, shown, charts.number, frame),
+            "errors": charts.line_chart(f"{cid}-e", f"{key}: error rate per variant "
+                                        "(client and server errors per exposure), last hour",
+                                        labels, rates, charts.percent, frame),
+            "legend": legend,
+        }
+    return out
 
 
 def _counts(key: str) -> list[dict[str, Any]]:
@@ -174,7 +260,8 @@ def flag_delete(request: HttpRequest, key: str) -> HttpResponse:
     if request.POST.get("version") != str(flag.version):
         return _page(request, "studio/flag_edit.html", 409, flag=flag, state=_state(flag),
                      values=_form_values(flag), errors={}, conflict=flag,
-                     trail=audit.for_flag(key, 20), counts=_counts(key))
+                     trail=audit.for_flag(key, 20), counts=_counts(key),
+                     charts=_charts([key], charts.FULL).get(key))
     try:
         flags_repo.delete(flag, request.user.get_username())
     except Conflict:
