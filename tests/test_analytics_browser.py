@@ -7,6 +7,7 @@ server's endpoint wrote (it flushes every 0.2 s here).
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import time
@@ -68,6 +69,15 @@ def wait_for(condition: Callable[[], Any], timeout: float = 20) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("the condition did not hold in time")
+
+
+def wait_in_page(page: Page, condition: Callable[[], Any], timeout: float = 20) -> None:
+    """`wait_for`, letting Playwright deliver the page's events meanwhile (its sync
+    API hands them over only inside its own calls)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition did not hold in time"
+        page.wait_for_timeout(100)
 
 
 def open_below_the_fold(context: BrowserContext, server: Gunicorn, publisher: PublisherSite,
@@ -297,3 +307,53 @@ def test_a_reader_who_says_no_still_reports_a_flagged_frames_error_on_its_own(
         assert len(reports) == 1
     finally:
         private.close()
+
+
+def test_a_page_view_open_for_five_minutes_sends_its_batch_without_being_hidden(
+    context: BrowserContext, server: Gunicorn, publisher: PublisherSite
+) -> None:
+    story = make_story("tour", posts=3)
+    sent = beacons_of(context)
+    context.clock.install()
+    page = open_below_the_fold(context, server, publisher, story)
+    scroll_to_frame(page)
+    page.clock.run_for(1500)  # in view past the dwell: a view queued
+    assert sent == []
+    # Five minutes after its first event the batch goes out, the page still open:
+    # the hour it is counted in is the hour it happened, give or take five minutes.
+    page.clock.run_for(300_000)
+    wait_in_page(page, lambda: len(sent) == 1)
+    events = [e[0] for e in json.loads(sent[0])["e"]]
+    assert events[:2] == ["load", "view"]
+    wait_for(lambda: totals(story).get("view") == 1)
+    assert totals(story)["load"] == 1
+    page.close(run_before_unload=True)
+
+
+def test_a_batch_that_reaches_200_events_goes_out_at_once_and_the_rest_later(
+    context: BrowserContext, server: Gunicorn, publisher: PublisherSite
+) -> None:
+    story = make_story("tour", posts=3)
+    sent = beacons_of(context)
+    beacons_before = endpoint_counts(server)[0]
+    page = open_below_the_fold(context, server, publisher, story)
+    embed = next(f for f in page.frames if "/e/tour" in f.url)
+    # 210 pages asked for with "Show more" (a stand-in button: no fetches): with
+    # the load, 211 events, more than one beacon may carry.
+    embed.evaluate("""() => {
+        const more = document.createElement("button");
+        more.setAttribute("data-more", "");
+        more.addEventListener("click", e => e.preventDefault());
+        document.body.append(more);
+        for (let i = 0; i < 210; i++) more.click();
+    }""")
+    wait_in_page(page, lambda: len(sent) == 1)
+    first = json.loads(sent[0])["e"]
+    assert len(first) == 200 and first[0][0] == "load"
+    page.close(run_before_unload=True)
+    # The other 11 when the page is hidden: two beacons for the page view in all.
+    wait_for(lambda: endpoint_counts(server)[0] == beacons_before + 2)
+    # A page asked for is known by its time (a replay names the same one), and
+    # counted at most 20 times a page view, however many were sent.
+    wait_for(lambda: totals(story).get("load") == 1)
+    assert 1 <= totals(story).get("more", 0) <= 20
