@@ -241,6 +241,21 @@ def test_crawlers_and_scripts_are_ignored(endpoint: Endpoint, agent: bytes) -> N
     assert rollups(story) == []
 
 
+def test_crawlers_are_told_apart_however_many_agents_arrive(endpoint: Endpoint) -> None:
+    story = make_story("harbour")
+    # Ten thousand distinct agents, every tenth a crawler: the answers are remembered
+    # per agent, in bounded memory, and stay right once the memory is full.
+    for i in range(10_000):
+        agent = f"Mozilla/5.0 (X11; Linux) Chrome/{i}".encode()
+        if i % 10 == 0:
+            agent = f"Mozilla/5.0 (compatible; Examplebot/{i})".encode()
+        post(endpoint, beacon(story, [["load", None, 1]], view=f"pv-agents-{i:09d}"),
+             agent=agent, address=f"10.1.{i >> 8}.{i & 255}")
+    assert len(collect._bot_agents) <= collect.BOT_AGENTS_MAX
+    endpoint.counter.flush()
+    assert page_totals(story) == {"load": 9000}
+
+
 def test_a_hundred_thousand_fake_origins_stay_bounded(endpoint: Endpoint,
                                                       settings: Any) -> None:
     settings.ANALYTICS_BURST = 10

@@ -68,6 +68,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 from samembed import metrics
 from samembed.analytics import tokens
@@ -140,6 +142,35 @@ _EVENTS_ACCEPTED = metrics.series("samembed_events_total", result="accepted")
 _EVENTS_FLUSHED = metrics.series("samembed_events_total", result="flushed")
 _EVENTS_DROPPED = metrics.series("samembed_events_total", result="dropped")
 _refused_series: dict[str, str] = {}
+
+
+# The answers a beacon's request needs on every arrival, worked out once: whether a
+# user agent is a crawler's (agents repeat; bounded), and the per-address limit
+# (kept until a setting changes, so a request reads no Django setting).
+BOT_AGENTS_MAX = 4096
+_bot_agents: dict[bytes, bool] = {}
+_limits: list[tuple[float, float]] = []
+
+
+def _is_bot(agent: bytes) -> bool:
+    found = _bot_agents.get(agent)
+    if found is None:
+        if len(_bot_agents) >= BOT_AGENTS_MAX:
+            _bot_agents.clear()
+        found = _bot_agents[agent] = not agent or _BOTS.search(agent) is not None
+    return found
+
+
+def _rate_limits() -> tuple[float, float]:
+    if not _limits:
+        _limits.append((settings.ANALYTICS_RATE, float(settings.ANALYTICS_BURST)))
+    return _limits[0]
+
+
+@receiver(setting_changed)
+def _settings_changed(setting: str, **_: Any) -> None:
+    if setting in ("ANALYTICS_RATE", "ANALYTICS_BURST"):
+        _limits.clear()
 
 
 def _refused_series_name(reason: str) -> str:
@@ -301,8 +332,7 @@ class Counter:
         self.known_posts: OrderedDict[tuple[str, str], bool] = OrderedDict()
         self.admitted: dict[tuple[str, datetime], set[str]] = {}
         self.salts: dict[datetime, bytes] = {}
-        self.limits = RateLimit(
-            lambda: (settings.ANALYTICS_RATE, float(settings.ANALYTICS_BURST)), ADDRESSES)
+        self.limits = RateLimit(_rate_limits, ADDRESSES)
         # The loop counts a chunk, the flush thread swaps the tally: short, rarely contended.
         self._lock = threading.Lock()
         self._flush_lock = threading.Lock()  # the flush thread against a caller's flush()
@@ -695,7 +725,7 @@ class Endpoint:
             _refused("empty")
             await _answer(send, 400, "an empty beacon: send one JSON object")
             return
-        bot = not agent or _BOTS.search(agent) is not None
+        bot = _is_bot(agent)
         if bot and b'"x"' not in body:
             _refused("bot")
             await _no_content(send)
