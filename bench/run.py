@@ -41,7 +41,8 @@ Scenarios (`make bench`), in one run, side by side:
              long run of tests/test_outage.py). `bench/run.py outage` runs it alone.
 
 `make soak` (`bench/run.py soak`): SOAK_MINUTES (10) through the stack at half
-the maximum measured by the last `make bench` (or a short measurement), offered
+the maximum measured by the last `make bench` (or a short measurement), after
+SOAK_WARMUP (30) seconds at that rate that are not measured, offered
 at that constant rate by the open-loop generator, with p99, p99.9 and each
 worker's memory per SOAK_INTERVAL. `make bench-workers` (`bench/run.py workers`):
 uvicorn, gthread and sync workers, 1 to 4 of each, on FEATURED.
@@ -84,6 +85,7 @@ BIN = Path(sys.executable).parent
 SECONDS = loadgen.positive_seconds("BENCH_SECONDS", "60")
 SLICE = min(5, SECONDS)
 SOAK_MINUTES = loadgen.positive_seconds("SOAK_MINUTES", "10", "minutes")
+SOAK_WARMUP = loadgen.positive_seconds("SOAK_WARMUP", "30", "seconds")
 OUTAGE_SECONDS = float(os.environ.get("OUTAGE_SECONDS", "30"))
 SECRET = "bench-only-secret-key-that-is-long-enough-for-django-checks"  # noqa: S105
 LUA = OUT / "lua"
@@ -825,6 +827,13 @@ def soak() -> None:
                                    headers=BROWSER)["requests_per_s"]
             target = maximum / 2
             connections = 50
+            # Warmed first, unmeasured: the first measured minute is compared with the
+            # last, and one holding start-up (connections opened, caches filled,
+            # code paths met for the first time) would make any drift look small.
+            print(f"soak: {SOAK_WARMUP} s of warm-up at {target:.0f} req/s, not measured",
+                  flush=True)
+            loadgen.open_loop(loadgen.build(OUT), url, target, connections, SOAK_WARMUP,
+                              BROWSER, interval=SOAK_WARMUP)
             print(f"soak: {SOAK_MINUTES} min at {target:.0f} req/s offered "
                   f"({connections} connections, open loop)", flush=True)
             minutes: list[Result] = []
