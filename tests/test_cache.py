@@ -12,7 +12,13 @@ from pathlib import Path
 import brotli
 import pytest
 
-from samembed.embed.cache import Breaker, Entry, ResponseCache, preferred_encoding
+from samembed.embed.cache import (
+    HANDOFF_GRACE,
+    Breaker,
+    Entry,
+    ResponseCache,
+    preferred_encoding,
+)
 from samembed.embed.snapshots import SnapshotStore
 from samembed.exceptions import DatabaseUnavailable
 
@@ -56,6 +62,27 @@ def test_it_renders_again_after_the_ttl() -> None:
     clock.now += 10
     assert cache.peek("k") is None
     assert cache.get("k", lambda: page(b"new" * 300)).body == b"new" * 300
+
+
+def test_an_expired_entry_sends_one_request_on_and_serves_its_copy_to_the_rest() -> None:
+    clock = Clock()
+    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=100, clock=clock)
+    old = cache.get("k", lambda: page(b"old" * 300))
+    clock.now += 10
+    # The first request after the expiry goes on to render; those that arrive
+    # before its render has started keep getting the copy, not a trip of their own.
+    assert cache.peek("k") is None
+    clock.now += 0.05
+    assert [cache.peek("k") for _ in range(100)] == [old] * 100
+    # A request sent on that never started a render: after the grace, another goes.
+    clock.now += HANDOFF_GRACE
+    assert cache.peek("k") is None
+    assert cache.peek("k") is old
+    # An edit expires it anew: the next request renders, whatever went on before.
+    cache.invalidate(lambda e: True)
+    assert cache.peek("k") is None
+    assert cache.get("k", lambda: page(b"new" * 300)).body == b"new" * 300
+    assert cache.peek("k") is not None and cache.peek("k") is not old
 
 
 def test_concurrent_misses_of_one_key_render_once() -> None:

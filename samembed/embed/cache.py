@@ -16,7 +16,10 @@ entering Django at all.
 - expired with a copy at hand: the copy is revalidated in the background (one
   revalidation per key per process); the request waits for it at most
   EMBED_REVALIDATE_WAIT, and not at all while the key's last render failed and
-  the database has not answered since;
+  the database has not answered since. The fast path sends only the first
+  request after the expiry on to Django (`peek`): the others get the copy, so
+  an expiry under load costs one trip through Django, not one per request that
+  arrives before the render has started;
 - the render fails because the database is down or slow: the last good copy is
   served, marked `X-Samembed-Cache: stale`, for up to EMBED_STALE_IF_ERROR
   seconds; with no copy in memory, the last good copy on disk (`snapshots`,
@@ -70,6 +73,11 @@ COMPRESS_MIN_BYTES = 512
 # healthy database, so an edit is what it gets; short enough that the first
 # request of an outage hardly notices.
 REVALIDATE_WAIT = 0.1
+# How long the fast path keeps answering an expired entry with its copy after it
+# sent one request on to render the replacement: until that request has started
+# the render (then the render in flight is what keeps the copy served), or, if it
+# never does (it failed first), until another request is sent on.
+HANDOFF_GRACE = 1.0
 # The breaker opens after this many consecutive failed renders of this process...
 BREAKER_FAILURES = 3
 # ...and lets one probe through after this many seconds.
@@ -199,6 +207,9 @@ class Entry:
     expires: float = 0.0
     stale_until: float = 0.0
     stale: bool = False
+    # When the fast path last sent a request for this expired entry on to Django to
+    # render its replacement (`ResponseCache.peek`).
+    handed_off: float = 0.0
     # What the fast path sends for a plain GET, per Accept-Encoding, staleness and extra
     # headers (samembed.asgi._prepared): made on the first such hit, then reused.
     prepared: dict[tuple[bytes, bool, tuple[Header, ...]], Any] = field(
@@ -381,9 +392,10 @@ class ResponseCache:
         """The entry for `key` if it may be served now without rendering.
 
         An expired entry still qualifies while another request is rendering its
-        replacement, so an expiry under load sends one request, not hundreds,
-        through the slow path; and while the breaker refuses renders, since
-        nothing could replace it.
+        replacement, and while the request sent on to render it is on its way there
+        (HANDOFF_GRACE), so an expiry under load sends one request, not the
+        hundreds that arrive before the render starts, through the slow path; and
+        while the breaker refuses renders, since nothing could replace it.
         """
         entry = self._entries.get(key)
         if entry is None:
@@ -394,6 +406,9 @@ class ResponseCache:
                 return None
             if key not in self._flights:
                 if not self.breaker.blocked():
+                    if now - entry.handed_off < HANDOFF_GRACE:
+                        return entry
+                    entry.handed_off = now
                     return None
                 entry.stale = True
         # Without the lock: move_to_end is one step under the GIL, and an entry
@@ -555,6 +570,8 @@ class ResponseCache:
             hits = [e for e in self._entries.values() if predicate(e)]
             for entry in hits:
                 entry.expires = 0.0
+                # The next request renders, whatever was sent on before the edit.
+                entry.handed_off = 0.0
         return len(hits)
 
     def clear(self) -> None:
