@@ -412,19 +412,25 @@ def story_id_of(slug: str) -> str | None:
 
 def learn_story(slug: str) -> str | None:
     """The id of the story at `slug`: remembered, else asked once (not on the fast
-    path); None for no such story, or while the database is away (flags that need
-    the id are then off for it, as for a story they cannot know)."""
+    path), else, while the database is away, the one this instance's last good
+    copies were saved for; None for no such story (flags that need the id are
+    then off for it)."""
     known = _story_ids.get(slug)
     if known is None:
+        from samembed.embed.cache import response_cache
         from samembed.exceptions import DatabaseUnavailable
         from samembed.repositories import stories
 
+        found: str | None
         try:
-            found = stories.id_for_slug(slug)
+            stored = stories.id_for_slug(slug)
+            found = None if stored is None else str(stored)
         except DatabaseUnavailable:
-            return None
+            # What this instance's workers last saved it under (embed.snapshots).
+            store = response_cache().snapshots
+            found = store.story_id(slug) if store is not None else None
         if found is not None:
-            remember_story(slug, known := str(found))
+            remember_story(slug, known := found)
     return known
 
 

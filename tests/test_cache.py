@@ -421,3 +421,19 @@ def test_the_snapshot_directory_keeps_to_its_byte_bound(tmp_path: Path) -> None:
     cache.invalidate(lambda entry: True)
     cache.get("/e/story-0", lambda: Entry.build(200, [], b"A" * 1500, story_id="s0", version=1))
     assert store.load("/e/story-0") is not None
+
+
+def test_the_snapshot_directory_knows_each_storys_id_by_its_slug(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path)
+    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=3600, snapshots=store)
+    sid = "65f0c0ffee0000000000beef"
+    # Whatever variant the key holds, the slug is the story's.
+    cache.get("/e/harbour?template=grid#img-xlarge=on",
+              lambda: Entry.build(200, [], b"x" * 600, story_id=sid, version=1))
+    assert SnapshotStore(tmp_path).story_id("harbour") == sid  # another worker's view
+    assert store.story_id("tide") is None
+    # Ids of slugs no copy has been saved under for a month go with a sweep.
+    (path,) = tmp_path.glob("*.id")
+    os.utime(path, (1000, 1000))
+    store.sweep()
+    assert store.story_id("harbour") is None

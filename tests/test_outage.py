@@ -18,6 +18,7 @@ from django.conf import settings
 from pymongo.errors import PyMongoError
 
 from samembed.embedded_db import EmbeddedDB
+from samembed.repositories import flags as flags_repo
 from samembed.repositories import sources, stories
 from samembed.repositories.common import is_unavailable
 from tests import faults
@@ -31,12 +32,16 @@ PATHS = ["/e/harbour", "/e/harbour?template=grid", "/s/harbour", "/e/lights",
 
 @pytest.fixture
 def own_db(own_db: EmbeddedDB) -> EmbeddedDB:
-    """A database of this test's own, with three published stories and a push token."""
+    """A database of this test's own, with three published stories, a push token, and
+    a rollout sticky on the story's id that every story is in (so the keys of the
+    embeds carry its variant, and a worker started during the outage needs the
+    stories' ids to name them)."""
     with using(own_db):
         harbour = make_story("harbour", posts=6)
         make_story("lights", posts=3)
         make_story("tide", posts=2)
         sources.set_push_token(harbour.id, TOKEN)
+        flags_repo.create("img-xlarge", "desk", unit="story", percent="100")
     return own_db
 
 

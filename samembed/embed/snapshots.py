@@ -19,6 +19,10 @@ nothing; it only refreshes the file's time now and then, which is the copy's age
 The directory has a byte bound (EMBED_SNAPSHOT_MAX_BYTES): now and then, after a
 write, a worker adds up the files and removes the least recently rendered ones
 (oldest file time) until the rest fit, and any temporary file a crash left behind.
+
+Beside the copies, each story's id under its slug (`story_id`), refreshed with
+them: while the database is away, a worker that never met a story can still
+name the keys of a rollout sticky on the story's id (`samembed.flags.learn_story`).
 """
 
 from __future__ import annotations
@@ -52,8 +56,23 @@ SWEEP_TO = 0.9
 ABANDONED = 600.0
 
 
+# A story's id by its slug is kept here too (one small file per slug): a story
+# sticky on its id in a rollout has its variant in its keys, and a worker that
+# starts during an outage needs the id to name them. Kept this long untouched.
+IDS_MAX_AGE = 30 * 86400
+_STORY_PATHS = ("/e/", "/s/", "/screen/", "/api/v1/stories/")
+
+
 def _first_page(key: str) -> bool:
     return "limit=" not in key and "after=" not in key
+
+
+def _slug_of(key: str) -> str | None:
+    path = key.partition("#")[0].partition("?")[0]
+    for prefix in _STORY_PATHS:
+        if path.startswith(prefix) and "/" not in path[len(prefix):]:
+            return path[len(prefix):] or None
+    return None
 
 
 class SnapshotStore:
@@ -65,12 +84,49 @@ class SnapshotStore:
         self._swept = 0.0  # monotonic time of this process's last sweep
         # key -> (etag, wall time of the last write or touch): skip identical writes.
         self._saved: dict[str, tuple[bytes | None, float]] = {}
+        # slug -> the story id this process last wrote for it.
+        self._ids: dict[str, str] = {}
         self._lock = threading.Lock()
         self._ready = False
 
     def _path(self, key: str) -> Path:
         return self.directory / (hashlib.blake2b(key.encode(), digest_size=16).hexdigest()
                                  + ".snap")
+
+    def _id_path(self, slug: str) -> Path:
+        return self.directory / (hashlib.blake2b(b"slug:" + slug.encode(),
+                                                 digest_size=16).hexdigest() + ".id")
+
+    def story_id(self, slug: str) -> str | None:
+        """The id of the story a copy here was last saved for under `slug`, if any."""
+        try:
+            found = self._id_path(slug).read_text().strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return found if len(found) == 24 and all(c in "0123456789abcdef" for c in found) \
+            else None
+
+    def _keep_id(self, key: str, story_id: str, now: float) -> None:
+        slug = _slug_of(key)
+        if slug is None:
+            return
+        path = self._id_path(slug)
+        if self._ids.get(slug) == story_id:
+            with contextlib.suppress(FileNotFoundError):
+                os.utime(path)
+                return
+        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "w") as f:
+                f.write(story_id)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        if len(self._ids) >= 10_000:
+            self._ids.clear()
+        self._ids[slug] = story_id
 
     def record(self, key: str, entry: Entry) -> None:
         """After a fresh render: keep `entry` if it is a published first page, else
@@ -97,6 +153,8 @@ class SnapshotStore:
             try:
                 os.utime(path)
                 self._saved[key] = (entry.etag, now)
+                if entry.story_id is not None:
+                    self._keep_id(key, entry.story_id, now)
                 return
             except FileNotFoundError:
                 pass  # another worker's sweep removed it: write it again
@@ -120,6 +178,8 @@ class SnapshotStore:
             raise
         with self._lock:
             self._saved[key] = (entry.etag, now)
+        if entry.story_id is not None:
+            self._keep_id(key, entry.story_id, now)
         if time.monotonic() - self._swept >= SWEEP_INTERVAL:
             self.sweep()
 
@@ -141,6 +201,8 @@ class SnapshotStore:
                         removed += self._remove(Path(item.path), stat.st_size)
                 elif item.name.endswith(".snap"):
                     files.append((stat.st_mtime, stat.st_size, Path(item.path)))
+                elif item.name.endswith(".id") and now - stat.st_mtime > IDS_MAX_AGE:
+                    removed += self._remove(Path(item.path), stat.st_size)
         total = sum(size for _, size, _ in files)
         if total <= self.max_bytes:
             return removed
