@@ -31,12 +31,9 @@ read takes it, so it decides as its siblings did rather than with defaults.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import random
-import tempfile
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -345,17 +342,11 @@ def save(docs: Iterable[Mapping[str, Any]],
         return
     data = json.dumps({"flags": [{k: d[k] for k in _SAVED_FIELDS if k in d} for d in docs]},
                       separators=(",", ":"))
+    from samembed.embed.snapshots import write_atomically
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".flags-")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(data)
-            os.replace(temporary, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(temporary)
-            raise
+        write_atomically(path, data.encode(), prefix=".flags-")
     except OSError as e:
         logger.warning("flags: could not keep the snapshot on disk: %s", e)
         return

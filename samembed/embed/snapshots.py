@@ -63,6 +63,20 @@ IDS_MAX_AGE = 30 * 86400
 _STORY_PATHS = ("/e/", "/s/", "/screen/", "/api/v1/stories/")
 
 
+def write_atomically(path: Path, data: bytes, prefix: str = ".tmp-") -> None:
+    """Write `path` under a temporary name in its directory, then rename it: a
+    reader, in this process or another, sees the old file or the new, never half."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=prefix)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
 def _first_page(key: str) -> bool:
     return "limit=" not in key and "after=" not in key
 
@@ -115,15 +129,7 @@ class SnapshotStore:
             with contextlib.suppress(FileNotFoundError):
                 os.utime(path)
                 return
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "w") as f:
-                f.write(story_id)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_atomically(path, story_id.encode())
         if len(self._ids) >= 10_000:
             self._ids.clear()
         self._ids[slug] = story_id
@@ -167,15 +173,7 @@ class SnapshotStore:
             "etag": entry.etag.decode("ascii") if entry.etag else None,
             "story_id": entry.story_id, "version": entry.version, "slug": entry.slug,
         }).encode()
-        fd, tmp = tempfile.mkstemp(dir=self.directory, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(header + b"\n" + entry.body)
-            os.replace(tmp, path)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
+        write_atomically(path, header + b"\n" + entry.body)
         with self._lock:
             self._saved[key] = (entry.etag, now)
         if entry.story_id is not None:
