@@ -94,6 +94,12 @@ def test_nginx_serves_embeds_from_its_microcache_and_stale_while_the_app_is_down
         if headers["X-Cache-Status"] == "HIT":
             break
     assert status == 200 and headers["X-Cache-Status"] == "HIT" and again == first
+    # What browsers send (matched exactly) and other spellings (by the regexes) name
+    # the same variants.
+    for sent, coding in (("gzip, deflate, br, zstd", "br"), ("deflate, br", "br"),
+                         ("gzip, deflate", "gzip"), ("x-gzip, gzip", "gzip")):
+        status, headers, _ = get(nginx.port, "/e/edge", {"Accept-Encoding": sent})
+        assert status == 200 and headers["Content-Encoding"] == coding, (sent, headers)
     # A refused coding is never sent.
     status, headers, _ = get(nginx.port, "/e/edge", {"Accept-Encoding": "gzip, br;q=0"})
     assert status == 200 and headers.get("Content-Encoding") != "br"
