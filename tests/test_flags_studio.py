@@ -210,3 +210,12 @@ def test_the_trail_and_the_list_say_what_changed_in_words_and_percent(ada: Clien
                                                   "unit": "origin", "stories": "tonihgt"})
     assert response.status_code == 400
     assert b"no story has the slug &#39;tonihgt&#39;" in response.content
+
+
+def test_the_trail_says_why_the_guardrail_ramped_a_flag_back(ada: Client) -> None:
+    flag = repo.create("grid-v2", "ada", unit="origin", percent="5")
+    flag = repo.update(flag, "ada", percent="20")
+    repo.ramp_down(flag, 500, "on: client error rate 30.00% against 0.12% for off")
+    page = ada.get("/studio/flags/grid-v2").content.decode()
+    assert ("<strong>guardrail</strong> ramped it back: rollout 20 % → 5 %; because on: "
+            "client error rate 30.00% against 0.12% for off</p>") in page

@@ -148,7 +148,8 @@ ACTIONS = {"flag.create": "created the flag", "flag.update": "changed", "flag.ki
 def trail_line(action: str, changes: Mapping[str, Mapping[str, Any]]) -> str:
     """One entry of a flag's trail as a sentence: what was done and what it changed
     ("changed: rollout 5 % → 20 %; stories none → demo")."""
-    said = [f"{name} {shown(name, c.get('before'))} → {shown(name, c.get('after'))}"
+    said = [f"because {c.get('after')}" if name == "reason"
+            else f"{name} {shown(name, c.get('before'))} → {shown(name, c.get('after'))}"
             if action != "flag.create" else f"{name} {shown(name, c.get('after'))}"
             for name, c in changes.items()
             if shown(name, c.get("before")) != shown(name, c.get("after"))
@@ -189,7 +190,7 @@ def _charts(keys: list[str], frame: charts.Frame) -> dict[str, dict[str, Any]]:
     for key, variants in found.items():
         names = sorted(variants, key=lambda v: (v != flags.OFF, v))
         others = [v for v in names if v != flags.OFF]
-        shown: charts.Series = []
+        exposed: charts.Series = []
         rates: charts.Series = []
         legend = []
         for name in names:
@@ -197,7 +198,7 @@ def _charts(keys: list[str], frame: charts.Frame) -> dict[str, dict[str, Any]]:
             cls = _variant_class(name, others)
             errors = [c + s for c, s in zip(cells["client_error"], cells["server_error"],
                                             strict=True)]
-            shown.append((name, [float(n) for n in cells["exposure"]], cls))
+            exposed.append((name, [float(n) for n in cells["exposure"]], cls))
             rates.append((name, [e / n if n else None
                                  for e, n in zip(errors, cells["exposure"], strict=True)], cls))
             total = sum(cells["exposure"])
@@ -206,7 +207,7 @@ def _charts(keys: list[str], frame: charts.Frame) -> dict[str, dict[str, Any]]:
         cid = f"{'spark' if frame is charts.SPARK else 'chart'}-{key}"
         out[key] = {
             "exposures": charts.line_chart(f"{cid}-x", f"{key}: exposures per variant, "
-                                           "last hour", labels, shown, charts.number, frame),
+                                           "last hour", labels, exposed, charts.number, frame),
             "errors": charts.line_chart(f"{cid}-e", f"{key}: error rate per variant "
                                         "(client and server errors per exposure), last hour",
                                         labels, rates, charts.percent, frame),
@@ -225,10 +226,10 @@ def _counts(key: str) -> list[dict[str, Any]]:
         found = guard.totals().get(key, {})
     rows = []
     for variant, c in sorted(found.items()):
-        shown = c.get("exposure", 0.0)
+        exposures = c.get("exposure", 0.0)
         rows.append({"variant": variant, **c,
-                     "client_rate": c.get("client_error", 0.0) / shown if shown else None,
-                     "server_rate": c.get("server_error", 0.0) / shown if shown else None,
+                     "client_rate": c.get("client_error", 0.0) / exposures if exposures else None,
+                     "server_rate": c.get("server_error", 0.0) / exposures if exposures else None,
                      "render_ms": guard.render_ms(c)})
     return rows
 
