@@ -122,16 +122,11 @@ def hit_key(path: str, query: bytes) -> tuple[str | None, tuple[str, ...]]:
     return key, exposures
 
 
-def versioned_key(path: str, query: bytes) -> tuple[str | None, int]:
-    """A live document asking for version N (`?v=N`, `?template=x&limit=n&v=N`): the
-    cache key without `v` and N. An entry older than N is left to Django, which marks its
-    answer no-store so a CDN does not keep it under the new version's URL."""
-    key, least, _ = versioned_hit(path, query)
-    return key, least
-
-
 def versioned_hit(path: str, query: bytes) -> tuple[str | None, int, tuple[str, ...]]:
-    """`versioned_key` and the exposure series, as `hit_key` gives them."""
+    """A live document asking for version N (`?v=N`, `?template=x&limit=n&v=N`): the
+    cache key without `v`, N, and the exposure series (as `hit_key` gives them). An
+    entry older than N is left to Django, which marks its answer no-store so a CDN
+    does not keep it under the new version's URL."""
     if not path.startswith(("/e/", "/screen/")):
         return None, 0, _NO_EXPOSURES
     if query.startswith(b"v="):

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.test import Client
 
-from samembed.asgi import FastPath, cache_key, versioned_key
+from samembed.asgi import FastPath, cache_key, versioned_hit
 from samembed.embed.cache import Entry, ResponseCache, response_cache
 from samembed.embed.versions import VersionWatch
 from samembed.repositories import audit
@@ -281,5 +281,5 @@ def test_the_fast_path_answers_a_version_it_holds_and_leaves_newer_ones_to_djang
                   b"utm=1&v=7", b"v=7&template=grid"):
         assert call(app, "/e/show", query)[2] == b"django", query
     assert call(app, "/s/show", b"v=7")[2] == b"django"
-    assert versioned_key("/e/show", b"template=grid&v=12") == ("/e/show?template=grid", 12)
-    assert versioned_key("/live/show", b"v=1") == (None, 0)
+    assert versioned_hit("/e/show", b"template=grid&v=12")[:2] == ("/e/show?template=grid", 12)
+    assert versioned_hit("/live/show", b"v=1")[:2] == (None, 0)
