@@ -60,6 +60,8 @@ ABANDONED = 600.0
 # sticky on its id in a rollout has its variant in its keys, and a worker that
 # starts during an outage needs the id to name them. Kept this long untouched.
 IDS_MAX_AGE = 30 * 86400
+# The slugs whose id a process remembers having written (to skip rewriting them).
+IDS_REMEMBERED = 10_000
 _STORY_PATHS = ("/e/", "/s/", "/screen/", "/api/v1/stories/")
 
 
@@ -130,7 +132,7 @@ class SnapshotStore:
                 os.utime(path)
                 return
         write_atomically(path, story_id.encode())
-        if len(self._ids) >= 10_000:
+        if len(self._ids) >= IDS_REMEMBERED:
             self._ids.clear()
         self._ids[slug] = story_id
 

@@ -148,15 +148,23 @@ ACTIONS = {"flag.create": "created the flag", "flag.update": "changed", "flag.ki
 def trail_line(action: str, changes: Mapping[str, Mapping[str, Any]]) -> str:
     """One entry of a flag's trail as a sentence: what was done and what it changed
     ("changed: rollout 5 % → 20 %; stories none → demo")."""
-    said = [f"because {c.get('after')}" if name == "reason"
-            else f"{name} {shown(name, c.get('before'))} → {shown(name, c.get('after'))}"
-            if action != "flag.create" else f"{name} {shown(name, c.get('after'))}"
-            for name, c in changes.items()
-            if shown(name, c.get("before")) != shown(name, c.get("after"))
-            and (action != "flag.create" or c.get("after") not in (None, "", [], False))]
+    said = []
+    for name, change in changes.items():
+        before, after = change.get("before"), change.get("after")
+        if shown(name, before) == shown(name, after):
+            continue
+        if name == "reason":
+            said.append(f"because {after}")
+        elif action == "flag.create":
+            # A new flag: what it was created with, its empty fields left out.
+            if after not in (None, "", [], False):
+                said.append(f"{name} {shown(name, after)}")
+        else:
+            said.append(f"{name} {shown(name, before)} → {shown(name, after)}")
     words = ACTIONS.get(action, action)
-    return f"{words}: {'; '.join(said)}" if said else (
-        f"{words}, nothing else changed" if action != "flag.update" else "saved, nothing changed")
+    if said:
+        return f"{words}: {'; '.join(said)}"
+    return "saved, nothing changed" if action == "flag.update" else f"{words}, nothing else changed"
 
 
 def shown(name: str, value: Any) -> str:
