@@ -1,8 +1,9 @@
 """`make bench-events`: the analytics endpoint under load, and what it costs the embed.
 
 Starts its own stack like `make bench` (bench/run.py: embedded MongoDB with the
-demo stories, gunicorn with deploy/gunicorn.conf.py, two workers) and measures,
-each bounded in time:
+demo stories; the events workers, deploy/gunicorn-events.conf.py, two at the
+lowest CPU priority, as nginx routes beacons to them; for the read path also the
+web workers, deploy/gunicorn.conf.py) and measures, each bounded in time:
 
 - max:       the event endpoint's own req/s (wrk, 50 connections, beacons of a
              distinct page view and address each);
@@ -14,11 +15,15 @@ each bounded in time:
              flush interval lost), the loss measured in events and in seconds of
              that worker's beacons;
 - read path (`read_path_cost`, also a scenario of `make bench`): cached
-             /e/demo with its share of beacons (BEACONS_PER_EMBED, one per page
-             view, each view one embed request at the origin: no CDN), against
-             without: at saturation (one wrk, both kinds of request), and at a
-             fixed offered embed rate of half the maximum, where the embeds'
-             achieved rate and p99 are compared with and without beacons beside.
+             /e/demo from the web workers with beacons to the events workers
+             beside (each page view one embed request at the origin: no CDN),
+             against without: at saturation (beacons as fast as they are
+             answered; ROUNDS alternating rounds, medians compared), and at a
+             fixed offered embed rate of half the maximum with BEACONS_PER_EMBED
+             beacons offered per embed, where the embeds' achieved rate and p99
+             are compared with and without, and the beacons' achieved share told.
+             SHARED=1 sends the beacons to the web workers instead (no events
+             workers: what they are for).
 
 Writes var/bench/events.json and prints a table.
 
@@ -54,24 +59,18 @@ BEACONS_PER_EMBED = float(os.environ.get("BEACONS_PER_EMBED", "1"))
 OFFERED = float(os.environ.get("OFFERED", "0.5"))
 # Paced runs: many connections, so that wrk's whole-millisecond pause makes fine steps.
 PACED_CONNECTIONS = 100
+ROUNDS = int(os.environ.get("ROUNDS", "3"))
 
 BEACON_LUA = """
 local n = 0
 local threads = 0
 function setup(thread) thread:set("tid", threads); threads = threads + 1 end
-local embed
 function init(args)
   prefix = string.format("%s%02d", os.getenv("RUN") or "r", tid)
-  -- Here, not at load: wrk sets the Host header just before init, and without
-  -- one the fast path leaves the request to Django, as Django's own rules say.
-  embed = wrk.format("GET", "/e/demo", {["Accept-Encoding"] = "br"})
 end
 function delay() return tonumber(os.getenv("PAUSE_MS") or "0") end
-local share = tonumber(os.getenv("SHARE") or "1")
 request = function()
   n = n + 1
-  -- With SHARE > 1, one request in SHARE is a beacon and the others the cached embed.
-  if share > 1 and n % share ~= 0 then return embed end
   local view = string.format("%s%016d", prefix, n)
   local body = '{"k":"' .. os.getenv("TOKEN") .. '","s":"' .. os.getenv("STORY")
     .. '","p":"' .. view .. '","o":"https://site' .. (n % 7) .. '.example","t":"grid",'
@@ -213,36 +212,51 @@ def _parallel(*runs: Run) -> list[dict[str, Any]]:
     return results
 
 
-def read_path_cost(base: str, wrk_env: dict[str, str], seconds: int = SECONDS
-                   ) -> dict[str, Any]:
-    """What beacons at their share cost cached /e/demo: saturated, and at half its
-    maximum offered rate (achieved rate and p99 with and without beacons)."""
+def read_path_cost(base: str, beacons_base: str, wrk_env: dict[str, str],
+                   seconds: int = SECONDS) -> dict[str, Any]:
+    """What beacons cost cached /e/demo, as deployed: embeds to the web workers at
+    `base`, beacons to the events workers at `beacons_base` (nginx's routing).
+    Saturated (beacons as fast as they are answered, beside), and at half the embeds'
+    maximum with beacons offered at their share: achieved rates and p99."""
     lua = OUT / "lua" / "beacon.lua"
     lua.write_text(BEACON_LUA)
     delay = OUT / "lua" / "delay.lua"
     if not delay.exists():
         delay.write_text(DELAY_LUA + DONE_LUA)
+    done = str(OUT / "lua" / "done.lua")
     embed = base + "/e/demo"
-    beacons = base + "/api/v1/events"
+    beacons = beacons_base + "/api/v1/events"
     br = ("Accept-Encoding: br",)
     for _ in range(3):
         fetch(embed, {"Accept-Encoding": "br"})
     out: dict[str, Any] = {"beacons_per_embed": BEACONS_PER_EMBED, "seconds": seconds,
+                           "shared_workers": base == beacons_base,
                            "load_average_before": os.getloadavg()[0]}
 
-    print(f"read path: saturated, embeds alone and with {BEACONS_PER_EMBED:g} beacon(s) "
-          f"per embed, {seconds} s each", flush=True)
-    alone = wrk_once(embed, CONNECTIONS, seconds, str(OUT / "lua" / "done.lua"), br)
-    share = round(1 + 1 / BEACONS_PER_EMBED)  # one request in `share` is a beacon
-    mixed = wrk_once(beacons, CONNECTIONS, seconds, str(lua),
-                     env={**wrk_env, "RUN": "sat", "SHARE": str(share)})
-    embeds = mixed["requests_per_s"] * (share - 1) / share
+    # Saturated runs on these cores swing by more than the effect sought, so
+    # alone and with alternate, ROUNDS times, and their medians are compared.
+    print(f"read path: saturated, embeds alone and with beacons beside, {seconds} s each, "
+          f"{ROUNDS} rounds", flush=True)
+    alones, withs, beacon_runs = [], [], []
+    for _ in range(ROUNDS):
+        alones.append(wrk_once(embed, CONNECTIONS, seconds, done, br))
+        with_embed, with_beacons = _parallel(
+            (embed, CONNECTIONS, seconds, done, br, {}),
+            (beacons, CONNECTIONS, seconds, str(lua), (), {**wrk_env, "RUN": "sat"}))
+        withs.append(with_embed)
+        beacon_runs.append(with_beacons)
+    alone = _median_run(alones)
+    with_embed, with_beacons = _median_run(withs), _median_run(beacon_runs)
     out["saturated"] = {
         "embeds_alone_per_s": alone["requests_per_s"],
-        "embeds_with_beacons_per_s": round(embeds, 1),
-        "beacons_per_s": round(mixed["requests_per_s"] / share, 1),
-        "embed_ratio": round(embeds / alone["requests_per_s"], 3),
-        "alone": alone, "mixed": mixed}
+        "embeds_with_beacons_per_s": with_embed["requests_per_s"],
+        "beacons_per_s": with_beacons["requests_per_s"],
+        "beacon_errors": sum(r["errors"] for r in beacon_runs),
+        "embed_ratio": round(with_embed["requests_per_s"] / alone["requests_per_s"], 3),
+        "rounds": {"alone": [r["requests_per_s"] for r in alones],
+                   "with": [r["requests_per_s"] for r in withs],
+                   "beacons": [r["requests_per_s"] for r in beacon_runs]},
+        "alone": alone, "with": with_embed, "beacons": with_beacons}
 
     target = alone["requests_per_s"] * OFFERED
     pause = pause_for(target)
@@ -254,15 +268,17 @@ def read_path_cost(base: str, wrk_env: dict[str, str], seconds: int = SECONDS
         (embed, PACED_CONNECTIONS, seconds, str(delay), br, {"WRK_DELAY_MS": pause}),
         (beacons, PACED_CONNECTIONS, seconds, str(lua), (),
          {**wrk_env, "RUN": "fix", "PAUSE_MS": pause_for(target * BEACONS_PER_EMBED)}))
+    keys = ("requests_per_s", "p50_ms", "p99_ms", "errors")
     out["fixed_rate"] = {
         "offered_embeds_per_s": round(target, 1), "offered_share_of_max": OFFERED,
-        "without": {k: paced_alone[k] for k in ("requests_per_s", "p50_ms", "p99_ms",
-                                                "errors")},
-        "with": {k: paced_embed[k] for k in ("requests_per_s", "p50_ms", "p99_ms", "errors")},
-        "beacons": {k: paced_beacons[k] for k in ("requests_per_s", "p50_ms", "p99_ms",
-                                                  "errors")},
+        "without": {k: paced_alone[k] for k in keys},
+        "with": {k: paced_embed[k] for k in keys},
+        "beacons": {k: paced_beacons[k] for k in keys},
         "embed_rate_ratio": round(paced_embed["requests_per_s"]
                                   / max(paced_alone["requests_per_s"], 1), 3),
+        "beacon_rate_ratio": round(paced_beacons["requests_per_s"]
+                                   / max(paced_embed["requests_per_s"] * BEACONS_PER_EMBED, 1),
+                                   3),
         "embed_p99_with_over_without": round(paced_embed["p99_ms"]
                                              / max(paced_alone["p99_ms"], 0.001), 2),
     }
@@ -270,15 +286,24 @@ def read_path_cost(base: str, wrk_env: dict[str, str], seconds: int = SECONDS
     return out
 
 
+def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run of median req/s."""
+    return sorted(runs, key=lambda r: r["requests_per_s"])[len(runs) // 2]
+
+
 def read_path_line(r: dict[str, Any]) -> str:
     """The scenario's line in a report."""
     sat, fixed = r["saturated"], r["fixed_rate"]
-    return (f"embeds with {r['beacons_per_embed']:g} beacon(s) each: saturated "
-            f"{sat['embeds_with_beacons_per_s']:,.0f}/s against {sat['embeds_alone_per_s']:,.0f}"
-            f" alone ({sat['embed_ratio']:.2f}); offered {fixed['offered_embeds_per_s']:,.0f}/s: "
-            f"achieved {fixed['with']['requests_per_s']:,.0f} with beacons against "
-            f"{fixed['without']['requests_per_s']:,.0f} without ({fixed['embed_rate_ratio']:.3f}), "
-            f"p99 {fixed['with']['p99_ms']:.2f} ms against {fixed['without']['p99_ms']:.2f} ms")
+    where = "the web workers" if r.get("shared_workers") else "the events workers"
+    return (f"beacons to {where}: saturated, embeds {sat['embeds_with_beacons_per_s']:,.0f}/s"
+            f" with {sat['beacons_per_s']:,.0f} beacons/s beside against "
+            f"{sat['embeds_alone_per_s']:,.0f} alone ({sat['embed_ratio']:.2f}, medians of "
+            f"{len(sat.get('rounds', {}).get('alone', [1]))}); offered "
+            f"{fixed['offered_embeds_per_s']:,.0f}/s with {r['beacons_per_embed']:g} beacon(s)"
+            f" each: achieved {fixed['with']['requests_per_s']:,.0f} against "
+            f"{fixed['without']['requests_per_s']:,.0f} without ({fixed['embed_rate_ratio']:.3f}),"
+            f" p99 {fixed['with']['p99_ms']:.2f} ms against {fixed['without']['p99_ms']:.2f} ms;"
+            f" beacons answered {fixed.get('beacon_rate_ratio', 1):.0%} of their share")
 
 
 def _setup() -> tuple[Any, dict[str, str], dict[str, str], Any]:
@@ -302,8 +327,11 @@ def _setup() -> tuple[Any, dict[str, str], dict[str, str], Any]:
 def read_path_only() -> None:
     db, env, wrk_env, _ = _setup()
     try:
-        with gunicorn(env) as port:
-            result = read_path_cost(f"http://127.0.0.1:{port}", wrk_env)
+        # SHARED=1: the beacons to the web workers, as without the events workers.
+        with gunicorn(env) as port, gunicorn(env, events=True) as events_port:
+            beacons = port if os.environ.get("SHARED") == "1" else events_port
+            result = read_path_cost(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{beacons}",
+                                    wrk_env)
     finally:
         db.stop()
     (OUT / "events-read-path.json").write_text(json.dumps(result, indent=2))
@@ -318,7 +346,7 @@ def main() -> None:
     results: dict[str, Any] = {"rate": RATE, "paced_seconds": PACED_SECONDS,
                                "flush_interval_s": float(FLUSH)}
     try:
-        with gunicorn(env) as port:
+        with gunicorn(env, events=True) as port:
             base = f"http://127.0.0.1:{port}"
             url = base + "/api/v1/events"
             fetch(base + "/e/demo")
@@ -368,7 +396,8 @@ def main() -> None:
                            flush_interval_s=float(FLUSH))
                 results[name] = run
 
-            results["read_path"] = read_path_cost(base, wrk_env)
+            with gunicorn(env) as web:
+                results["read_path"] = read_path_cost(f"http://127.0.0.1:{web}", base, wrk_env)
             body, _ = fetch(base + "/e/demo", {"Accept-Encoding": "br"})
             results["embed_br_bytes"] = len(body)
     finally:

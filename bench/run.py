@@ -154,16 +154,19 @@ def environment(**extra: str) -> dict[str, str]:
 
 @contextmanager
 def gunicorn(env: dict[str, str], *args: str, port: int | None = None,
-             cpus: str | None = None) -> Iterator[int]:
-    """gunicorn as shipped on `port` (a free one by default), on `cpus` if given."""
+             cpus: str | None = None, events: bool = False) -> Iterator[int]:
+    """gunicorn as shipped on `port` (a free one by default), on `cpus` if given;
+    with `events`, the events workers (deploy/gunicorn-events.conf.py)."""
     port = port or free_port()
+    config = "deploy/gunicorn-events.conf.py" if events else "deploy/gunicorn.conf.py"
     if port_open(port):
         raise loadgen.BenchError(f"port {port} is already taken by another process: "
                                  "stop it, or let the bench choose a free port")
     log = OUT / f"gunicorn-{port}.log"
     process = subprocess.Popen(
-        loadgen.pinned(cpus, [str(BIN / "gunicorn"), "-c", "deploy/gunicorn.conf.py", *args]),
-        cwd=ROOT, env={**env, "PORT": str(port)}, stdout=subprocess.DEVNULL,
+        loadgen.pinned(cpus, [str(BIN / "gunicorn"), "-c", config, *args]),
+        cwd=ROOT, env={**env, "PORT": str(port), "EVENTS_BIND": f"127.0.0.1:{port}"},
+        stdout=subprocess.DEVNULL,
         stderr=log.open("wb"),
     )
     MASTERS[port] = process.pid
@@ -498,7 +501,7 @@ def bench() -> None:
                                                       script=mixed)
                 extra["mixed_paths"] = paths
             extra["edit_to_embed"] = propagation(base)
-            extra["analytics"] = analytics(port)
+            extra["analytics"] = analytics(port, env)
         peer_env = {**env, "DJANGO_SETTINGS_MODULE": "bench.peer.settings"}
         with gunicorn(peer_env, "-k", "gthread", "--threads", "4",
                       "bench.peer.wsgi:application") as port:
@@ -529,7 +532,7 @@ def bench() -> None:
             files=("report.html",))
 
 
-def analytics(port: int) -> dict[str, Any]:
+def analytics(port: int, env: dict[str, str]) -> dict[str, Any]:
     """Cached /e/demo with the analytics beacons of its page views, against without
     (bench/events.read_path_cost)."""
     from bench import events
@@ -540,7 +543,10 @@ def analytics(port: int) -> dict[str, Any]:
     if story is None:
         raise SystemExit("bench: the demo story is missing")
     wrk_env = {"TOKEN": tokens.sign(str(story.id)), "STORY": str(story.id)}
-    result = events.read_path_cost(f"http://127.0.0.1:{port}", wrk_env, min(SECONDS, 20))
+    with gunicorn(env, events=True) as events_port:
+        result = events.read_path_cost(f"http://127.0.0.1:{port}",
+                                       f"http://127.0.0.1:{events_port}", wrk_env,
+                                       min(SECONDS, 20))
     print("  analytics       ", events.read_path_line(result), flush=True)
     return result
 

@@ -28,15 +28,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 class Gunicorn:
-    """gunicorn with deploy/gunicorn.conf.py, the production worker model."""
+    """gunicorn with deploy/gunicorn.conf.py, the production worker model (or another
+    `config`: deploy/gunicorn-events.conf.py, the events workers)."""
 
-    def __init__(self, mongodb_uri: str, workers: int = 1, **env: str) -> None:
+    def __init__(self, mongodb_uri: str, workers: int = 1,
+                 config: str = "deploy/gunicorn.conf.py", **env: str) -> None:
         self.port = free_port()
+        self.config = config
         self.env = {
             **os.environ,
             "MONGODB_URI": mongodb_uri,
             "PORT": str(self.port),
             "WEB_CONCURRENCY": str(workers),
+            "EVENTS_BIND": f"127.0.0.1:{self.port}",
+            "EVENTS_CONCURRENCY": str(workers),
             "SECRET_KEY": "test-only-secret-key-that-is-long-enough-for-django-checks",
             "STATIC_ROOT": "var/test-static",
             "JINJA_BYTECODE_DIR": "var/test-jinja-cache",
@@ -52,7 +57,7 @@ class Gunicorn:
     def start(self, timeout: float = 30) -> None:
         self.log = tempfile.TemporaryFile()
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).parent / "gunicorn"), "-c", "deploy/gunicorn.conf.py"],
+            [str(Path(sys.executable).parent / "gunicorn"), "-c", self.config],
             cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=self.log,
         )
         deadline = time.monotonic() + timeout
@@ -135,7 +140,8 @@ class Nginx:
 
     def __init__(self, upstream_port: int, static_root: Path | None = None,
                  upstream_keepalive: str | None = None, worker_processes: str | None = None,
-                 extra_server: str = "", balancers: tuple[str, ...] | None = None) -> None:
+                 extra_server: str = "", balancers: tuple[str, ...] | None = None,
+                 events_port: int | None = None) -> None:
         self.port = free_port()
         self.upstream_port = upstream_port
         self.dir = Path(tempfile.mkdtemp(prefix="samembed-nginx-"))
@@ -160,6 +166,8 @@ class Nginx:
         site = _replace((DEPLOY_NGINX / "samembed.conf").read_text(), [
             ("/var/cache/nginx/", f"{d}/cache/"),
             ("server 127.0.0.1:8000", f"server 127.0.0.1:{upstream_port}"),
+            # No events workers of their own: the beacons go to the web workers.
+            ("server 127.0.0.1:8001", f"server 127.0.0.1:{events_port or upstream_port}"),
             ("listen 80 default_server", f"listen 127.0.0.1:{self.port} default_server"),
             ("root /srv/samembed/var;", f"root {d}/www;"),
         ])

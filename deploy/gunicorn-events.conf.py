@@ -1,0 +1,32 @@
+"""gunicorn settings for the events workers: the embed frames' beacons (events path).
+
+The same application and settings as deploy/gunicorn.conf.py, in a gunicorn of
+its own that nginx (deploy/nginx/samembed.conf) and the Ingress
+(deploy/kubernetes/events.yaml) send `POST /api/v1/events` to. Its workers run
+at the lowest CPU priority: a beacon costs more than a cached embed (a POST
+with a body, then validated and counted), and the reader waits for the embed,
+never for the beacon, so when the cores are busy the embeds get them and the
+beacons wait. The web workers still answer beacons themselves (`make run`, or
+nginx's fallback while this is down).
+
+    EVENTS_BIND (127.0.0.1:8001), EVENTS_CONCURRENCY (2), EVENTS_NICE (19)
+"""
+
+import os
+import runpy
+
+# Everything of the web workers' settings (keep-alive, forwarded_allow_ips,
+# metrics directory hooks), then what differs.
+globals().update({name: value for name, value in runpy.run_path(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "gunicorn.conf.py")).items()
+    if not name.startswith("__")})
+
+bind = os.environ.get("EVENTS_BIND", "127.0.0.1:8001")
+workers = int(os.environ.get("EVENTS_CONCURRENCY", "2"))
+proc_name = "samembed-events"
+NICE = int(os.environ.get("EVENTS_NICE", "19"))
+
+
+def post_fork(server, worker):
+    """Lower this worker's CPU priority (an unprivileged process may lower its own)."""
+    os.nice(NICE - os.nice(0))
