@@ -292,18 +292,22 @@ def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def read_path_line(r: dict[str, Any]) -> str:
-    """The scenario's line in a report."""
+    """The scenario's line in a report (also of results published before the events
+    workers: those sent the beacons to the web workers, one run each)."""
     sat, fixed = r["saturated"], r["fixed_rate"]
-    where = "the web workers" if r.get("shared_workers") else "the events workers"
+    where = "the web workers" if r.get("shared_workers", True) else "the events workers"
+    rounds = len(sat["rounds"]["alone"]) if "rounds" in sat else 1
+    answered = (f"; beacons answered {fixed['beacon_rate_ratio']:.0%} of their share"
+                if "beacon_rate_ratio" in fixed else "")
     return (f"beacons to {where}: saturated, embeds {sat['embeds_with_beacons_per_s']:,.0f}/s"
             f" with {sat['beacons_per_s']:,.0f} beacons/s beside against "
-            f"{sat['embeds_alone_per_s']:,.0f} alone ({sat['embed_ratio']:.2f}, medians of "
-            f"{len(sat.get('rounds', {}).get('alone', [1]))}); offered "
-            f"{fixed['offered_embeds_per_s']:,.0f}/s with {r['beacons_per_embed']:g} beacon(s)"
-            f" each: achieved {fixed['with']['requests_per_s']:,.0f} against "
+            f"{sat['embeds_alone_per_s']:,.0f} alone ({sat['embed_ratio']:.2f}, median of "
+            f"{rounds} run(s)); offered {fixed['offered_embeds_per_s']:,.0f}/s with "
+            f"{r['beacons_per_embed']:g} beacon(s) each: achieved "
+            f"{fixed['with']['requests_per_s']:,.0f} against "
             f"{fixed['without']['requests_per_s']:,.0f} without ({fixed['embed_rate_ratio']:.3f}),"
-            f" p99 {fixed['with']['p99_ms']:.2f} ms against {fixed['without']['p99_ms']:.2f} ms;"
-            f" beacons answered {fixed.get('beacon_rate_ratio', 1):.0%} of their share")
+            f" p99 {fixed['with']['p99_ms']:.2f} ms against {fixed['without']['p99_ms']:.2f} ms"
+            f"{answered}")
 
 
 def _setup() -> tuple[Any, dict[str, str], dict[str, str], Any]:

@@ -30,8 +30,9 @@ Scenarios (`make bench`), in one run, side by side:
              the loader and images;
 - cold by posts: application time with 10, 50 and 100 posts on the page;
 - edit:      seconds from a story edit until both workers serve it;
-- analytics: cached /e/demo with its share of event beacons against without,
-             saturated and at half the maximum offered rate (bench/events.py);
+- analytics: cached /e/demo with event beacons to the events workers beside
+             (deploy/gunicorn-events.conf.py) against without, saturated and at
+             half the maximum offered rate (bench/events.py);
 - fixed rates: ours and the stack at 25/50/75 % of their maximum, offered by the
              open-loop generator (bench/openloop.c via bench/loadgen.py), servers
              and generator pinned to different cores;

@@ -1,8 +1,7 @@
 """gunicorn settings for the events workers: the embed frames' beacons (events path).
 
 The same application and settings as deploy/gunicorn.conf.py, in a gunicorn of
-its own that nginx (deploy/nginx/samembed.conf) and the Ingress
-(deploy/kubernetes/events.yaml) send `POST /api/v1/events` to. Its workers run
+its own that nginx (deploy/nginx/samembed.conf) sends `POST /api/v1/events` to. Its workers run
 at the lowest CPU priority: a beacon costs more than a cached embed (a POST
 with a body, then validated and counted), and the reader waits for the embed,
 never for the beacon, so when the cores are busy the embeds get them and the
