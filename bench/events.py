@@ -44,6 +44,8 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from bson import ObjectId
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
@@ -229,6 +231,8 @@ def read_path_cost(base: str, beacons_base: str, wrk_env: dict[str, str],
     br = ("Accept-Encoding: br",)
     for _ in range(3):
         fetch(embed, {"Accept-Encoding": "br"})
+    story_id = ObjectId(wrk_env["STORY"])
+    before = (accepted(beacons_base), rolled_up(story_id))
     out: dict[str, Any] = {"beacons_per_embed": BEACONS_PER_EMBED, "seconds": seconds,
                            "shared_workers": base == beacons_base,
                            "load_average_before": os.getloadavg()[0]}
@@ -238,11 +242,12 @@ def read_path_cost(base: str, beacons_base: str, wrk_env: dict[str, str],
     print(f"read path: saturated, embeds alone and with beacons beside, {seconds} s each, "
           f"{ROUNDS} rounds", flush=True)
     alones, withs, beacon_runs = [], [], []
-    for _ in range(ROUNDS):
+    for n in range(ROUNDS):
         alones.append(wrk_once(embed, CONNECTIONS, seconds, done, br))
+        # Page views of their own each round: a page view seen before is a replay.
         with_embed, with_beacons = _parallel(
             (embed, CONNECTIONS, seconds, done, br, {}),
-            (beacons, CONNECTIONS, seconds, str(lua), (), {**wrk_env, "RUN": "sat"}))
+            (beacons, CONNECTIONS, seconds, str(lua), (), {**wrk_env, "RUN": f"sat{n}"}))
         withs.append(with_embed)
         beacon_runs.append(with_beacons)
     alone = _median_run(alones)
@@ -282,6 +287,12 @@ def read_path_cost(base: str, beacons_base: str, wrk_env: dict[str, str],
         "embed_p99_with_over_without": round(paced_embed["p99_ms"]
                                              / max(paced_alone["p99_ms"], 0.001), 2),
     }
+    # Lost or only late: every beacon the endpoint took must reach the rollups (the
+    # ones wrk did not send in time were waiting on their connection, as a
+    # browser's queued beacons wait: late, not lost).
+    after = settle(beacons_base, story_id)
+    out["beacons_kept"] = {"accepted": after[0] - before[0],
+                           "rolled_up": after[1] - before[1]}
     out["load_average_after"] = os.getloadavg()[0]
     return out
 
@@ -298,7 +309,12 @@ def read_path_line(r: dict[str, Any]) -> str:
     where = "the web workers" if r.get("shared_workers", True) else "the events workers"
     rounds = len(sat["rounds"]["alone"]) if "rounds" in sat else 1
     answered = (f"; beacons answered {fixed['beacon_rate_ratio']:.0%} of their share"
+                f" (p99 {fixed['beacons']['p99_ms']:.2f} ms)"
                 if "beacon_rate_ratio" in fixed else "")
+    if "beacons_kept" in r:
+        kept = r["beacons_kept"]
+        answered += (f"; of {kept['accepted']:,} beacons accepted, {kept['rolled_up']:,} "
+                     "in the rollups")
     return (f"beacons to {where}: saturated, embeds {sat['embeds_with_beacons_per_s']:,.0f}/s"
             f" with {sat['beacons_per_s']:,.0f} beacons/s beside against "
             f"{sat['embeds_alone_per_s']:,.0f} alone ({sat['embed_ratio']:.2f}, median of "

@@ -10,10 +10,15 @@ by hand. `make bench-release` runs the three and then this.
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.events import read_path_line  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results"
 README = ROOT / "README.md"
 BEGIN = "<!-- bench results: written by `make bench-readme` from bench/results/; do not edit -->"
@@ -72,6 +77,9 @@ def _bench(data: dict[str, Any]) -> list[str]:
                      "application / template / database ms): " + "; ".join(
                          f"{n} posts {t['app_p50_ms']} / {t['render_p50_ms']} / {t['db_p50_ms']}"
                          for n, t in by_posts.items()) + ".")
+    if "analytics" in data:
+        lines.append(f"- analytics (one beacon per embed request, no CDN): "
+                     f"{read_path_line(data['analytics'])}.")
     fixed = data.get("fixed_rates")
     if fixed:
         lines += ["", f"Latency at fixed offered rates (`bench/openloop.c`, "

@@ -664,6 +664,7 @@ def summarise(results: dict[str, Result], extra: dict[str, Any]) -> dict[str, An
         "cold render p50 <= 3 ms of application time (excluding the database)":
             0 < cold["app_p50_ms"] <= 3,
         **outage_goals(extra["outage"]),
+        **analytics_goals(extra["analytics"]),
     }
     return {
         "seconds_per_scenario": SECONDS,
@@ -678,6 +679,20 @@ def summarise(results: dict[str, Result], extra: dict[str, Any]) -> dict[str, An
         },
         "goals": goals,
         **extra,
+    }
+
+
+def analytics_goals(a: dict[str, Any]) -> dict[str, bool]:
+    """The analytics scenario's goals: the embeds keep their rate beside the beacons,
+    and no beacon the endpoint accepted is missing from the rollups."""
+    kept = a.get("beacons_kept", {})
+    return {
+        "analytics: embeds within 5% of their rate with beacons beside, saturated (median)":
+            a["saturated"]["embed_ratio"] >= 0.95,
+        "analytics: embeds within 5% of their rate with beacons beside, at 50% of the max":
+            a["fixed_rate"]["embed_rate_ratio"] >= 0.95,
+        "analytics: every beacon accepted is in the rollups":
+            bool(kept) and kept["accepted"] == kept["rolled_up"],
     }
 
 

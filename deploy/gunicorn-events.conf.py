@@ -8,7 +8,12 @@ never for the beacon, so when the cores are busy the embeds get them and the
 beacons wait. The web workers still answer beacons themselves (`make run`, or
 nginx's fallback while this is down).
 
-    EVENTS_BIND (127.0.0.1:8001), EVENTS_CONCURRENCY (2), EVENTS_NICE (19)
+    EVENTS_BIND (127.0.0.1:8001), EVENTS_CONCURRENCY (2), EVENTS_NICE (19),
+    EVENTS_METRICS_DIR (a directory of its own, made at start and removed at exit)
+
+Its /metrics (on its own port) sums its own workers only: METRICS_DIR, which the
+web workers may share with nothing else (they clear it when they start), is not
+read here.
 """
 
 import os
@@ -24,6 +29,13 @@ bind = os.environ.get("EVENTS_BIND", "127.0.0.1:8001")
 workers = int(os.environ.get("EVENTS_CONCURRENCY", "2"))
 proc_name = "samembed-events"
 NICE = int(os.environ.get("EVENTS_NICE", "19"))
+_web_on_starting = on_starting  # noqa: F821 - defined by gunicorn.conf.py above
+
+
+def on_starting(server):
+    """Give the events workers a metrics directory apart from the web workers' one."""
+    os.environ["METRICS_DIR"] = os.environ.get("EVENTS_METRICS_DIR", "")
+    _web_on_starting(server)
 
 
 def post_fork(server, worker):

@@ -37,7 +37,7 @@ def server(embedded_db: EmbeddedDB) -> Iterator[Gunicorn]:
     gunicorn.stop()
 
 
-def send(server: Gunicorn, story: Story, view: str) -> int:
+def send(server: Gunicorn | Nginx, story: Story, view: str) -> int:
     sid = str(story.id)
     body = json.dumps({"k": tokens.sign(sid), "s": sid, "p": view, "o": "https://news.example",
                        "t": "list", "n": 2000, "e": [["load", None, 5]]}).encode()
@@ -72,10 +72,70 @@ def test_a_worker_that_restarts_writes_what_it_counted(server: Gunicorn) -> None
     assert loads(story) == 0  # not flushed yet
     (worker,) = worker_pids(server)
     os.kill(worker, signal.SIGTERM)  # an orderly restart, as max_requests or a deploy does
+    assert wait_loads(story, 10) == 10
+
+
+def nice(pid: int) -> int:
+    """A process's nice value: the 19th field of /proc/<pid>/stat (after its name)."""
+    return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+def accepted(server: Gunicorn) -> int:
+    """The beacons this gunicorn's workers accepted, from its own /metrics."""
+    with urllib.request.urlopen(server.url + "/metrics", timeout=10) as response:  # noqa: S310
+        text = response.read().decode()
+    found = re.search(r'^samembed_beacons_total\{reason="",result="accepted"\} (\d+)', text, re.M)
+    return int(found.group(1)) if found else 0
+
+
+def wait_accepted(server: Gunicorn, count: int) -> int:
+    """`accepted(server)` once it reaches `count` (beacons are judged after the answer)."""
+    deadline = time.monotonic() + 10
+    while (seen := accepted(server)) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return seen
+
+
+def test_nginx_sends_beacons_to_the_niced_events_workers_and_to_the_web_workers_while_they_are_down(
+    embedded_db: EmbeddedDB, static_files: None, tmp_path: Path,
+) -> None:
+    story = make_story("harbour")
+    # One environment for both, as a VM's /etc/samembed/env: the events workers
+    # keep their counters apart from the web workers' METRICS_DIR all the same.
+    shared = {"METRICS_DIR": str(tmp_path / "metrics")}
+    web = Gunicorn(embedded_db.uri, workers=1, **shared)
+    events = Gunicorn(embedded_db.uri, workers=1, config="deploy/gunicorn-events.conf.py",
+                      **shared)
+    web.start()
+    events.start()
+    nginx = Nginx(web.port, events_port=events.port, worker_processes="1")
+    try:
+        nginx.start()
+        assert [nice(pid) for pid in worker_pids(events)] == [19]
+        assert [nice(pid) for pid in worker_pids(web)] == [os.nice(0)]
+        for i in range(5):
+            assert send(nginx, story, f"pv-routed-{i:08d}") == 204
+        assert wait_accepted(events, 5) == 5
+        assert accepted(web) == 0
+
+        events.stop()  # connections refused: nginx passes each beacon to the web workers
+        for i in range(5):
+            assert send(nginx, story, f"pv-fallback-{i:08d}") == 204
+        assert wait_accepted(web, 5) == 5
+        # And the events workers' exit wrote what they had counted.
+        assert wait_loads(story, 5) >= 5
+    finally:
+        nginx.stop()
+        events.stop()
+        web.stop()
+
+
+def wait_loads(story: Story, count: int) -> int:
+    """`loads(story)` once it reaches `count` (a flush may still be on its way)."""
     deadline = time.monotonic() + 20
-    while loads(story) < 10 and time.monotonic() < deadline:
+    while (seen := loads(story)) < count and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert loads(story) == 10
+    return seen
 
 
 def test_nginx_never_answers_the_stats_api_from_its_microcache(embedded_db: EmbeddedDB,

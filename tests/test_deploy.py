@@ -196,14 +196,43 @@ def test_the_web_pods_are_probed_and_the_ingest_runs_once() -> None:
     assert args == ["manage.py", "flags", "guard"]
 
 
+def test_beacons_reach_the_events_pods_and_the_web_pods_while_those_are_down() -> None:
+    docs: dict[str, Any] = dict(_manifests())
+    events = docs["events.yaml:Deployment/samembed-events"]["spec"]["template"]["spec"]
+    container = events["containers"][0]
+    assert container["command"] == [".venv/bin/gunicorn", "-c", "deploy/gunicorn-events.conf.py"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    port = container["ports"][0]["containerPort"]
+    assert env["EVENTS_BIND"] == f"0.0.0.0:{port}"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # Below the web pods' request: the kernel shares a busy node by requests.
+    web = docs["web.yaml:Deployment/samembed-web"]["spec"]["template"]["spec"]["containers"][0]
+    assert _cpu(container["resources"]["requests"]["cpu"]) < _cpu(
+        web["resources"]["requests"]["cpu"])
+    ingress = docs["events.yaml:Ingress/samembed-events"]
+    (path,) = ingress["spec"]["rules"][0]["http"]["paths"]
+    assert (path["path"], path["pathType"]) == ("/api/v1/events", "Exact")
+    assert path["backend"]["service"]["name"] == "samembed-events"
+    fallback = ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/default-backend"]
+    assert f"web.yaml:Service/{fallback}" in docs
+    assert docs["events.yaml:Service/samembed-events"]["spec"]["selector"] == (
+        docs["events.yaml:Deployment/samembed-events"]["spec"]["selector"]["matchLabels"])
+
+
+def _cpu(value: str) -> float:
+    return float(value[:-1]) / 1000 if value.endswith("m") else float(value)
+
+
 def test_systemd_units_raise_the_file_limit_and_run_the_shipped_commands() -> None:
     web = (DEPLOY / "systemd" / "samembed-web.service").read_text()
     ingest = (DEPLOY / "systemd" / "samembed-ingest.service").read_text()
     guard = (DEPLOY / "systemd" / "samembed-flags-guard.service").read_text()
-    for unit in (web, ingest, guard):
+    events = (DEPLOY / "systemd" / "samembed-events.service").read_text()
+    for unit in (web, ingest, guard, events):
         assert "\nLimitNOFILE=65536\n" in unit
         assert "\nEnvironmentFile=/etc/samembed/env\n" in unit
     assert "gunicorn -c deploy/gunicorn.conf.py" in web
+    assert "gunicorn -c deploy/gunicorn-events.conf.py" in events
     assert "manage.py ingest --loop" in ingest
     assert "manage.py flags guard\n" in guard
     sysctl = (DEPLOY / "sysctl" / "60-samembed.conf").read_text()
@@ -370,15 +399,16 @@ def test_every_shipped_config_trusts_named_proxies_only() -> None:
     default = re.search(r'os\.environ\.get\("FORWARDED_ALLOW_IPS", "([^"]*)"\)', conf)
     assert default, "gunicorn.conf.py no longer reads FORWARDED_ALLOW_IPS"
     found["gunicorn.conf.py"] = default.group(1)
-    web_unit = (DEPLOY / "systemd" / "samembed-web.service").read_text()
-    unit = re.search(r"^Environment=FORWARDED_ALLOW_IPS=(.*)$", web_unit, re.M)
-    assert unit, "samembed-web.service sets no FORWARDED_ALLOW_IPS"
-    found["samembed-web.service"] = unit.group(1)
+    for service in ("samembed-web.service", "samembed-events.service"):
+        text = (DEPLOY / "systemd" / service).read_text()
+        unit = re.search(r"^Environment=FORWARDED_ALLOW_IPS=(.*)$", text, re.M)
+        assert unit, f"{service} sets no FORWARDED_ALLOW_IPS"
+        found[service] = unit.group(1)
     for name, doc in _manifests():
-        if doc["kind"] == "Deployment" and name.endswith("samembed-web"):
+        if doc["kind"] == "Deployment" and name.endswith(("samembed-web", "samembed-events")):
             env = doc["spec"]["template"]["spec"]["containers"][0]["env"]  # type: ignore[index]
             found[name] = next(e["value"] for e in env if e["name"] == "FORWARDED_ALLOW_IPS")
-    assert len(found) == 4, found
+    assert len(found) == 6, found
     for where, value in found.items():
         proxies = _proxies(value)
         assert proxies and "*" not in proxies, f"{where}: FORWARDED_ALLOW_IPS={value!r}"
