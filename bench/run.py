@@ -224,12 +224,13 @@ def fetch(url: str, headers: dict[str, str] | None = None) -> tuple[bytes, dict[
 
 def wrk_once(url: str, connections: int, seconds: int, script: str,
              headers: tuple[str, ...] = (), env: dict[str, str] | None = None,
-             cpus: str | None = None) -> Result:
+             cpus: str | None = None, nice: int = 0) -> Result:
     extra = [arg for h in headers for arg in ("-H", h)]
     threads = min(2, connections) if cpus is None else min(len(cpus.split(",")), connections)
+    niced = ["nice", "-n", str(nice)] if nice else []
     out = subprocess.run(
-        loadgen.pinned(cpus, ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s",
-                              "--timeout", "5s", "-s", script, *extra, url]),
+        loadgen.pinned(cpus, [*niced, "wrk", f"-t{threads}", f"-c{connections}",
+                              f"-d{seconds}s", "--timeout", "5s", "-s", script, *extra, url]),
         capture_output=True, text=True, check=True, timeout=seconds + 60,
         env={**os.environ, **(env or {})},
     ).stdout

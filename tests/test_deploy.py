@@ -233,6 +233,8 @@ def test_systemd_units_raise_the_file_limit_and_run_the_shipped_commands() -> No
         assert "\nEnvironmentFile=/etc/samembed/env\n" in unit
     assert "gunicorn -c deploy/gunicorn.conf.py" in web
     assert "gunicorn -c deploy/gunicorn-events.conf.py" in events
+    # A nice value does not reach across services: the weight does.
+    assert "\nCPUWeight=1\n" in events and "CPUWeight" not in web
     assert "manage.py ingest --loop" in ingest
     assert "manage.py flags guard\n" in guard
     sysctl = (DEPLOY / "sysctl" / "60-samembed.conf").read_text()
