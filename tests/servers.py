@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.server
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -259,3 +260,60 @@ def publish(publisher: PublisherSite, path: str, body: str) -> str:
     """Serve `body` as a page of the publisher's site; its URL."""
     publisher.pages[path] = f"<!doctype html><html><body>{body}</body></html>".encode()
     return publisher.origin + path
+
+
+class LostReplyProxy:
+    """A TCP proxy in front of the database on 127.0.0.1 that forwards MongoDB's wire
+    messages both ways, except that it drops the connection in place of the answer to
+    the first write command naming `collection`: the database applied that write,
+    and the client never hears so (a network failure at the worst moment)."""
+
+    def __init__(self, upstream_port: int, collection: str) -> None:
+        self.upstream_port = upstream_port
+        self.marker = collection.encode()
+        self.dropped = threading.Event()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    @property
+    def uri(self) -> str:
+        # Direct: the database names its own port as the replica set's member, which
+        # a discovering client would connect to instead of this proxy.
+        return f"mongodb://127.0.0.1:{self.port}/samembed?directConnection=true"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:  # closed by stop()
+                return
+            threading.Thread(target=self._relay, args=(client,), daemon=True).start()
+
+    def _relay(self, client: socket.socket) -> None:
+        with client, socket.create_connection(("127.0.0.1", self.upstream_port)) as server:
+            while (request := _wire_message(client)) is not None:
+                server.sendall(request)
+                reply = _wire_message(server)
+                if reply is None:
+                    return
+                if (not self.dropped.is_set() and self.marker in request
+                        and (b"update" in request or b"insert" in request)):
+                    self.dropped.set()
+                    return
+                client.sendall(reply)
+
+    def stop(self) -> None:
+        self.listener.close()
+
+
+def _wire_message(sock: socket.socket) -> bytes | None:
+    """One whole MongoDB wire message (its first four bytes say its length)."""
+    data = b""
+    while len(data) < 4 or len(data) < int.from_bytes(data[:4], "little"):
+        chunk = sock.recv(65536 if len(data) >= 4 else 4 - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return data

@@ -17,7 +17,7 @@ from pymongo.collection import Collection
 from pymongo.errors import ConfigurationError, ConnectionFailure, ExecutionTimeout, PyMongoError
 
 from samembed.exceptions import DatabaseUnavailable
-from samembed.mongo import client, database
+from samembed.mongo import at_most_once, client, database
 
 # Document ids, for code outside this package that passes them around.
 Id = ObjectId
@@ -84,8 +84,10 @@ def atomically(work: Callable[[], T]) -> T:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def collection(name: str, durable: bool = False) -> Collection:
-    coll = database()[name]
+def collection(name: str, durable: bool = False, once: bool = False) -> Collection:
+    """A collection of the database; `once`: through the client that never retries a
+    write (`$inc` counters, which a retry applied twice would inflate)."""
+    coll = (at_most_once() if once else database())[name]
     return coll.with_options(write_concern=DURABLE) if durable else coll
 
 

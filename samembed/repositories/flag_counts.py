@@ -80,7 +80,8 @@ def increments(deltas: Mapping[tuple[str, str], Mapping[str, float]],
 def apply(ops: list[UpdateOne]) -> None:
     """Write one flush: a single unordered bulk write."""
     if ops:
-        collection(COLLECTION).bulk_write(ops, ordered=False)
+        # Never retried: a retry the database applies again would count twice.
+        collection(COLLECTION, once=True).bulk_write(ops, ordered=False)
 
 
 def window(keys: Iterable[str], since: datetime) -> Counts:

@@ -100,7 +100,8 @@ def increments(pages: dict[PageKey, list[int]], posts: dict[PostKey, list[int]]
 def apply(ops: list[UpdateOne]) -> None:
     """Write one flush: a single unordered bulk write."""
     if ops:
-        collection(COLLECTION).bulk_write(ops, ordered=False)
+        # Never retried: a retry the database applies again would count twice.
+        collection(COLLECTION, once=True).bulk_write(ops, ordered=False)
 
 
 @dataclass(frozen=True)
