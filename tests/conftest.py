@@ -55,9 +55,7 @@ def static_files() -> None:
     call_command("collectstatic", "--noinput", verbosity=0)
 
 
-@pytest.fixture
-def mongo_db(embedded_db: EmbeddedDB, static_files: None) -> Iterator[EmbeddedDB]:
-    """A clean database and a clean response cache for one test."""
+def _clean_database() -> None:
     database = mongo.database()
     for name in ("stories", "posts", "sources", "screens", "flags", "flag_counts",
                  "signin_attempts", "stats_hourly", "stats_reach", "stats_salts"):
@@ -65,6 +63,12 @@ def mongo_db(embedded_db: EmbeddedDB, static_files: None) -> Iterator[EmbeddedDB
     # Flags' trail entries name a flag, not a story: a new story never meets the
     # old ones, a flag of the same key would.
     database["audit"].delete_many({"flag": {"$type": "string"}})
+
+
+@pytest.fixture
+def mongo_db(embedded_db: EmbeddedDB, static_files: None) -> Iterator[EmbeddedDB]:
+    """A clean database and a clean response cache for one test, left clean after it."""
+    _clean_database()
     response_cache().clear()
     # Slugs name other stories (with other ids) in each test.
     flags._story_ids.clear()
@@ -72,6 +76,10 @@ def mongo_db(embedded_db: EmbeddedDB, static_files: None) -> Iterator[EmbeddedDB
     # asks the database for them; tests that write flags refresh the snapshot.
     flags.install(flags.Snapshot.build([]))
     yield embedded_db
+    # Clean after as well: a server a later module starts before its first test's
+    # clean-up would load this test's flags, then see them vanish mid-test (a new
+    # flags epoch, so new cache keys and renders it never asked for).
+    _clean_database()
     response_cache().clear()
     flags.install(flags.Snapshot.build([]))
 
