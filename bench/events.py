@@ -21,7 +21,10 @@ web workers, deploy/gunicorn.conf.py) and measures, each bounded in time:
              answered; ROUNDS alternating rounds, medians compared), and at a
              fixed offered embed rate of half the maximum with BEACONS_PER_EMBED
              beacons offered per embed, where the embeds' achieved rate and p99
-             are compared with and without, and the beacons' achieved share told.
+             are compared with and without, and the beacons' achieved share told;
+             then every beacon accepted must be in the rollups. The beacons'
+             generator runs at the lowest CPU priority (it stands for browsers
+             elsewhere).
              SHARED=1 sends the beacons to the web workers instead (no events
              workers: what they are for).
 
