@@ -23,15 +23,13 @@ from pymongo.database import Database
 from pymongo.server_api import ServerApi
 
 _lock = threading.Lock()
-_client: MongoClient | None = None
-_database: Database | None = None
-_pid: int | None = None
-_once_client: MongoClient | None = None
-_once_database: Database | None = None
-_once_pid: int | None = None
+# retry_writes -> (pid, client, database) of the process that made them: a client
+# inherited across fork() shares sockets with the parent, so every process that
+# touches the database makes its own.
+_made: dict[bool, tuple[int, MongoClient, Database]] = {}
 
 
-def _new_client(retry_writes: bool = True) -> MongoClient:
+def _new_client(retry_writes: bool) -> MongoClient:
     timeout = settings.MONGODB_READ_TIMEOUT_MS
     return MongoClient(
         settings.MONGODB_URI,
@@ -49,19 +47,28 @@ def _new_client(retry_writes: bool = True) -> MongoClient:
     )
 
 
+def _handles(retry_writes: bool = True) -> tuple[MongoClient, Database]:
+    made = _made.get(retry_writes)
+    if made is None or made[0] != os.getpid():
+        with _lock:
+            made = _made.get(retry_writes)
+            if made is None or made[0] != os.getpid():
+                made_client = _new_client(retry_writes)
+                # The name in the URI, read from what the client parsed: no lookup.
+                made = (os.getpid(), made_client,
+                        made_client.get_default_database("samembed"))
+                _made[retry_writes] = made
+    return made[1], made[2]
+
+
 def client() -> MongoClient:
     """This process's client (made on first use after a fork)."""
-    global _client, _database, _pid
-    # A client inherited across fork() shares sockets with the parent: make a new
-    # one in every process that touches the database.
-    if _client is None or _pid != os.getpid():
-        with _lock:
-            if _client is None or _pid != os.getpid():
-                _client = _new_client()
-                # The name in the URI, read from what the client parsed: no lookup.
-                _database = _client.get_default_database("samembed")
-                _pid = os.getpid()
-    return _client
+    return _handles()[0]
+
+
+def database() -> Database:
+    """The database the URI names (default `samembed`), as one handle per process."""
+    return _handles()[1]
 
 
 def at_most_once() -> Database:
@@ -73,31 +80,12 @@ def at_most_once() -> Database:
     SecantusDB does not yet, and applies it again. Losing one flush interval,
     counted as dropped, is what the counters promise instead.
     """
-    global _once_client, _once_database, _once_pid
-    handle = _once_database
-    if handle is None or _once_pid != os.getpid():
-        with _lock:
-            if _once_database is None or _once_pid != os.getpid():
-                _once_client = _new_client(retry_writes=False)
-                _once_database = _once_client.get_default_database("samembed")
-                _once_pid = os.getpid()
-            handle = _once_database
-    return handle
-
-
-def database() -> Database:
-    """The database the URI names (default `samembed`), as one handle per process."""
-    handle = _database
-    if handle is None or _pid != os.getpid():
-        handle = client().get_default_database("samembed")
-    return handle
+    return _handles(retry_writes=False)[1]
 
 
 def close() -> None:
     """Drop this process's clients (tests that restart the database use it)."""
-    global _client, _database, _once_client, _once_database
     with _lock:
-        for made in (_client, _once_client):
-            if made is not None:
-                made.close()
-        _client = _database = _once_client = _once_database = None
+        for _, made_client, _ in _made.values():
+            made_client.close()
+        _made.clear()

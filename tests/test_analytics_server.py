@@ -7,7 +7,6 @@ import json
 import os
 import re
 import signal
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +19,10 @@ from samembed.mongo import database
 from samembed.repositories import sources as sources_repo
 from samembed.repositories.stories import Story
 from tests.factories import make_story
+from tests.faults import wait_for
 from tests.servers import Gunicorn, Nginx
 from tests.test_deploy import get
+from tests.test_observability import scrape
 
 pytestmark = pytest.mark.usefixtures("mongo_db")
 
@@ -72,7 +73,8 @@ def test_a_worker_that_restarts_writes_what_it_counted(server: Gunicorn) -> None
     assert loads(story) == 0  # not flushed yet
     (worker,) = worker_pids(server)
     os.kill(worker, signal.SIGTERM)  # an orderly restart, as max_requests or a deploy does
-    assert wait_loads(story, 10) == 10
+    wait_for(lambda: loads(story) >= 10, 20)
+    assert loads(story) == 10
 
 
 def nice(pid: int) -> int:
@@ -80,20 +82,9 @@ def nice(pid: int) -> int:
     return int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[16])
 
 
-def accepted(server: Gunicorn) -> int:
+def accepted(server: Gunicorn) -> float:
     """The beacons this gunicorn's workers accepted, from its own /metrics."""
-    with urllib.request.urlopen(server.url + "/metrics", timeout=10) as response:  # noqa: S310
-        text = response.read().decode()
-    found = re.search(r'^samembed_beacons_total\{reason="",result="accepted"\} (\d+)', text, re.M)
-    return int(found.group(1)) if found else 0
-
-
-def wait_accepted(server: Gunicorn, count: int) -> int:
-    """`accepted(server)` once it reaches `count` (beacons are judged after the answer)."""
-    deadline = time.monotonic() + 10
-    while (seen := accepted(server)) < count and time.monotonic() < deadline:
-        time.sleep(0.05)
-    return seen
+    return scrape(server).get('samembed_beacons_total{reason="",result="accepted"}', 0)
 
 
 def test_nginx_sends_beacons_to_the_niced_events_workers_and_to_the_web_workers_while_they_are_down(
@@ -115,27 +106,22 @@ def test_nginx_sends_beacons_to_the_niced_events_workers_and_to_the_web_workers_
         assert [nice(pid) for pid in worker_pids(web)] == [os.nice(0)]
         for i in range(5):
             assert send(nginx, story, f"pv-routed-{i:08d}") == 204
-        assert wait_accepted(events, 5) == 5
+        wait_for(lambda: accepted(events) >= 5, 10)  # judged after the answer
+        assert accepted(events) == 5
         assert accepted(web) == 0
 
         events.stop()  # connections refused: nginx passes each beacon to the web workers
         for i in range(5):
             assert send(nginx, story, f"pv-fallback-{i:08d}") == 204
-        assert wait_accepted(web, 5) == 5
+        wait_for(lambda: accepted(web) >= 5, 10)
+        assert accepted(web) == 5
         # And the events workers' exit wrote what they had counted.
-        assert wait_loads(story, 5) >= 5
+        wait_for(lambda: loads(story) >= 5, 20)
+        assert loads(story) >= 5
     finally:
         nginx.stop()
         events.stop()
         web.stop()
-
-
-def wait_loads(story: Story, count: int) -> int:
-    """`loads(story)` once it reaches `count` (a flush may still be on its way)."""
-    deadline = time.monotonic() + 20
-    while (seen := loads(story)) < count and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return seen
 
 
 def test_nginx_never_answers_the_stats_api_from_its_microcache(embedded_db: EmbeddedDB,
