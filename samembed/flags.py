@@ -449,13 +449,14 @@ def enabled(key: str, unit: str | None = None, **context: str | None) -> bool:
     return variant(key, unit, **context) != OFF
 
 
-def embed_variants(slug: str, origin: str | None,
-                   story_id: str | None = None) -> dict[str, str]:
-    """The embed-affecting flags that are not "off" for this story and origin."""
+def embed_variants(slug: str, origin: str | None, story_id: str | None = None,
+                   snap: Snapshot | None = None) -> dict[str, str]:
+    """The embed-affecting flags that are not "off" for this story and origin, in
+    `snap` (by default the current snapshot)."""
     found = {}
     if story_id is None:
         story_id = _story_ids.get(slug)
-    for rule in current().embed:
+    for rule in (snap or current()).embed:
         chosen = rule.choose(story=slug, origin=origin, story_id=story_id)
         if chosen != OFF:
             found[rule.key] = chosen

@@ -13,12 +13,14 @@ from PIL import Image
 from samembed import flags
 from samembed.asgi import FastPath, flagged_key, hit_key
 from samembed.embed.cache import response_cache, split_origin
+from samembed.embed.render import render_embed
 from samembed.flags import origin_unit
 from samembed.media.images import normalise
 from samembed.media.signing import STORED_PREFIX
 from samembed.mongo import database
 from samembed.repositories import flags as repo
 from samembed.repositories import media as media_repo
+from samembed.repositories import posts as posts_repo
 from samembed.repositories import stories as stories_repo
 from samembed.repositories.posts import Media
 from tests.factories import make_post, make_story
@@ -181,6 +183,28 @@ def test_a_live_embed_asking_for_a_flags_state_this_process_has_not_seen_gets_a_
     live = Client().get("/live/demo")
     assert live.json()["flags"] == epoch
     assert f"/live/demo#flags={epoch}" in response_cache()._entries
+
+
+def test_a_document_names_the_flags_of_the_snapshot_its_variants_were_chosen_in() -> None:
+    # A request chooses its variants (its cache key) in one snapshot; the watch may
+    # install the next while the story is read. The document it stores must still
+    # say the first: an open live embed copies its data-flags into the error
+    # reports, and a flag killed since would otherwise go on being named.
+    story = make_story("demo", posts=2, live=True)
+    before = flags.current()
+    repo.create("grid-v2", "ada", unit="origin", percent="100")
+    flags.refresh()
+    assert flags.current().epoch != before.epoch
+    variants = flags.embed_variants("demo", "abc", snap=before)
+    assert variants == {}
+    html = render_embed(story, posts_repo.list_published(story.id, 50), "grid", variants=variants,
+                        snap=before).body.decode()
+    assert "data-flags=" not in html
+    assert 'data-flags-epoch=""' in html
+    now = render_embed(story, posts_repo.list_published(story.id, 50), "grid",
+                       variants=flags.embed_variants("demo", "abc")).body.decode()
+    assert 'data-flags="grid-v2=on"' in now
+    assert f'data-flags-epoch="{flags.current().epoch}"' in now
 
 
 def test_the_fast_paths_remembered_key_is_the_flagged_key_for_embeds_and_live_polls() -> None:

@@ -88,7 +88,7 @@ def hit_part(slug: str, origin: str | None) -> tuple[str, tuple[str, ...]] | Non
     if found is None:
         if snap.by_story_id and flags.story_id_of(slug) is None:
             return None
-        variants = flags.embed_variants(slug, origin)
+        variants = flags.embed_variants(slug, origin, snap=snap)
         found = (flags.key_suffix(variants),
                  tuple(_name("exposure", r.key, variants.get(r.key, flags.OFF))
                        for r in snap.embed))

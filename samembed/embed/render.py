@@ -351,7 +351,8 @@ def render_embed(story: Story, posts: list[Post], template: str,
                  ancestors: str | None = None, origin: str = "",
                  follow: bool = True, more_url: str | None = None,
                  story_more_url: str | None = None,
-                 variants: Mapping[str, str] | None = None, counted: bool = True) -> Rendered:
+                 variants: Mapping[str, str] | None = None, counted: bool = True,
+                 snap: flags.Snapshot | None = None) -> Rendered:
     """The embed document; `ancestors` overrides who may frame it (the studio's
     preview allows only itself); `origin` (https://host) makes the screen's QR code
     absolute when PUBLIC_ORIGIN is not set; `follow=False` leaves out live updates
@@ -359,8 +360,10 @@ def render_embed(story: Story, posts: list[Post], template: str,
     embed document, makes a "Show more" button (`story_more_url`: the same page
     on the story's own page, for readers without script); `variants`, the flags'
     variants this render is for (samembed.flags.embed_variants): the cache keys on
-    them, and the analytics rollups count by them; `counted=False` (the studio's
-    preview) leaves out the analytics token, so its frame sends nothing."""
+    them, and the analytics rollups count by them; `snap`, the flags' snapshot they
+    were chosen in (by default the current one): the document names that one's flags
+    and epoch, never those of a snapshot installed since; `counted=False` (the
+    studio's preview) leaves out the analytics token, so its frame sends nothing."""
     if template not in TEMPLATES:
         raise ValueError(f"unknown template {template!r}")
     live = follow and is_live(story, template)
@@ -373,6 +376,7 @@ def render_embed(story: Story, posts: list[Post], template: str,
         if public_origin.startswith(("https://", "http://")) else None
     language = language_for(story.language, (p.lang for p in posts))
     variants = variants or {}
+    snap = snap or flags.current()
     html = engines["jinja2"].get_template(template_file(template, variants)).render(
         {
             "story": story,
@@ -400,9 +404,9 @@ def render_embed(story: Story, posts: list[Post], template: str,
             # What the frame reports with a script error: every embed flag's
             # variant, "off" included, so the old variant's rate is known too.
             "flag_report": "&".join(f"{r.key}={variants.get(r.key, flags.OFF)}"
-                                    for r in flags.current().embed),
+                                    for r in snap.embed),
             # The flags' state this was rendered in, for live.js to compare.
-            "flags_epoch": flags.current().epoch,
+            "flags_epoch": snap.epoch,
             "stats": tokens.sign(str(story.id), stats_variant(variants)) if counted else "",
         }
     )

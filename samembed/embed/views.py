@@ -342,7 +342,11 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
     origin = _origin(request)
     suffix = query_suffix(template if prefix == "/e/" else None, page.limit, page.after, theme)
     # The variants this story and origin get: part of the key, never the origin itself.
-    variants = flags.embed_variants(slug, origin_unit, _story_id(slug)) \
+    # One snapshot for the whole request: the watch may install another while the
+    # story is read, and an entry keyed on one snapshot's variants must not name
+    # another's flags.
+    snap = flags.current()
+    variants = flags.embed_variants(slug, origin_unit, _story_id(slug), snap) \
         if prefix == "/e/" else {}
     suffix += flags.key_suffix(variants)
     if prefix == "/e/":
@@ -364,7 +368,7 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
         try:
             rendered = render_embed(
                 story, result.posts, shown, origin=origin, more_url=more_url,
-                variants=variants,
+                variants=variants, snap=snap,
                 story_more_url=f"/s/{quote(story.slug)}?after={result.next}"
                 if more_url else None)
         except Exception:
