@@ -323,10 +323,10 @@ def _asked_version(request: HttpRequest) -> tuple[int | None, str | None]:
     return int(raw), None
 
 
-def _story_id(slug: str) -> str | None:
-    """The id of the story at `slug`, when a flag is sticky on it or allows it by id
-    (samembed.flags.learn_story: a miss the fast path left to us)."""
-    return flags.learn_story(slug) if flags.current().by_story_id else None
+def _story_id(slug: str, snap: flags.Snapshot) -> str | None:
+    """The id of the story at `slug`, when a flag of `snap` is sticky on it or allows
+    it by id (samembed.flags.learn_story: a miss the fast path left to us)."""
+    return flags.learn_story(slug) if snap.by_story_id else None
 
 
 def _with_origin(url: str, origin_unit: str | None) -> str:
@@ -346,7 +346,7 @@ def _document(request: HttpRequest, slug: str, prefix: str, template: str | None
     # story is read, and an entry keyed on one snapshot's variants must not name
     # another's flags.
     snap = flags.current()
-    variants = flags.embed_variants(slug, origin_unit, _story_id(slug), snap) \
+    variants = flags.embed_variants(slug, origin_unit, _story_id(slug, snap), snap) \
         if prefix == "/e/" else {}
     suffix += flags.key_suffix(variants)
     if prefix == "/e/":
