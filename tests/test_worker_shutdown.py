@@ -53,6 +53,26 @@ def read_answer(conn: socket.socket) -> bytes:
     return answer
 
 
+def read_one_answer(conn: socket.socket) -> bytes:
+    """One answer of a kept-alive connection, whole: uvicorn may send its head and
+    its body in separate packets, and what is left unread would prefix the next."""
+    conn.settimeout(10)
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        chunk = conn.recv(65536)
+        assert chunk, "the connection closed before the answer's head ended"
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":", 1)[1]) for line in head.lower().split(b"\r\n")
+                  if line.startswith(b"content-length:"))
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        assert chunk, "the connection closed within the answer"
+        body += chunk
+    assert len(body) == length
+    return head + b"\r\n\r\n" + body
+
+
 def ask(conn: socket.socket, path: str, *, keep_alive: bool = True) -> None:
     conn.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                  f"{'' if keep_alive else 'Connection: close'}\r\n\r\n".encode())
