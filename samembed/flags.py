@@ -386,14 +386,25 @@ def fall_back() -> None:
 # knows the story; a miss of an unknown slug asks the database once), the fast
 # path only reads it, and sends a slug it does not know to Django.
 _story_ids: dict[str, str] = {}
+# Slugs the database said no story has, and until when (monotonic): asked again
+# only after that, so requests for one made-up slug do not each cost a query.
+_absent: dict[str, float] = {}
+ABSENT_SECONDS = 5.0
 
 
 def remember_story(slug: str, story_id: str) -> None:
     """Note that `slug` is (now) the slug of story `story_id`."""
+    _absent.pop(slug, None)
     if _story_ids.get(slug) != story_id:
         if len(_story_ids) >= MEMO_MAX:
             _story_ids.clear()
         _story_ids[slug] = story_id
+
+
+def forget_stories() -> None:
+    """Forget every slug's id and absence (a test's new stories reuse slugs)."""
+    _story_ids.clear()
+    _absent.clear()
 
 
 def story_id_of(slug: str) -> str | None:
@@ -405,9 +416,11 @@ def learn_story(slug: str) -> str | None:
     """The id of the story at `slug`: remembered, else asked once (not on the fast
     path), else, while the database is away, the one this instance's last good
     copies were saved for; None for no such story (flags that need the id are
-    then off for it)."""
+    then off for it), which is not asked again for ABSENT_SECONDS."""
     known = _story_ids.get(slug)
     if known is None:
+        if _absent.get(slug, 0.0) > time.monotonic():
+            return None
         from samembed.embed.cache import response_cache
         from samembed.exceptions import DatabaseUnavailable
         from samembed.repositories import stories
@@ -416,6 +429,10 @@ def learn_story(slug: str) -> str | None:
         try:
             stored = stories.id_for_slug(slug)
             found = None if stored is None else str(stored)
+            if found is None:
+                if len(_absent) >= MEMO_MAX:
+                    _absent.clear()
+                _absent[slug] = time.monotonic() + ABSENT_SECONDS
         except DatabaseUnavailable:
             # What this instance's workers last saved it under (embed.snapshots).
             store = response_cache().snapshots

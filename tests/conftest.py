@@ -71,7 +71,7 @@ def mongo_db(embedded_db: EmbeddedDB, static_files: None) -> Iterator[EmbeddedDB
     _clean_database()
     response_cache().clear()
     # Slugs name other stories (with other ids) in each test.
-    flags._story_ids.clear()
+    flags.forget_stories()
     # As a worker whose watch has looked and found no flags: the read path never
     # asks the database for them; tests that write flags refresh the snapshot.
     flags.install(flags.Snapshot.build([]))

@@ -233,7 +233,7 @@ def test_a_story_allowed_by_slug_stays_allowed_when_it_is_renamed() -> None:
     flags.refresh()
     assert flags.variant("grid-v2", story="tonight") == "on"
     assert stories_repo.update(story, {"slug": "tonight-live"})
-    flags._story_ids.clear()  # a process that learns the slug afresh
+    flags.forget_stories()  # a process that learns the slug afresh
     assert flags.variant("grid-v2", story="tonight-live") == "on"
     assert flags.variant("grid-v2", story="tonight") == "off"
     # The form and the command show the story under the name it has now.

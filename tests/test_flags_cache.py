@@ -26,6 +26,7 @@ from samembed.repositories.posts import Media
 from tests.factories import make_post, make_story
 from tests.image_host import jpeg_with_gps
 from tests.test_fastpath import Downstream, call
+from tests.test_live import _queries
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
 
@@ -152,6 +153,24 @@ def test_a_renamed_story_keeps_its_variant_because_the_story_unit_is_its_id() ->
     assert flags.story_id_of("elsewhere") == str(fresh.id)
 
 
+def test_requests_for_a_made_up_slug_do_not_each_ask_the_database_for_its_id() -> None:
+    # A flag sticky on the story's id makes an unknown slug Django's to look up;
+    # a flood of one made-up slug must not cost a query each.
+    make_story("demo", posts=1)
+    repo.create("grid-v2", "ada", unit="story", percent="50")
+    flags.refresh()
+    assert flags.current().by_story_id
+    client = Client()
+    response = client.get("/e/nope?template=grid")
+    assert response.status_code == 404
+    assert _queries(client, "/e/nope?template=grid", 20) == 0
+    # A story made at that slug is found once it is rendered, absence or not.
+    story = make_story("nope", posts=1)
+    response_cache().clear()
+    assert client.get("/e/nope?template=grid").status_code == 200
+    assert flags.story_id_of("nope") == str(story.id)
+
+
 def test_a_story_flag_stored_before_ids_keeps_its_units_on_the_slug() -> None:
     make_story("demo", posts=2)
     repo.create("grid-v2", "ada", unit="story", percent="50")
@@ -212,7 +231,7 @@ def test_the_fast_paths_remembered_key_is_the_flagged_key_for_embeds_and_live_po
     repo.create("grid-v2", "ada", unit="story", percent="100")
     flags.refresh()
     # Sticky on the story's id: until this process knows it, the request is Django's.
-    flags._story_ids.clear()
+    flags.forget_stories()
     assert hit_key("/e/demo", b"template=grid") == (None, ())
     flags.remember_story("demo", str(story.id))
     for path, query in [("/e/demo", b"template=grid"), ("/live/demo", b""),
