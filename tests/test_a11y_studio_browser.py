@@ -115,3 +115,46 @@ def test_the_flags_pages_have_no_axe_violations(
     assert page.locator("[aria-invalid=true]").count() == 1
     violations = axe_violations(page)
     assert not violations, axe_summary(violations)
+
+
+def test_on_a_phone_the_flags_list_is_a_card_per_flag_with_its_kill_switch_in_reach(
+        browser: Browser, studio_server: tuple[Gunicorn, str]) -> None:
+    server, password = studio_server
+    flags_repo.create("grid-v2", "ada", percent="5", unit="origin",
+                      origins="https://beta.example", description="The new grid")
+    flags_repo.create("img-xlarge", "ada", killed=True)
+    flag_counts.apply(flag_counts.increments({
+        ("grid-v2", "on"): {"exposure": 400, "client_error": 2},
+        ("grid-v2", "off"): {"exposure": 7600, "client_error": 9}}, datetime.now(UTC)))
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = context.new_page()
+        sign_in(page, server, password)
+        page.goto(f"{server.url}/studio/flags/")
+        # Nothing to scroll sideways, in the page or in the table's region.
+        widths = page.evaluate("""() => {
+            const region = document.querySelector('.table-scroll');
+            return [document.documentElement.scrollWidth, region.scrollWidth,
+                    region.clientWidth];
+        }""")
+        assert widths[0] <= 390 and widths[1] <= widths[2], widths
+        # Each flag's switch is in view across its card, big enough for a thumb.
+        for name in ("Kill grid-v2", "Release img-xlarge"):
+            box = page.get_by_role("button", name=name).bounding_box()
+            assert box is not None
+            assert box["x"] >= 0 and box["x"] + box["width"] <= 390, box
+            assert box["width"] > 300 and box["height"] >= 44, box
+        # The column headers are hidden, so every value says what it is.
+        labels = page.evaluate("""() => [...document.querySelectorAll(
+            'table.flags tbody tr:first-child td[data-label]')].map(
+            td => getComputedStyle(td, '::before').content)""")
+        assert labels == ['"State"', '"Rollout"', '"Last hour"', '"Sticky on"',
+                          '"Allow-lists"'], labels
+        # Still a table to a screen reader: its rows and headers keep their roles,
+        # and a cell is read with its label.
+        assert page.get_by_role("rowheader", name="grid-v2 The new grid").count() == 1
+        assert page.get_by_role("cell", name="Sticky on origin", exact=True).count() == 1
+        violations = axe_violations(page)
+        assert not violations, axe_summary(violations)
+    finally:
+        context.close()
