@@ -91,10 +91,16 @@ def test_embeds_say_where_their_time_went(two_workers: Gunicorn) -> None:
     assert match, timing
     db, render, app = (float(g) for g in match.groups())
     assert db > 0 and 0 < render <= app
-    # Both workers may render once; after that every answer is a hit.
-    for _ in range(6):
+    # The other worker may render once, whenever its first request comes (the
+    # kernel picks the worker); every other answer is a hit.
+    timings = []
+    for _ in range(12):
         status, headers, _ = get(two_workers, "/e/timed?template=grid")
-    assert status == 200 and headers["Server-Timing"] == "cache;desc=hit"
+        assert status == 200
+        timings.append(headers["Server-Timing"])
+    misses = [t for t in timings if t.startswith("cache;desc=miss")]
+    assert len(misses) <= 1, timings
+    assert timings.count("cache;desc=hit") == len(timings) - len(misses), timings
 
 
 @pytest.mark.usefixtures("mongo_db")
