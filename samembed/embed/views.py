@@ -338,14 +338,15 @@ def _with_origin(url: str, origin_unit: str | None) -> str:
 
 def _document(request: HttpRequest, slug: str, prefix: str, template: str | None,
               page: PageRequest, asked: int | None, theme: str | None = None,
-              origin_unit: str | None = None) -> HttpResponse:
+              origin_unit: str | None = None,
+              snap: flags.Snapshot | None = None) -> HttpResponse:
     origin = _origin(request)
     suffix = query_suffix(template if prefix == "/e/" else None, page.limit, page.after, theme)
     # The variants this story and origin get: part of the key, never the origin itself.
-    # One snapshot for the whole request: the watch may install another while the
-    # story is read, and an entry keyed on one snapshot's variants must not name
-    # another's flags.
-    snap = flags.current()
+    # One snapshot for the whole request (`snap`, the one the view judged it by): the
+    # watch may install another while the story is read, and an entry keyed on one
+    # snapshot's variants must not name another's flags.
+    snap = snap or flags.current()
     variants = flags.embed_variants(slug, origin_unit, _story_id(slug, snap), snap) \
         if prefix == "/e/" else {}
     suffix += flags.key_suffix(variants)
@@ -428,13 +429,14 @@ def _embed(request: HttpRequest, slug: str) -> HttpResponse:
         return _error(400, f"Query parameter 'o' is the embedding page's origin as the "
                            f"loader writes it (1 to 7 of 0-9 a-z), not {origin_unit[:40]!r}.")
     asked_flags = params.get("f")
-    if asked_flags is not None and asked_flags != flags.current().epoch:
+    snap = flags.current()
+    if asked_flags is not None and asked_flags != snap.epoch:
         # A live embed asking again after the flags moved (live.js): this process has
         # not seen that state yet, so its copy may be the old variant; it asks /live/
         # again and comes back.
         return _error(409, f"This server has not seen the flags' state {asked_flags[:20]!r} "
                            "yet; ask again shortly.")
-    return _document(request, slug, "/e/", template, page, asked, theme, origin_unit)
+    return _document(request, slug, "/e/", template, page, asked, theme, origin_unit, snap)
 
 
 embed = _read_view(_embed, _not_found_entry)
