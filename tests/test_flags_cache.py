@@ -26,7 +26,7 @@ from samembed.repositories.posts import Media
 from tests.factories import make_post, make_story
 from tests.image_host import jpeg_with_gps
 from tests.test_fastpath import Downstream, call
-from tests.test_live import _queries
+from tests.test_live import queries_served
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
 
@@ -163,7 +163,7 @@ def test_requests_for_a_made_up_slug_do_not_each_ask_the_database_for_its_id() -
     client = Client()
     response = client.get("/e/nope?template=grid")
     assert response.status_code == 404
-    assert _queries(client, "/e/nope?template=grid", 20) == 0
+    assert queries_served(client, "/e/nope?template=grid", 20) == 0
     # A story made at that slug is found once it is rendered, absence or not.
     story = make_story("nope", posts=1)
     response_cache().clear()

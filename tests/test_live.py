@@ -24,7 +24,7 @@ from tests.test_fastpath import Downstream, call
 pytestmark = pytest.mark.usefixtures("mongo_db")
 
 
-def _queries(client: Client, path: str, times: int) -> int:
+def queries_served(client: Client, path: str, times: int) -> int:
     """How many queries the database served while `times` requests for `path`
     were answered (its own counters, asked through a client of our own)."""
     stats: pymongo.MongoClient[dict[str, Any]]
@@ -59,10 +59,10 @@ def test_it_answers_the_version_of_a_live_story() -> None:
 def test_it_answers_a_flood_of_version_requests_from_memory() -> None:
     make_story("flooded", posts=1, live=True)
     client = Client()
-    assert _queries(client, "/live/flooded", 200) == 1
+    assert queries_served(client, "/live/flooded", 200) == 1
     # One lookup of a slug nobody has, remembered: its two indexed finds (the slug,
     # then the previous slugs), however many requests follow.
-    assert _queries(client, "/live/unknown-story", 50) == 2
+    assert queries_served(client, "/live/unknown-story", 50) == 2
 
 
 def test_it_refuses_unknown_stories_and_bad_parameters() -> None:
@@ -123,7 +123,7 @@ def test_it_takes_a_version_as_cache_buster_without_rendering_again() -> None:
     story = make_story("busted", posts=2, live=True)
     client = Client()
     assert client.get("/e/busted?template=grid").status_code == 200
-    assert _queries(client, f"/e/busted?template=grid&v={story.version}", 20) == 0
+    assert queries_served(client, f"/e/busted?template=grid&v={story.version}", 20) == 0
     ahead = client.get(f"/e/busted?template=grid&v={story.version + 5}")
     assert ahead.status_code == 200
     assert ahead["Cache-Control"] == "no-store"  # a CDN must not file it under v+5

@@ -7,6 +7,7 @@ accepted, the worker is told to stop, and only then does the request arrive.
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
@@ -53,24 +54,15 @@ def read_answer(conn: socket.socket) -> bytes:
     return answer
 
 
-def read_one_answer(conn: socket.socket) -> bytes:
-    """One answer of a kept-alive connection, whole: uvicorn may send its head and
-    its body in separate packets, and what is left unread would prefix the next."""
+def read_one_answer(conn: socket.socket) -> int:
+    """The status of one answer of a kept-alive connection, its body read whole:
+    uvicorn may send head and body in separate packets, and what is left unread
+    would prefix the next answer."""
     conn.settimeout(10)
-    answer = b""
-    while b"\r\n\r\n" not in answer:
-        chunk = conn.recv(65536)
-        assert chunk, "the connection closed before the answer's head ended"
-        answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    length = next(int(line.split(b":", 1)[1]) for line in head.lower().split(b"\r\n")
-                  if line.startswith(b"content-length:"))
-    while len(body) < length:
-        chunk = conn.recv(65536)
-        assert chunk, "the connection closed within the answer"
-        body += chunk
-    assert len(body) == length
-    return head + b"\r\n\r\n" + body
+    answer = http.client.HTTPResponse(conn)
+    answer.begin()
+    answer.read()
+    return answer.status
 
 
 def ask(conn: socket.socket, path: str, *, keep_alive: bool = True) -> None:
