@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Literal
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
@@ -117,8 +118,10 @@ def test_the_flags_pages_have_no_axe_violations(
     assert not violations, axe_summary(violations)
 
 
+@pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_on_a_phone_the_flags_list_is_a_card_per_flag_with_its_kill_switch_in_reach(
-        browser: Browser, studio_server: tuple[Gunicorn, str]) -> None:
+        browser: Browser, studio_server: tuple[Gunicorn, str],
+        scheme: Literal["light", "dark"]) -> None:
     server, password = studio_server
     flags_repo.create("grid-v2", "ada", percent="5", unit="origin",
                       origins="https://beta.example", description="The new grid")
@@ -126,7 +129,8 @@ def test_on_a_phone_the_flags_list_is_a_card_per_flag_with_its_kill_switch_in_re
     flag_counts.apply(flag_counts.increments({
         ("grid-v2", "on"): {"exposure": 400, "client_error": 2},
         ("grid-v2", "off"): {"exposure": 7600, "client_error": 9}}, datetime.now(UTC)))
-    context = browser.new_context(viewport={"width": 390, "height": 844})
+    context = browser.new_context(viewport={"width": 390, "height": 844},
+                                  color_scheme=scheme)
     try:
         page = context.new_page()
         sign_in(page, server, password)
