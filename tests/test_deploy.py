@@ -155,6 +155,40 @@ def test_nginx_serves_static_files_itself(stack: tuple[Gunicorn, Nginx]) -> None
     assert headers["Content-Encoding"] == "gzip" and body
 
 
+@pytest.mark.usefixtures("mongo_db")
+def test_the_access_log_names_the_render_a_reader_got_and_makes_no_id_for_a_hit(
+    stack: tuple[Gunicorn, Nginx],
+) -> None:
+    _, nginx = stack
+    make_story("logged", posts=2)
+    status, headers, _ = get(nginx.port, "/e/logged")
+    assert status == 200 and headers["X-Cache-Status"] == "MISS"
+    render = headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", render)
+    for _ in range(5):  # within the microcache's second; on a busy machine, look again
+        status, headers, _ = get(nginx.port, "/e/logged")
+        if headers["X-Cache-Status"] == "HIT":
+            break
+    assert status == 200 and headers["X-Cache-Status"] == "HIT"
+    assert headers["X-Request-ID"] == render  # the bytes, headers included, of that render
+    assert get(nginx.port, "/static/missing.css")[0] == 404
+
+    # The log is buffered: a reopen writes out what it holds.
+    subprocess.run(nginx.command("-s", "reopen"), check=True, timeout=10)
+    log = nginx.dir / "access.log"
+    lines: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        lines = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+        if any(line["uri"] == "/static/missing.css" for line in lines):
+            break
+        time.sleep(0.05)
+    by_cache = {(line["uri"], line["cache"]): line for line in lines}
+    assert by_cache[("/e/logged", "MISS")]["request_id"] == render
+    assert by_cache[("/e/logged", "HIT")]["request_id"] == render
+    assert by_cache[("/static/missing.css", "")]["request_id"] == ""
+
+
 def _manifests() -> list[tuple[str, dict[str, object]]]:
     found = []
     for path in sorted((DEPLOY / "kubernetes").glob("*.yaml")):
