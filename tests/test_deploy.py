@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from samembed.embedded_db import EmbeddedDB
+from samembed.repositories import stories as stories_repo
 from tests.factories import make_story
 from tests.servers import ROOT, Gunicorn, Nginx
 
@@ -153,6 +154,31 @@ def test_nginx_serves_static_files_itself(stack: tuple[Gunicorn, Nginx]) -> None
     assert status == 200 and headers["Content-Type"] == "text/css"
     assert headers["Cache-Control"] == "public, max-age=31536000, immutable"
     assert headers["Content-Encoding"] == "gzip" and body
+
+
+@pytest.mark.usefixtures("mongo_db")
+def test_an_edit_reaches_readers_through_the_microcache_whose_files_nginx_keeps_open(
+    stack: tuple[Gunicorn, Nginx],
+) -> None:
+    _, nginx = stack
+    story = make_story("kept-open", posts=2, title="Before the edit")
+    for _ in range(3):  # the copy's file is opened, then served from its kept descriptor
+        status, _, body = get(nginx.port, "/e/kept-open")
+        assert status == 200 and b"Before the edit" in body
+    assert stories_repo.update(story, {"title": "After the edit"})
+    # A new copy replaces the file within a second or two of the application's; its
+    # old descriptor, still open, must never be what is sent after that.
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        status, headers, body = get(nginx.port, "/e/kept-open")
+        assert status == 200
+        if b"After the edit" in body:
+            break
+        time.sleep(0.1)
+    assert b"After the edit" in body and b"Before the edit" not in body
+    for _ in range(3):
+        status, headers, body = get(nginx.port, "/e/kept-open")
+        assert status == 200 and b"After the edit" in body, headers["X-Cache-Status"]
 
 
 @pytest.mark.usefixtures("mongo_db")
