@@ -48,6 +48,7 @@ from samembed.embed.cache import (  # noqa: E402
 from samembed.embed.loader import loader_entry  # noqa: E402
 from samembed.embed.versions import start_watch  # noqa: E402
 from samembed.media.views import cached_file  # noqa: E402
+from samembed.workers import PREPARED, encode_head  # noqa: E402
 
 Scope = dict[str, Any]
 Header = tuple[bytes, bytes]
@@ -176,23 +177,27 @@ def _count_hit(path: str, status: int, seconds: float, stale: bool) -> None:
 # Distinct prepared answers an entry keeps (codings asked for in different words,
 # staleness, HSTS), so a client varying its Accept-Encoding cannot grow it.
 PREPARED_MAX = 16
-Prepared = tuple[dict[str, Any], dict[str, Any], metrics.Tally]
+Prepared = tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None, metrics.Tally]
 
 
 def _prepared(entry: Entry, path: str, accept_encoding: bytes,
               extra: list[Header]) -> Prepared:
-    """The two ASGI messages of a plain GET hit (no condition) and the tally it
-    counts in, made once per entry, Accept-Encoding, staleness and extra headers and
-    kept on the entry: a hit sends them as they are (uvicorn copies the header
-    list, never changes it)."""
+    """The two ASGI messages of a plain GET hit (no condition), the same answer as
+    one message of the worker's `PREPARED` extension (None if its headers need
+    uvicorn's own send), and the tally it counts in; made once per entry,
+    Accept-Encoding, staleness and extra headers and kept on the entry: a hit
+    sends them as they are (uvicorn copies the header list, never changes it)."""
     slot = (accept_encoding, entry.stale, () if extra is _NO_HEADERS else tuple(extra))
     found = entry.prepared.get(slot)
     if found is None:
         status, headers, body = entry.respond(accept_encoding, None, False)
         headers.append(_STALE_TIMING if entry.stale else _HIT_TIMING)
         headers.extend(extra)
+        head = encode_head(headers)
         found = ({"type": "http.response.start", "status": status, "headers": headers},
                  {"type": "http.response.body", "body": body},
+                 None if head is None else
+                 {"type": PREPARED, "status": status, "head": head, "body": body},
                  metrics.fast.tally(*_hit_names(path, status, entry.stale)))
         if len(entry.prepared) < PREPARED_MAX:
             entry.prepared[slot] = found
@@ -359,10 +364,14 @@ class FastPath:
                     started = time.perf_counter()
                     if (if_none_match is None and if_modified_since is None
                             and scope["method"] == "GET"):
-                        start, body, tally = _prepared(entry, path, accept_encoding or b"",
-                                                       extra)
-                        await send(start)
-                        await send(body)
+                        start, body, whole, tally = _prepared(
+                            entry, path, accept_encoding or b"", extra)
+                        extensions = scope.get("extensions")
+                        if whole is not None and extensions and PREPARED in extensions:
+                            await send(whole)
+                        else:
+                            await send(start)
+                            await send(body)
                         seconds = time.perf_counter() - started
                         tally.hits += 1
                         if seconds <= metrics.QUICK:

@@ -11,6 +11,7 @@ from django.test import override_settings
 from samembed import asgi
 from samembed.asgi import FastPath, cache_key
 from samembed.embed.cache import Entry, ResponseCache
+from samembed.workers import PREPARED, encode_head
 
 
 class Downstream:
@@ -235,3 +236,30 @@ def test_a_prepared_answer_says_stale_once_its_entry_is_the_last_good_copy(
     assert status == 200
     assert headers[b"server-timing"] == b"cache;desc=stale"
     assert headers[b"x-samembed-cache"] == b"stale"
+
+
+def test_a_worker_offering_prepared_answers_gets_each_hit_as_one_message(
+        cache: ResponseCache) -> None:
+    app = FastPath(Downstream(), cache)
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "GET", "path": "/e/demo", "query_string": b"",
+             "headers": [(b"host", b"127.0.0.1"), (b"accept-encoding", b"gzip")],
+             "scheme": "http", "extensions": {PREPARED: {}}}
+    asyncio.run(app(scope, None, send))
+    (whole,) = sent
+    _, headers, body = call(app, "/e/demo", headers=[(b"accept-encoding", b"gzip")])
+    assert whole["type"] == PREPARED and whole["status"] == 200 and whole["body"] == body
+    assert whole["head"] == b"".join(b"%s: %s\r\n" % h for h in headers.items())
+    assert b"server-timing: cache;desc=hit\r\n" in whole["head"]
+
+
+def test_headers_uvicorn_would_refuse_or_act_on_are_never_prepared() -> None:
+    assert encode_head([(b"Content-Type", b"text/html")]) == b"content-type: text/html\r\n"
+    assert encode_head([(b"x-a", b"one\r\nset-cookie: two")]) is None
+    assert encode_head([(b"x a", b"b")]) is None
+    assert encode_head([(b"connection", b"close")]) is None
+    assert encode_head([(b"transfer-encoding", b"chunked")]) is None

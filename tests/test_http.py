@@ -68,6 +68,34 @@ def test_a_hit_carries_the_same_headers_and_body_as_the_miss(server: Gunicorn) -
 
 
 @pytest.mark.usefixtures("mongo_db")
+def test_hits_pipelined_on_a_kept_alive_connection_each_come_whole_with_their_date(
+    server: Gunicorn,
+) -> None:
+    make_story("piped", posts=3)
+    ask = b"GET /e/piped HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept-Encoding: br\r\n\r\n"
+    conn = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    stream = conn.makefile("rb")  # one reader: the answers arrive back to back
+    try:
+        answers = []
+        for batch in (1, 3):  # the miss that fills this worker's cache, then hits
+            conn.sendall(ask * batch)
+            for _ in range(batch):
+                status = int(stream.readline().split()[1])
+                headers = http.client.parse_headers(stream)
+                answers.append((status, headers, stream.read(int(headers["Content-Length"]))))
+    finally:
+        stream.close()
+        conn.close()
+    miss, *hits = answers
+    assert miss[1]["Server-Timing"].startswith("cache;desc=miss")
+    for status, headers, body in hits:
+        assert status == 200 and headers["Server-Timing"] == "cache;desc=hit"
+        assert headers["Date"] and headers.get("Connection") is None
+        assert int(headers["Content-Length"]) == len(body) and body == miss[2]
+        assert without_date(headers) == without_date(miss[1])
+
+
+@pytest.mark.usefixtures("mongo_db")
 def test_the_public_routes_send_their_headers(server: Gunicorn) -> None:
     make_story("routes", posts=2)
     status, headers, body = get(server, "/embed.js")

@@ -94,3 +94,25 @@ def test_a_request_arriving_as_the_worker_stops_is_answered(
     assert head.startswith(b"http/1.1 200"), answer[:200]
     assert b"connection: close" in head
     assert b"harbour" in answer or b"content-encoding" in head
+
+
+def test_a_cached_answer_as_the_worker_stops_is_whole_and_says_it_closes(
+    server: Gunicorn,
+) -> None:
+    conn = socket.create_connection(("127.0.0.1", server.port))
+    try:
+        for _ in range(2):  # the miss that fills the cache, then a hit
+            ask(conn, "/e/harbour")
+            assert read_one_answer(conn) == 200
+        os.kill(worker_pid(server), signal.SIGTERM)
+        time.sleep(0.3)  # the worker has begun to stop: it accepts nothing new
+        ask(conn, "/e/harbour")
+        answer = read_answer(conn)  # to the end: the worker closes the connection
+    finally:
+        conn.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.lower().split(b"\r\n")
+    assert lines[0] == b"http/1.1 200 ok", answer[:200]
+    assert b"connection: close" in lines and b"server-timing: cache;desc=hit" in lines
+    length = next(int(line.split(b":")[1]) for line in lines if line.startswith(b"content-length:"))
+    assert len(body) == length and b"harbour" in body
