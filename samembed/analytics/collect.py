@@ -82,6 +82,7 @@ from samembed.repositories import salts as salts_repo
 from samembed.repositories import stats as stats_repo
 from samembed.repositories.common import is_unavailable
 from samembed.repositories.stories import TEMPLATES
+from samembed.workers import PREPARED, encode_head
 
 logger = logging.getLogger(__name__)
 
@@ -665,9 +666,15 @@ _HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", 
 
 _NO_CONTENT = {"type": "http.response.start", "status": 204, "headers": _HEADERS}
 _EMPTY = {"type": "http.response.body", "body": b""}
+# The same answer as one message, for a worker offering prepared answers.
+_WHOLE = {"type": PREPARED, "status": 204, "head": encode_head(_HEADERS), "body": b""}
 
 
-async def _no_content(send: Any) -> None:
+async def _no_content(scope: dict[str, Any], send: Any) -> None:
+    extensions = scope.get("extensions")
+    if extensions and PREPARED in extensions:
+        await send(_WHOLE)
+        return
     await send(_NO_CONTENT)
     await send(_EMPTY)
 
@@ -728,7 +735,7 @@ class Endpoint:
         bot = _is_bot(agent)
         if bot and b'"x"' not in body:
             _refused("bot")
-            await _no_content(send)
+            await _no_content(scope, send)
             return
         client = scope.get("client")
         address = client[0] if client else ""
@@ -743,11 +750,11 @@ class Endpoint:
         if not counter.enqueue(body, address, b"" if bot else agent, now,
                                asyncio.get_running_loop()):
             metrics.fast.inc(_QUEUE_FULL)
-            await _no_content(send)
+            await _no_content(scope, send)
             return
         if self.autostart and counter._thread is None:
             counter.start()
-        await _no_content(send)
+        await _no_content(scope, send)
 
 
 handle = Endpoint(counter)
