@@ -26,6 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import loadgen, run  # noqa: E402
+from samembed.workers import PREPARED  # noqa: E402
 
 HITS = loadgen.positive_seconds("PROFILE_HITS", "100000", "hits")
 
@@ -52,7 +53,7 @@ async def profile() -> None:
              "client": ("127.0.0.1", 40000), "server": ("127.0.0.1", 8000),
              "asgi": {"version": "3.0"},
              # As the shipped worker offers it (samembed.workers): a hit is one message.
-             "extensions": {"samembed.prepared": {}}}
+             "extensions": {PREPARED: {}}}
     sent: list[dict[str, Any]] = []
     requested = [False]
 

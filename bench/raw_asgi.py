@@ -5,7 +5,7 @@ bench/run.py saves the status, headers and body of a cached `/e/demo` (br) to
 the file named by RAW_RESPONSE and serves this module under the same gunicorn
 settings and worker class as samembed (`deploy/gunicorn.conf.py`), so what our
 fast path costs above gunicorn + uvicorn + the socket is the gap between the two.
-Like the fast path, it sends its answer as one `PREPARED` message when the worker
+Like the fast path, it sends its answer as one prepared message when the worker
 offers that extension (samembed.workers), so the ceiling has the same send.
 """
 
@@ -16,17 +16,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from samembed.workers import PREPARED, encode_head
+from samembed.workers import offers_prepared, prepared
 
 _saved = json.loads(Path(os.environ["RAW_RESPONSE"]).read_text())
-_START = {
-    "type": "http.response.start", "status": _saved["status"],
-    "headers": [(k.encode("latin-1"), v.encode("latin-1")) for k, v in _saved["headers"]],
-}
-_BODY = {"type": "http.response.body", "body": bytes.fromhex(_saved["body_hex"])}
-_head = encode_head(_START["headers"])
-_WHOLE = None if _head is None else {
-    "type": PREPARED, "status": _START["status"], "head": _head, "body": _BODY["body"]}
+_headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in _saved["headers"]]
+_body = bytes.fromhex(_saved["body_hex"])
+_START = {"type": "http.response.start", "status": _saved["status"], "headers": _headers}
+_BODY = {"type": "http.response.body", "body": _body}
+_WHOLE = prepared(_saved["status"], _headers, _body)
 
 
 async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -37,7 +34,7 @@ async def application(scope: dict[str, Any], receive: Any, send: Any) -> None:
             await send({"type": message["type"] + ".complete"})
             if message["type"] == "lifespan.shutdown":
                 return
-    if _WHOLE is not None and PREPARED in scope.get("extensions", {}):
+    if _WHOLE is not None and offers_prepared(scope):
         await send(_WHOLE)
         return
     await send(_START)

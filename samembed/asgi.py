@@ -48,7 +48,7 @@ from samembed.embed.cache import (  # noqa: E402
 from samembed.embed.loader import loader_entry  # noqa: E402
 from samembed.embed.versions import start_watch  # noqa: E402
 from samembed.media.views import cached_file  # noqa: E402
-from samembed.workers import PREPARED, encode_head  # noqa: E402
+from samembed.workers import offers_prepared, prepared  # noqa: E402
 
 Scope = dict[str, Any]
 Header = tuple[bytes, bytes]
@@ -183,7 +183,7 @@ Prepared = tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None, metrics.
 def _prepared(entry: Entry, path: str, accept_encoding: bytes,
               extra: list[Header]) -> Prepared:
     """The two ASGI messages of a plain GET hit (no condition), the same answer as
-    one message of the worker's `PREPARED` extension (None if its headers need
+    one message of the worker's prepared-answer extension (None if its headers need
     uvicorn's own send), and the tally it counts in; made once per entry,
     Accept-Encoding, staleness and extra headers and kept on the entry: a hit
     sends them as they are (uvicorn copies the header list, never changes it)."""
@@ -193,11 +193,9 @@ def _prepared(entry: Entry, path: str, accept_encoding: bytes,
         status, headers, body = entry.respond(accept_encoding, None, False)
         headers.append(_STALE_TIMING if entry.stale else _HIT_TIMING)
         headers.extend(extra)
-        head = encode_head(headers)
         found = ({"type": "http.response.start", "status": status, "headers": headers},
                  {"type": "http.response.body", "body": body},
-                 None if head is None else
-                 {"type": PREPARED, "status": status, "head": head, "body": body},
+                 prepared(status, headers, body),
                  metrics.fast.tally(*_hit_names(path, status, entry.stale)))
         if len(entry.prepared) < PREPARED_MAX:
             entry.prepared[slot] = found
@@ -366,8 +364,7 @@ class FastPath:
                             and scope["method"] == "GET"):
                         start, body, whole, tally = _prepared(
                             entry, path, accept_encoding or b"", extra)
-                        extensions = scope.get("extensions")
-                        if whole is not None and extensions and PREPARED in extensions:
+                        if whole is not None and offers_prepared(scope):
                             await send(whole)
                         else:
                             await send(start)

@@ -55,6 +55,19 @@ def encode_head(headers: list[tuple[bytes, bytes]]) -> bytes | None:
     return b"".join(lines)
 
 
+def prepared(status: int, headers: list[tuple[bytes, bytes]], body: bytes,
+             ) -> dict[str, Any] | None:
+    """The `PREPARED` message of an answer (None: a header needs uvicorn's send)."""
+    head = encode_head(headers)
+    return None if head is None else {"type": PREPARED, "status": status, "head": head,
+                                      "body": body}
+
+
+def offers_prepared(scope: dict[str, Any]) -> bool:
+    """Whether the worker serving `scope` takes `PREPARED` messages."""
+    return PREPARED in (scope.get("extensions") or ())
+
+
 class Cycle(RequestResponseCycle):
     """uvicorn's request-response cycle, also sending `PREPARED` answers."""
 

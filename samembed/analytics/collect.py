@@ -82,7 +82,7 @@ from samembed.repositories import salts as salts_repo
 from samembed.repositories import stats as stats_repo
 from samembed.repositories.common import is_unavailable
 from samembed.repositories.stories import TEMPLATES
-from samembed.workers import PREPARED, encode_head
+from samembed.workers import offers_prepared, prepared
 
 logger = logging.getLogger(__name__)
 
@@ -667,12 +667,11 @@ _HEADERS = [(b"content-type", b"text/plain; charset=utf-8"), (b"cache-control", 
 _NO_CONTENT = {"type": "http.response.start", "status": 204, "headers": _HEADERS}
 _EMPTY = {"type": "http.response.body", "body": b""}
 # The same answer as one message, for a worker offering prepared answers.
-_WHOLE = {"type": PREPARED, "status": 204, "head": encode_head(_HEADERS), "body": b""}
+_WHOLE = prepared(204, _HEADERS, b"")
 
 
 async def _no_content(scope: dict[str, Any], send: Any) -> None:
-    extensions = scope.get("extensions")
-    if extensions and PREPARED in extensions:
+    if _WHOLE is not None and offers_prepared(scope):
         await send(_WHOLE)
         return
     await send(_NO_CONTENT)
