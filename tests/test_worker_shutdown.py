@@ -96,7 +96,7 @@ def test_a_request_arriving_as_the_worker_stops_is_answered(
     assert b"harbour" in answer or b"content-encoding" in head
 
 
-def test_a_cached_previousas_the_worker_stops_is_whole_and_says_it_closes(
+def test_a_cached_answer_as_the_worker_stops_is_whole_and_says_it_closes(
     server: Gunicorn,
 ) -> None:
     conn = socket.create_connection(("127.0.0.1", server.port))
