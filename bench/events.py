@@ -21,7 +21,10 @@ web workers, deploy/gunicorn.conf.py) and measures, each bounded in time:
              answered; ROUNDS alternating rounds, medians compared), and at a
              fixed offered embed rate of half the maximum with BEACONS_PER_EMBED
              beacons offered per embed, where the embeds' achieved rate and p99
-             are compared with and without, and the beacons' achieved share told;
+             are compared with and without, and the beacons' achieved share told
+             (the embeds offered by the open-loop generator, bench/openloop.c:
+             wrk's paced script could not offer half a maximum this high while
+             sharing the cores; latency from each request's due time);
              then every beacon accepted must be in the rollups. The beacons'
              generator runs at the lowest CPU priority (it stands for browsers
              elsewhere).
@@ -52,7 +55,8 @@ from bson import ObjectId
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.run import DELAY_LUA, DONE_LUA, OUT, fetch, gunicorn, prepare, wrk_once  # noqa: E402
+from bench import loadgen  # noqa: E402
+from bench.run import DONE_LUA, OUT, fetch, gunicorn, prepare, wrk_once  # noqa: E402
 
 SECONDS = int(os.environ.get("EVENTS_SECONDS", "10"))
 RATE = int(os.environ.get("RATE", "5000"))
@@ -227,10 +231,11 @@ def read_path_cost(base: str, beacons_base: str, wrk_env: dict[str, str],
     maximum with beacons offered at their share: achieved rates and p99."""
     lua = OUT / "lua" / "beacon.lua"
     lua.write_text(BEACON_LUA)
-    delay = OUT / "lua" / "delay.lua"
-    if not delay.exists():
-        delay.write_text(DELAY_LUA + DONE_LUA)
-    done = str(OUT / "lua" / "done.lua")
+    done_lua = OUT / "lua" / "done.lua"
+    if not done_lua.exists():
+        done_lua.write_text(DONE_LUA)
+    done = str(done_lua)
+    openloop = loadgen.build(OUT)
     embed = base + "/e/demo"
     beacons = beacons_base + "/api/v1/events"
     br = ("Accept-Encoding: br",)
@@ -273,16 +278,19 @@ def read_path_cost(base: str, beacons_base: str, wrk_env: dict[str, str],
         "alone": alone, "with": with_embed, "beacons": with_beacons}
 
     target = alone["requests_per_s"] * OFFERED
-    pause = pause_for(target)
     print(f"read path: embeds offered at {target:.0f}/s ({OFFERED:.0%} of the maximum), "
           f"alone and with {target * BEACONS_PER_EMBED:.0f} beacons/s beside", flush=True)
-    paced_alone = wrk_once(embed, PACED_CONNECTIONS, seconds, str(delay), br,
-                           env={"WRK_DELAY_MS": pause})
-    paced_embed, paced_beacons = _parallel(
-        (embed, PACED_CONNECTIONS, seconds, str(delay), br, {"WRK_DELAY_MS": pause}),
-        (beacons, PACED_CONNECTIONS, seconds, str(lua), (),
-         {**wrk_env, "RUN": "fix", "PAUSE_MS": pause_for(target * BEACONS_PER_EMBED)}),
-        nice_last=True)
+    paced_alone = _offered(openloop, embed, target, seconds, br)
+    paced: dict[str, Any] = {}
+    beside = threading.Thread(target=lambda: paced.update(
+        embed=_offered(openloop, embed, target, seconds, br)))
+    beside.start()
+    paced_beacons = wrk_once(
+        beacons, PACED_CONNECTIONS, seconds, str(lua),
+        env={**wrk_env, "RUN": "fix", "PAUSE_MS": pause_for(target * BEACONS_PER_EMBED)},
+        nice=19)
+    beside.join()
+    paced_embed = paced["embed"]
     keys = ("requests_per_s", "p50_ms", "p99_ms", "errors")
     out["fixed_rate"] = {
         "offered_embeds_per_s": round(target, 1), "offered_share_of_max": OFFERED,
@@ -305,6 +313,15 @@ def read_path_cost(base: str, beacons_base: str, wrk_env: dict[str, str],
                            "rolled_up": after[1] - before[1]}
     out["load_average_after"] = os.getloadavg()[0]
     return out
+
+
+def _offered(binary: Path, url: str, rate: float, seconds: int,
+             headers: tuple[str, ...]) -> dict[str, Any]:
+    """`rate` requests/s from the open-loop generator, in wrk_once's terms (achieved
+    req/s, ms from each request's due time, errors and requests never sent)."""
+    r = loadgen.open_loop(binary, url, rate, CONNECTIONS, seconds, headers)
+    return {"requests_per_s": r["achieved_per_s"], "p50_ms": r["p50_ms"],
+            "p99_ms": r["p99_ms"], "errors": r["errors"] + r["unsent"]}
 
 
 def _median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
