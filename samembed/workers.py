@@ -68,12 +68,13 @@ def offers_prepared(scope: dict[str, Any]) -> bool:
     return PREPARED in (scope.get("extensions") or ())
 
 
+# The server's default headers (the date, renewed each second as a new list) and
+# their encoding, kept while the list stands.
+_defaults: list[Any] = [None, b""]
+
+
 class Cycle(RequestResponseCycle):
     """uvicorn's request-response cycle, also sending `PREPARED` answers."""
-
-    # The server's default headers (the date, renewed each second as a new list)
-    # and their encoding, kept while the list stands.
-    _defaults: tuple[list[tuple[bytes, bytes]] | None, bytes] = (None, b"")
 
     async def send(self, message: Any) -> None:
         if message["type"] != PREPARED:
@@ -86,11 +87,11 @@ class Cycle(RequestResponseCycle):
             return
         self.response_started = self.response_complete = True
         self.waiting_for_100_continue = False
-        defaults, encoded = Cycle._defaults
+        defaults, encoded = _defaults
         if defaults is not self.default_headers:
             defaults = self.default_headers
             encoded = b"".join(b"%s: %s\r\n" % (n.lower(), v) for n, v in defaults)
-            Cycle._defaults = (defaults, encoded)
+            _defaults[:] = [defaults, encoded]
         head = [STATUS_LINE[message["status"]], encoded, message["head"]]
         if not self.keep_alive:
             head.append(b"connection: close\r\n")
