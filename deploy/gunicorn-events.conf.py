@@ -9,6 +9,7 @@ beacons wait. The web workers still answer beacons themselves (`make run`, or
 nginx's fallback while this is down).
 
     EVENTS_BIND (127.0.0.1:8001), EVENTS_CONCURRENCY (2), EVENTS_NICE (19),
+    EVENTS_SCHED_IDLE (1: the workers under Linux's SCHED_IDLE policy),
     EVENTS_METRICS_DIR (a directory of its own, made at start and removed at exit)
 
 Its /metrics (on its own port) sums its own workers only: METRICS_DIR, which the
@@ -29,6 +30,7 @@ bind = os.environ.get("EVENTS_BIND", "127.0.0.1:8001")
 workers = int(os.environ.get("EVENTS_CONCURRENCY", "2"))
 proc_name = "samembed-events"
 NICE = int(os.environ.get("EVENTS_NICE", "19"))
+IDLE = os.environ.get("EVENTS_SCHED_IDLE", "1") == "1"
 _web_on_starting = on_starting  # noqa: F821 - defined by gunicorn.conf.py above
 
 
@@ -41,3 +43,8 @@ def on_starting(server):
 def post_fork(server, worker):
     """Lower this worker's CPU priority (an unprivileged process may lower its own)."""
     os.nice(NICE - os.nice(0))
+    if IDLE and hasattr(os, "sched_setscheduler"):
+        # A nice value is a share: a busy niced worker still holds a core for a
+        # while when an embed's worker wakes. Under SCHED_IDLE any other task that
+        # wakes takes the core at once, so beacons only use what embeds leave.
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))

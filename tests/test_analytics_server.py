@@ -104,6 +104,9 @@ def test_nginx_sends_beacons_to_the_niced_events_workers_and_to_the_web_workers_
         nginx.start()
         assert [nice(pid) for pid in worker_pids(events)] == [19]
         assert [nice(pid) for pid in worker_pids(web)] == [os.nice(0)]
+        # And under SCHED_IDLE: any other task that wakes takes the core at once.
+        assert [os.sched_getscheduler(pid) for pid in worker_pids(events)] == [os.SCHED_IDLE]
+        assert [os.sched_getscheduler(pid) for pid in worker_pids(web)] == [os.SCHED_OTHER]
         for i in range(5):
             assert send(nginx, story, f"pv-routed-{i:08d}") == 204
         wait_for(lambda: accepted(events) >= 5, 10)  # judged after the answer
