@@ -57,7 +57,9 @@ def encode_head(headers: list[tuple[bytes, bytes]]) -> bytes | None:
 
 def prepared(status: int, headers: list[tuple[bytes, bytes]], body: bytes,
              ) -> dict[str, Any] | None:
-    """The `PREPARED` message of an answer (None: a header needs uvicorn's send)."""
+    """The `PREPARED` message of an answer (None: it needs uvicorn's own send)."""
+    if status not in (204, 304) and not any(n.lower() == b"content-length" for n, _ in headers):
+        return None  # uvicorn would frame it (chunked); a prepared answer is never framed
     head = encode_head(headers)
     return None if head is None else {"type": PREPARED, "status": status, "head": head,
                                       "body": body}

@@ -11,7 +11,7 @@ from django.test import override_settings
 from samembed import asgi
 from samembed.asgi import FastPath, cache_key
 from samembed.embed.cache import Entry, ResponseCache
-from samembed.workers import PREPARED, encode_head
+from samembed.workers import PREPARED, encode_head, prepared
 
 
 class Downstream:
@@ -263,3 +263,7 @@ def test_headers_uvicorn_would_refuse_or_act_on_are_never_prepared() -> None:
     assert encode_head([(b"x a", b"b")]) is None
     assert encode_head([(b"connection", b"close")]) is None
     assert encode_head([(b"transfer-encoding", b"chunked")]) is None
+    # A body without its length would need uvicorn's chunked framing.
+    assert prepared(200, [(b"content-type", b"text/html")], b"<p>") is None
+    assert prepared(200, [(b"content-length", b"3")], b"<p>") is not None
+    assert prepared(204, [], b"") is not None
