@@ -47,4 +47,7 @@ def post_fork(server, worker):
         # A nice value is a share: a busy niced worker still holds a core for a
         # while when an embed's worker wakes. Under SCHED_IDLE any other task that
         # wakes takes the core at once, so beacons only use what embeds leave.
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except OSError as error:  # a sandbox refusing it: the nice value still holds
+            server.log.warning("events worker %s stays at nice %s: %s", worker.pid, NICE, error)
