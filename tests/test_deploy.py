@@ -21,6 +21,7 @@ import yaml
 from samembed.embedded_db import EmbeddedDB
 from samembed.repositories import stories as stories_repo
 from tests.factories import make_story
+from tests.faults import wait_for
 from tests.servers import ROOT, Gunicorn, Nginx
 
 DEPLOY = ROOT / "deploy"
@@ -168,14 +169,12 @@ def test_an_edit_reaches_readers_through_the_microcache_whose_files_nginx_keeps_
     assert stories_repo.update(story, {"title": "After the edit"})
     # A new copy replaces the file within a second or two of the application's; its
     # old descriptor, still open, must never be what is sent after that.
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        status, headers, body = get(nginx.port, "/e/kept-open")
+    def edited() -> bool:
+        status, _, body = get(nginx.port, "/e/kept-open")
         assert status == 200
-        if b"After the edit" in body:
-            break
-        time.sleep(0.1)
-    assert b"After the edit" in body and b"Before the edit" not in body
+        return b"After the edit" in body and b"Before the edit" not in body
+
+    assert wait_for(edited, 15, step=0.1)
     for _ in range(3):
         status, headers, body = get(nginx.port, "/e/kept-open")
         assert status == 200 and b"After the edit" in body, headers["X-Cache-Status"]
@@ -202,13 +201,12 @@ def test_the_access_log_names_the_render_a_reader_got_and_makes_no_id_for_a_hit(
     # The log is buffered: a reopen writes out what it holds.
     subprocess.run(nginx.command("-s", "reopen"), check=True, timeout=10)
     log = nginx.dir / "access.log"
-    lines: list[dict[str, Any]] = []
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        lines = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-        if any(line["uri"] == "/static/missing.css" for line in lines):
-            break
-        time.sleep(0.05)
+
+    def logged() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
+
+    assert wait_for(lambda: any(line["uri"] == "/static/missing.css" for line in logged()), 10)
+    lines = logged()
     by_cache = {(line["uri"], line["cache"]): line for line in lines}
     assert by_cache[("/e/logged", "MISS")]["request_id"] == render
     assert by_cache[("/e/logged", "HIT")]["request_id"] == render

@@ -18,6 +18,7 @@ import pytest
 
 from samembed.embedded_db import EmbeddedDB
 from tests.factories import make_story, using
+from tests.faults import wait_for
 from tests.servers import Gunicorn
 
 EMBED_CACHE_CONTROL = "public, max-age=10, stale-while-revalidate=30, stale-if-error=86400"
@@ -89,10 +90,8 @@ def test_hits_pipelined_on_a_kept_alive_connection_each_come_whole_with_their_da
         (miss,) = answers(1)  # this connection's worker renders it
         # Until that worker's version watch has seen the new story, it may expire the
         # copy once more; then it is a hit until the story changes.
-        deadline = time.monotonic() + 10
-        while answers(1)[0][1]["Server-Timing"] != "cache;desc=hit":
-            assert time.monotonic() < deadline, "never a hit"
-            time.sleep(0.1)
+        assert wait_for(lambda: answers(1)[0][1]["Server-Timing"] == "cache;desc=hit", 10,
+                        step=0.1), "never a hit"
         hits = answers(3)
     finally:
         stream.close()

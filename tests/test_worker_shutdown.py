@@ -19,6 +19,7 @@ import pytest
 
 from samembed.embedded_db import EmbeddedDB
 from tests.factories import make_story
+from tests.faults import wait_for
 from tests.servers import Gunicorn
 
 pytestmark = pytest.mark.usefixtures("mongo_db")
@@ -103,15 +104,13 @@ def test_a_cached_answer_as_the_worker_stops_is_whole_and_says_it_closes(
     try:
         # The miss that fills the cache, then hits; until the version watch has seen
         # the new story it may expire the copy once more.
-        deadline = time.monotonic() + 10
-        while True:
+        def a_hit() -> bool:
             ask(conn, "/e/harbour")
             previous = read_one_answer(conn)
             assert previous.status == 200
-            if previous.getheader("server-timing") == "cache;desc=hit":
-                break
-            assert time.monotonic() < deadline, "never a hit"
-            time.sleep(0.1)
+            return previous.getheader("server-timing") == "cache;desc=hit"
+
+        assert wait_for(a_hit, 10, step=0.1), "never a hit"
         os.kill(worker_pid(server), signal.SIGTERM)
         time.sleep(0.3)  # the worker has begun to stop: it accepts nothing new
         ask(conn, "/e/harbour")
