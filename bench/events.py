@@ -231,10 +231,7 @@ def read_path_cost(base: str, beacons_base: str, wrk_env: dict[str, str],
     maximum with beacons offered at their share: achieved rates and p99."""
     lua = OUT / "lua" / "beacon.lua"
     lua.write_text(BEACON_LUA)
-    done_lua = OUT / "lua" / "done.lua"
-    if not done_lua.exists():
-        done_lua.write_text(DONE_LUA)
-    done = str(done_lua)
+    done = str(OUT / "lua" / "done.lua")
     openloop = loadgen.build(OUT)
     embed = base + "/e/demo"
     beacons = beacons_base + "/api/v1/events"

@@ -227,10 +227,11 @@ def wrk_once(url: str, connections: int, seconds: int, script: str,
              cpus: str | None = None, nice: int = 0) -> Result:
     extra = [arg for h in headers for arg in ("-H", h)]
     threads = min(2, connections) if cpus is None else min(len(cpus.split(",")), connections)
-    # The lowest priority (browsers elsewhere, in the analytics scenario) is also
-    # SCHED_IDLE, as the events workers are: a share alone still delays the servers.
-    niced = (["chrt", "--idle", "0", "nice", "-n", str(nice)] if nice >= 19
-             else ["nice", "-n", str(nice)] if nice else [])
+    niced = ["nice", "-n", str(nice)] if nice else []
+    if nice >= 19:
+        # The lowest priority (browsers elsewhere, in the analytics scenario) is also
+        # SCHED_IDLE, as the events workers are: a share alone still delays the servers.
+        niced = ["chrt", "--idle", "0", *niced]
     out = subprocess.run(
         loadgen.pinned(cpus, [*niced, "wrk", f"-t{threads}", f"-c{connections}",
                               f"-d{seconds}s", "--timeout", "5s", "-s", script, *extra, url]),

@@ -92,7 +92,7 @@ class Cycle(RequestResponseCycle):
         defaults, encoded = _defaults
         if defaults is not self.default_headers:
             defaults = self.default_headers
-            encoded = b"".join(b"%s: %s\r\n" % (n.lower(), v) for n, v in defaults)
+            encoded = encode_head(defaults) or b""
             _defaults[:] = [defaults, encoded]
         head = [STATUS_LINE[message["status"]], encoded, message["head"]]
         if not self.keep_alive:
