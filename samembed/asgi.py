@@ -48,7 +48,7 @@ from samembed.embed.cache import (  # noqa: E402
 from samembed.embed.loader import loader_entry  # noqa: E402
 from samembed.embed.versions import start_watch  # noqa: E402
 from samembed.media.views import cached_file  # noqa: E402
-from samembed.workers import offers_prepared, prepared  # noqa: E402
+from samembed.workers import PREPARED, prepared  # noqa: E402
 
 Scope = dict[str, Any]
 Header = tuple[bytes, bytes]
@@ -85,14 +85,18 @@ _hit_keys: dict[tuple[str, bytes], tuple[str, tuple[str, ...]]] = {}
 _hit_keys_snapshot: list[flags.Snapshot | None] = [None]
 HIT_KEYS_MAX = 4096
 _NO_EXPOSURES: tuple[str, ...] = ()
+_NO_EXTENSIONS: dict[str, Any] = {}
 
 
-def hit_key(path: str, query: bytes) -> tuple[str | None, tuple[str, ...]]:
+def hit_key(path: str, query: bytes, snap: flags.Snapshot | None = None,
+            ) -> tuple[str | None, tuple[str, ...]]:
     """`flagged_key` and the exposure series the request counts if the fast path
-    answers it (Django counts the rest, samembed.embed.views): remembered per (path,
-    query) while the flags snapshot stands, so a repeated request costs one
-    dictionary lookup instead of parsing its URL again."""
-    snap = flags.installed()
+    answers it (Django counts the rest, samembed.embed.views), under `snap` (the
+    installed flags by default): remembered per (path, query) while the flags
+    snapshot stands, so a repeated request costs one dictionary lookup instead of
+    parsing its URL again."""
+    if snap is None:
+        snap = flags.installed()
     if _hit_keys_snapshot[0] is not snap:
         _hit_keys.clear()
         _hit_keys_snapshot[0] = snap
@@ -123,7 +127,8 @@ def hit_key(path: str, query: bytes) -> tuple[str | None, tuple[str, ...]]:
     return key, exposures
 
 
-def versioned_hit(path: str, query: bytes) -> tuple[str | None, int, tuple[str, ...]]:
+def versioned_hit(path: str, query: bytes, snap: flags.Snapshot | None = None,
+                  ) -> tuple[str | None, int, tuple[str, ...]]:
     """A live document asking for version N (`?v=N`, `?template=x&limit=n&v=N`): the
     cache key without `v`, N, and the exposure series (as `hit_key` gives them). An
     entry older than N is left to Django, which marks its answer no-store so a CDN
@@ -136,12 +141,8 @@ def versioned_hit(path: str, query: bytes) -> tuple[str | None, int, tuple[str, 
         base, _, digits = query.partition(b"&v=")
     if not digits.isdigit() or len(digits) > 12:
         return None, 0, _NO_EXPOSURES
-    key, exposures = hit_key(path, base)
+    key, exposures = hit_key(path, base, snap)
     return key, int(digits), exposures
-
-
-def _header(scope: Scope, name: bytes) -> bytes:
-    return next((v for n, v in scope["headers"] if n == name), b"")
 
 
 _HIT_TIMING = (b"server-timing", b"cache;desc=hit")
@@ -177,14 +178,15 @@ def _count_hit(path: str, status: int, seconds: float, stale: bool) -> None:
 # Distinct prepared answers an entry keeps (codings asked for in different words,
 # staleness, HSTS), so a client varying its Accept-Encoding cannot grow it.
 PREPARED_MAX = 16
-Prepared = tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None, metrics.Tally]
+Prepared = tuple[dict[str, Any], dict[str, Any], dict[str, Any] | None,
+                 tuple[tuple[str, str], str]]
 
 
 def _prepared(entry: Entry, path: str, accept_encoding: bytes,
               extra: list[Header]) -> Prepared:
     """The two ASGI messages of a plain GET hit (no condition), the same answer as
     one message of the worker's prepared-answer extension (None if its headers need
-    uvicorn's own send), and the tally it counts in; made once per entry,
+    uvicorn's own send), and the series it counts in; made once per entry,
     Accept-Encoding, staleness and extra headers and kept on the entry: a hit
     sends them as they are (uvicorn copies the header list, never changes it)."""
     slot = (accept_encoding, entry.stale, () if extra is _NO_HEADERS else tuple(extra))
@@ -196,10 +198,40 @@ def _prepared(entry: Entry, path: str, accept_encoding: bytes,
         found = ({"type": "http.response.start", "status": status, "headers": headers},
                  {"type": "http.response.body", "body": body},
                  prepared(status, headers, body),
-                 metrics.fast.tally(*_hit_names(path, status, entry.stale)))
+                 _hit_names(path, status, entry.stale))
         if len(entry.prepared) < PREPARED_MAX:
             entry.prepared[slot] = found
     return found
+
+
+class Lane:
+    """A plain GET hit as the fast path answers it: the flags snapshot it was
+    chosen in, its messages (as `_prepared` makes them), the tally that counts it
+    and the flags' exposure series it adds one to. The cache keeps one per request
+    shape while its entry stands (`ResponseCache.remember`), so a repeated request
+    is one lookup."""
+
+    __slots__ = ("snap", "start", "body", "whole", "tally", "exposures")
+
+    def __init__(self, snap: flags.Snapshot, start: dict[str, Any], body: dict[str, Any],
+                 whole: dict[str, Any] | None, tally: metrics.Tally,
+                 exposures: tuple[str, ...]) -> None:
+        self.snap = snap
+        self.start = start
+        self.body = body
+        self.whole = whole
+        self.tally = tally
+        self.exposures = exposures
+
+    def count(self, seconds: float) -> None:
+        """One hit answered in `seconds`."""
+        tally = self.tally
+        tally.hits += 1
+        if seconds <= metrics.QUICK:
+            tally.quick += 1
+            tally.quick_seconds += seconds
+        else:
+            metrics.fast.observe(tally.duration, seconds)
 
 
 class HostGuard:
@@ -240,6 +272,9 @@ class HostGuard:
             if meta.startswith("HTTP_"):
                 self.proxy_header = meta[5:].lower().replace("_", "-").encode("latin-1")
         self.verdicts: dict[bytes, bool] = {}
+        # Whether the verdict follows from the Host header and the scheme alone
+        # (no forwarded header is believed): then it can be remembered with them.
+        self.by_host = self.host_header is None and self.proxy_header is None
 
     def admit(self, scope: Scope) -> list[Header] | None:
         """The headers to add to a fast answer, or None: let Django answer."""
@@ -252,7 +287,7 @@ class HostGuard:
 
     def admit_host(self, scope: Scope, host: bytes | None, hosts: int) -> list[Header] | None:
         """`admit` for a caller that has already found the Host header(s)."""
-        if self.host_header is None and self.proxy_header is None:
+        if self.by_host:
             if hosts != 1 or host is None or not self.allowed_host(host):
                 return None
             if scope.get("scheme") == "https":
@@ -298,89 +333,118 @@ class FastPath:
         self.guard = HostGuard()
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] == guard.BEACON_PATH:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan":
+                return await self._lifespan(receive, send)
+            return await self.app(scope, receive, send)
+        path = scope["path"]
+        if path == guard.BEACON_PATH:
             # Client error reports of flagged embeds: counted in memory, never Django.
             return await guard.beacon(scope, receive, send)
-        # Analytics beacons (samembed.analytics.collect): counted in memory, never Django's.
-        if scope["type"] == "http" and scope["path"] == events.PATH:
-            await events.handle(scope, receive, send)
-            return None
-        if scope["type"] == "http" and scope["method"] in ("GET", "HEAD"):
-            path = scope["path"]
-            if path == "/embed.js":
-                if (extra := self.guard.admit(scope)) is not None:
-                    await self._send(scope, send, loader_entry(), extra=extra)
-                    return None
-            elif path.startswith("/img/"):
-                if ((extra := self.guard.admit(scope)) is not None
-                        and (image := cached_file(path)) is not None):
-                    await self._send_file(scope, send, image[0] + extra, image[1])
-                    return None
-            else:
-                await self._cached(scope, receive, send, path)
+        if path == events.PATH:
+            # Analytics beacons (samembed.analytics.collect): counted in memory, never Django's.
+            return await events.handle(scope, receive, send)
+        method = scope["method"]
+        if method != "GET" and method != "HEAD":
+            return await self.app(scope, receive, send)
+        if path == "/embed.js":
+            if (extra := self.guard.admit(scope)) is not None:
+                await self._send(scope, send, loader_entry(), extra=extra)
                 return None
-        elif scope["type"] == "lifespan":
-            return await self._lifespan(receive, send)
-        await self.app(scope, receive, send)
+            return await self.app(scope, receive, send)
+        if path.startswith("/img/"):
+            if ((extra := self.guard.admit(scope)) is not None
+                    and (image := cached_file(path)) is not None):
+                await self._send_file(scope, send, image[0] + extra, image[1])
+                return None
+            return await self.app(scope, receive, send)
+        # One pass over the headers for everything a hit needs from them.
+        host = accept_encoding = None
+        if_none_match = if_modified_since = None
+        hosts = 0
+        for name, value in scope["headers"]:
+            if name == b"host":
+                host, hosts = value, hosts + 1
+            elif name == b"accept-encoding":
+                accept_encoding = value
+            elif name == b"if-none-match":
+                if_none_match = value
+            elif name == b"if-modified-since":
+                if_modified_since = value
+        cache = self.cache or response_cache()
+        snap = flags.installed()
+        plain = if_none_match is None and if_modified_since is None and method == "GET"
+        request = lane = None
+        if plain and hosts == 1 and self.guard.by_host:
+            # Everything that decides a plain GET's answer: the URL, and what the
+            # guard and the coding are chosen from.
+            request = (path, scope["query_string"], host, accept_encoding, scope.get("scheme"))
+            lane = cache.recall(request)
+            if lane is not None and lane.snap is not snap:
+                lane = None
+        if lane is None:
+            lane = await self._cached(scope, receive, send, path, cache, snap, request, plain,
+                                      host, hosts, accept_encoding, if_none_match,
+                                      if_modified_since)
+            if lane is None:  # answered
+                return None
+        # An exposure is counted by whoever answers: here a hit.
+        if lane.exposures:
+            metrics.fast.inc_all(lane.exposures)
+        started = time.perf_counter()
+        if lane.whole is not None and PREPARED in scope.get("extensions", _NO_EXTENSIONS):
+            await send(lane.whole)
+        else:
+            await send(lane.start)
+            await send(lane.body)
+        lane.count(time.perf_counter() - started)
+        return None
 
-    async def _cached(self, scope: Scope, receive: Any, send: Any, path: str) -> None:
+    async def _cached(self, scope: Scope, receive: Any, send: Any, path: str,
+                      cache: ResponseCache, snap: flags.Snapshot, request: Any,
+                      plain: bool, host: bytes | None, hosts: int,
+                      accept_encoding: bytes | None, if_none_match: bytes | None,
+                      if_modified_since: bytes | None) -> Lane | None:
+        """What the cache holds for a request `recall` had no answer for: the lane
+        of a plain GET hit (remembered when it can be) for the caller to send, or
+        None once the answer (a conditional or HEAD hit, or Django's) is sent."""
         query = scope["query_string"]
-        key, exposures = hit_key(path, query)
+        key, exposures = hit_key(path, query, snap)
         least = 0
         screen = None
         if key is None and path.startswith("/live/"):
             # A screen saying who it is: the same entry, and the screen counted.
             screen = live.screen_id(query)
-            key = flagged_key(path, b"") if screen else None
+            key = hit_key(path, b"", snap)[0] if screen else None
         if key is None and path == "/oembed":
-            key = oembed.fast_key(query, _header(scope, b"host"))
+            key = oembed.fast_key(query, host or b"")
         if key is None:
-            key, least, exposures = versioned_hit(path, query)
+            key, least, exposures = versioned_hit(path, query, snap)
         if key is not None:
-            entry = (self.cache or response_cache()).peek(key)
+            entry = cache.peek(key)
             if entry is not None and (entry.version or 0) >= least:
-                # One pass over the headers for everything a hit needs from them.
-                host = accept_encoding = None
-                if_none_match = if_modified_since = None
-                hosts = 0
-                for name, value in scope["headers"]:
-                    if name == b"host":
-                        host, hosts = value, hosts + 1
-                    elif name == b"accept-encoding":
-                        accept_encoding = value
-                    elif name == b"if-none-match":
-                        if_none_match = value
-                    elif name == b"if-modified-since":
-                        if_modified_since = value
                 extra = self.guard.admit_host(scope, host, hosts)
                 if extra is not None:
+                    if screen is not None and entry.status == 200:
+                        live.screens.seen(entry.story_id, screen)
+                    if plain:
+                        start, body, whole, (counters, duration) = _prepared(
+                            entry, path, accept_encoding or b"", extra)
+                        lane = Lane(snap, start, body, whole,
+                                    metrics.fast.tally(counters, duration), exposures)
+                        if (request is not None and screen is None and not snap.drawn
+                                and not entry.stale):
+                            cache.remember(request, key, entry, lane)
+                        return lane
                     # An exposure is counted by whoever answers: here a hit.
                     if exposures:
                         metrics.fast.inc_all(exposures)
-                    if screen is not None and entry.status == 200:
-                        live.screens.seen(entry.story_id, screen)
                     started = time.perf_counter()
-                    if (if_none_match is None and if_modified_since is None
-                            and scope["method"] == "GET"):
-                        start, body, whole, tally = _prepared(
-                            entry, path, accept_encoding or b"", extra)
-                        if whole is not None and offers_prepared(scope):
-                            await send(whole)
-                        else:
-                            await send(start)
-                            await send(body)
-                        seconds = time.perf_counter() - started
-                        tally.hits += 1
-                        if seconds <= metrics.QUICK:
-                            tally.quick += 1
-                            tally.quick_seconds += seconds
-                        else:
-                            metrics.fast.observe(tally.duration, seconds)
-                        return
                     status = await self._send(scope, send, entry, _HIT_TIMING, extra)
                     _count_hit(path, status, time.perf_counter() - started, entry.stale)
-                    return
+                    return None
         await self.app(scope, receive, send)
+        return None
 
     @staticmethod
     async def _send(scope: Scope, send: Any, entry: Any,
@@ -426,9 +490,7 @@ class FastPath:
                 flusher = metrics.Flusher().start()
                 # Everything loaded so far (Django, Jinja, templates) lives as long
                 # as the worker: out of the collector's sight, a full collection no
-                # longer walks it, and the occasional 40-60 ms pause that set the
-                # hit path's p99 goes (p99 9.6-9.8 ms -> 6.0-7.6 ms at 50
-                # connections, 45 s wrk runs).
+                # longer walks it, and the pause it cost the hit path's tail goes.
                 gc.collect()
                 gc.freeze()
                 await send({"type": "lifespan.startup.complete"})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from typing import Any
 
 import pytest
@@ -267,3 +269,77 @@ def test_headers_uvicorn_would_refuse_or_act_on_are_never_prepared() -> None:
     assert prepared(200, [(b"content-type", b"text/html")], b"<p>") is None
     assert prepared(200, [(b"content-length", b"3")], b"<p>") is not None
     assert prepared(204, [], b"") is not None
+
+
+def test_a_repeated_request_is_not_answered_from_memory_once_an_edit_expired_its_entry(
+        cache: ResponseCache) -> None:
+    django = Downstream()
+    app = FastPath(django, cache)
+    first = call(app, "/e/demo", headers=[(b"accept-encoding", b"br")])
+    assert call(app, "/e/demo", headers=[(b"accept-encoding", b"br")]) == first
+
+    cache.invalidate(lambda entry: True)  # the version watch saw an edit
+
+    assert call(app, "/e/demo", headers=[(b"accept-encoding", b"br")])[0] == 299
+    assert django.paths == ["/e/demo"]
+
+
+def test_a_repeated_request_gets_the_new_render_once_it_replaces_the_old_one() -> None:
+    clock = [0.0]
+    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=60, clock=lambda: clock[0])
+    cache.get("/e/demo", lambda: Entry.build(200, [], b"before"))
+    app = FastPath(Downstream(), cache)
+    assert call(app, "/e/demo")[2] == call(app, "/e/demo")[2] == b"before"
+
+    clock[0] = 11.0  # expired: the next request renders (here, the cache's own get)
+    cache.get("/e/demo", lambda: Entry.build(200, [], b"after"))
+
+    assert call(app, "/e/demo")[2] == call(app, "/e/demo")[2] == b"after"
+
+
+def test_what_the_fast_path_remembers_never_keeps_an_entry_the_cache_dropped() -> None:
+    cache = ResponseCache(ttl=10, max_bytes=3_000, stale_if_error=60)
+    cache.get("/e/old", lambda: Entry.build(200, [], b"o" * 1_000))
+    app = FastPath(Downstream(), cache)
+    assert call(app, "/e/old")[2] == call(app, "/e/old")[2] == b"o" * 1_000
+    dropped = weakref.ref(cache.peek("/e/old"))  # type: ignore[arg-type]
+
+    cache.get("/e/new", lambda: Entry.build(200, [], b"n" * 1_000))  # over max_bytes
+
+    gc.collect()
+    assert dropped() is None
+    django = Downstream()
+    assert call(FastPath(django, cache), "/e/old")[0] == 299 and django.paths == ["/e/old"]
+
+
+def test_requests_differing_in_coding_host_or_scheme_are_each_answered_as_alone(
+        cache: ResponseCache) -> None:
+    with override_settings(**{**SECURE, "SECURE_SSL_REDIRECT": False}):
+        app = FastPath(Downstream(), cache)
+        alone = {}
+        for coding in (b"br", b"gzip", b"identity"):
+            for host in (b"embed.example.com", b"evil.example"):
+                for scheme in ("http", "https"):
+                    asked = (coding, host, scheme)
+                    alone[asked] = call(FastPath(Downstream(), cache), "/e/demo",
+                                        headers=[(b"accept-encoding", coding)],
+                                        scheme=scheme, host=host)
+        for _ in range(2):  # in turn, so each follows a request that differs
+            for asked, answer in alone.items():
+                coding, host, scheme = asked
+                assert call(app, "/e/demo", headers=[(b"accept-encoding", coding)],
+                            scheme=scheme, host=host) == answer, asked
+    assert alone[(b"br", b"evil.example", "https")][0] == 299
+    assert b"strict-transport-security" in alone[(b"gzip", b"embed.example.com", "https")][1]
+    assert b"strict-transport-security" not in alone[(b"gzip", b"embed.example.com", "http")][1]
+    assert alone[(b"identity", b"embed.example.com", "http")][2] == b"<p>demo</p>" * 100
+
+
+def test_a_client_varying_its_coding_cannot_grow_what_the_fast_path_remembers() -> None:
+    cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=60, answers_max=8)
+    cache.get("/e/demo", lambda: Entry.build(200, [], b"<p>demo</p>" * 100))
+    app = FastPath(Downstream(), cache)
+    for n in range(50):
+        coding = b"gzip;q=0.%d" % (n % 9 + 1) + b" " * n
+        assert call(app, "/e/demo", headers=[(b"accept-encoding", coding)])[0] == 200
+        assert 1 <= cache.remembered() <= 8

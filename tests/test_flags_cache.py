@@ -7,6 +7,7 @@ import io
 from pathlib import Path
 
 import pytest
+from django.core.handlers.asgi import ASGIHandler
 from django.test import Client, override_settings
 from PIL import Image
 
@@ -81,6 +82,24 @@ def test_the_kill_switch_changes_the_key_at_once_and_the_old_variant_comes_back(
     flags.refresh()
     assert flagged_key("/e/demo", f"template=grid&o={u}".encode()) == "/e/demo?template=grid"
     assert NEW not in client.get(f"/e/demo?template=grid&o={u}").content
+
+
+def test_the_kill_switch_reaches_a_request_the_fast_path_answered_from_memory() -> None:
+    make_story("demo", posts=2, status="published")
+    flag = repo.create("grid-v2", "ada", unit="origin", percent="100")
+    flags.refresh()
+    query = f"template=grid&o={origin_unit('https://news.example')}".encode()
+    app = FastPath(ASGIHandler(), response_cache())
+    for _ in range(3):  # the first renders, the others are the fast path's own
+        assert NEW in call(app, "/e/demo", query)[2]
+    assert NEW not in Client().get("/e/demo?template=grid").content  # the old variant
+
+    repo.update(flag, "ada", killed=True)
+    flags.refresh()
+
+    django = Downstream()
+    status, _, body = call(FastPath(django, response_cache()), "/e/demo", query)
+    assert status == 200 and NEW not in body and django.paths == []
 
 
 def test_a_story_sticky_flag_needs_no_origin_and_links_keep_the_origin() -> None:

@@ -36,6 +36,11 @@ A render that was running when `invalidate()` expired entries (the version watch
 saw an edit) may hold content from before the edit: it is stored already
 expired, so it serves only as a stale copy and the next request renders again.
 
+The fast path remembers what it answered a plain GET from an entry (`remember`,
+`recall`): a repeated request is then one lookup. A remembered answer is used only
+while its entry is the one stored and fresh; it goes with the entry, so it never
+outlives an edit (`invalidate` expires the entry) or keeps a dropped entry alive.
+
 An entry answers If-None-Match with a 304, and, when it carries `last_modified`
 (feeds), a valid If-Modified-Since without If-None-Match.
 
@@ -51,7 +56,7 @@ import re
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
@@ -82,6 +87,9 @@ HANDOFF_GRACE = 1.0
 BREAKER_FAILURES = 3
 # ...and lets one probe through after this many seconds.
 BREAKER_BACKOFF = 0.5
+# Answers `ResponseCache.remember` keeps at most (requests differ in their Host and
+# Accept-Encoding too, which a client chooses): beyond that it starts again.
+ANSWERS_MAX = 4096
 
 
 # The query strings of cached URLs as the views write them: each parameter they
@@ -214,6 +222,9 @@ class Entry:
     # headers (samembed.asgi._prepared): made on the first such hit, then reused.
     prepared: dict[tuple[bytes, bool, tuple[Header, ...]], Any] = field(
         default_factory=dict, repr=False)
+    # The requests whose answer from this entry the cache remembers (`remember`),
+    # forgotten with the entry.
+    requests: list[Hashable] = field(default_factory=list, repr=False)
 
     @classmethod
     def build(
@@ -373,8 +384,10 @@ class ResponseCache:
                  clock: Callable[[], float] = time.monotonic,
                  snapshots: SnapshotStore | None = None,
                  breaker: Breaker | None = None,
-                 revalidate_wait: float = REVALIDATE_WAIT) -> None:
+                 revalidate_wait: float = REVALIDATE_WAIT,
+                 answers_max: int = ANSWERS_MAX) -> None:
         self.ttl = ttl
+        self.answers_max = answers_max
         self.revalidate_wait = revalidate_wait
         self.max_bytes = max_bytes
         self.stale_if_error = stale_if_error
@@ -387,6 +400,52 @@ class ResponseCache:
         self._flights: dict[str, _Flight] = {}
         # Bumped by every invalidate(): a render that saw it move may predate an edit.
         self._generation = 0
+        # request -> (key, entry, answer): see `remember`.
+        self._answers: dict[Hashable, tuple[str, Entry, Any]] = {}
+
+    def remember(self, request: Hashable, key: str, entry: Entry, answer: Any) -> None:
+        """Keep `answer`, what the caller made of `entry` for `request`, for `recall`
+        while `entry` is the one stored under `key`: a repeated request is then one
+        lookup instead of the key's and the answer's. Forgotten with the entry, so
+        it never keeps an entry the cache dropped, and at most `answers_max` are kept."""
+        with self._lock:
+            if self._entries.get(key) is not entry:
+                return
+            if len(self._answers) >= self.answers_max:
+                for _, dropped, _ in self._answers.values():
+                    dropped.requests.clear()
+                self._answers.clear()
+            if request not in self._answers:
+                entry.requests.append(request)
+            self._answers[request] = (key, entry, answer)
+
+    def recall(self, request: Hashable) -> Any:
+        """The answer remembered for `request` if its entry is fresh, else None.
+        Only a fresh entry: an expired one goes through `peek`, which decides who
+        renders it."""
+        found = self._answers.get(request)
+        if found is None:
+            return None
+        key, entry, answer = found
+        if entry.stale or self.clock() >= entry.expires:
+            return None
+        try:
+            self._entries.move_to_end(key)
+        except KeyError:
+            return None
+        return answer
+
+    def remembered(self) -> int:
+        """How many answers `remember` keeps now."""
+        return len(self._answers)
+
+    def _forget(self, entry: Entry) -> None:
+        # Under the lock, as the entry leaves the cache.
+        for request in entry.requests:
+            found = self._answers.get(request)
+            if found is not None and found[1] is entry:
+                del self._answers[request]
+        entry.requests.clear()
 
     def peek(self, key: str) -> Entry | None:
         """The entry for `key` if it may be served now without rendering.
@@ -555,11 +614,13 @@ class ResponseCache:
             old = self._entries.pop(key, None)
             if old is not None:
                 self._bytes -= old.size
+                self._forget(old)
             self._entries[key] = entry
             self._bytes += entry.size
             while self._bytes > self.max_bytes and len(self._entries) > 1:
                 _, dropped = self._entries.popitem(last=False)
                 self._bytes -= dropped.size
+                self._forget(dropped)
 
     def invalidate(self, predicate: Callable[[Entry], bool]) -> int:
         """Expire (not drop) matching entries: the next request renders, and the
@@ -577,6 +638,7 @@ class ResponseCache:
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._answers.clear()
             self._bytes = 0
 
     @property
