@@ -206,22 +206,20 @@ def _prepared(entry: Entry, path: str, accept_encoding: bytes,
 
 class Lane:
     """A plain GET hit as the fast path answers it: the flags snapshot it was
-    chosen in, its messages (as `_prepared` makes them), the tally that counts it
-    and the flags' exposure series it adds one to. The cache keeps one per request
+    chosen in, its messages (as `_prepared` makes them) and the tally that counts
+    it (the flags' exposure series included). The cache keeps one per request
     shape while its entry stands (`ResponseCache.remember`), so a repeated request
     is one lookup."""
 
-    __slots__ = ("snap", "start", "body", "whole", "tally", "exposures")
+    __slots__ = ("snap", "start", "body", "whole", "tally")
 
     def __init__(self, snap: flags.Snapshot, start: dict[str, Any], body: dict[str, Any],
-                 whole: dict[str, Any] | None, tally: metrics.Tally,
-                 exposures: tuple[str, ...]) -> None:
+                 whole: dict[str, Any] | None, tally: metrics.Tally) -> None:
         self.snap = snap
         self.start = start
         self.body = body
         self.whole = whole
         self.tally = tally
-        self.exposures = exposures
 
     def count(self, seconds: float) -> None:
         """One hit answered in `seconds`."""
@@ -388,9 +386,6 @@ class FastPath:
                                       if_modified_since)
             if lane is None:  # answered
                 return None
-        # An exposure is counted by whoever answers: here a hit.
-        if lane.exposures:
-            metrics.fast.inc_all(lane.exposures)
         started = time.perf_counter()
         if lane.whole is not None and PREPARED in scope.get("extensions", _NO_EXTENSIONS):
             await send(lane.whole)
@@ -430,8 +425,9 @@ class FastPath:
                     if plain:
                         start, body, whole, (counters, duration) = _prepared(
                             entry, path, accept_encoding or b"", extra)
+                        # An exposure is counted by whoever answers: here a hit.
                         lane = Lane(snap, start, body, whole,
-                                    metrics.fast.tally(counters, duration), exposures)
+                                    metrics.fast.tally(counters + exposures, duration))
                         if (request is not None and screen is None and not snap.drawn
                                 and not entry.stale):
                             cache.remember(request, key, entry, lane)

@@ -120,6 +120,25 @@ class Registry:
     def inc(self, key: str, value: float = 1.0) -> None:
         self.counters[key] = self.counters.get(key, 0.0) + value
 
+    def counts(self) -> dict[str, float]:
+        """Every counter of this registry as it stands, the tallies' hits added in."""
+        found = dict(list(self.counters.items()))
+        for tally in list(self.tallies.values()):
+            hits = tally.hits
+            if hits:
+                for key in tally.counters:
+                    found[key] = found.get(key, 0.0) + hits
+        return found
+
+    def clear(self) -> None:
+        """Every figure back to nothing. The tallies stay, zeroed: their holders
+        (the fast path's remembered answers) go on counting in them."""
+        self.counters.clear()
+        self.histograms.clear()
+        for tally in list(self.tallies.values()):
+            tally.hits = tally.quick = 0
+            tally.quick_seconds = 0.0
+
     def inc_all(self, keys: tuple[str, ...]) -> None:
         """`inc` of each series in `keys` by one (the fast path's hit, in one call)."""
         counters = self.counters
@@ -200,16 +219,14 @@ def snapshot() -> dict[str, object]:
     counters: dict[str, float] = {}
     histograms: dict[str, list[float]] = {}
     for registry in (fast, app, threads):
-        for key, value in list(registry.counters.items()):
+        for key, value in registry.counts().items():
             counters[key] = counters.get(key, 0.0) + value
         for key, h in list(registry.histograms.items()):
             mine = histograms.setdefault(key, [0.0] * len(h))
             for i, v in enumerate(h):
                 mine[i] += v
         for tally in list(registry.tallies.values()):
-            hits, quick, quick_seconds = tally.hits, tally.quick, tally.quick_seconds
-            for key in tally.counters:
-                counters[key] = counters.get(key, 0.0) + hits
+            quick, quick_seconds = tally.quick, tally.quick_seconds
             if quick:
                 mine = histograms.setdefault(tally.duration, [0.0] * (len(BUCKETS) + 2))
                 mine[0] += quick

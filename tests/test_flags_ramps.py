@@ -27,12 +27,12 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("mongo_db")]
 def counters() -> Any:
     flags.affects_embed("grid-v2")
     for registry in (metrics.fast, metrics.app):
-        registry.counters.clear()
+        registry.clear()
     guard.flusher.clear()
     guard._recent.clear()
     yield
     for registry in (metrics.fast, metrics.app):
-        registry.counters.clear()
+        registry.clear()
     guard.flusher.clear()
 
 

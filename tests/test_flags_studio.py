@@ -157,8 +157,8 @@ def test_the_command_refuses_bad_input_in_one_line(args: tuple[str, ...], messag
 def test_the_flag_page_shows_exposures_and_error_rates_per_variant(ada: Client) -> None:
     ada.post("/studio/flags/", {"key": "grid-v2", "percent": "50", "unit": "origin"})
     # Earlier embeds this process served (Django counts them too) are not this test's.
-    metrics.fast.counters.clear()
-    metrics.app.counters.clear()
+    metrics.fast.clear()
+    metrics.app.clear()
     guard.flusher.clear()
     try:
         for _ in range(200):
@@ -172,8 +172,8 @@ def test_the_flag_page_shows_exposures_and_error_rates_per_variant(ada: Client) 
         page = ada.get("/studio/flags/grid-v2").content.decode()
         listed = ada.get("/studio/flags/").content.decode()
     finally:
-        metrics.fast.counters.clear()
-        metrics.app.counters.clear()
+        metrics.fast.clear()
+        metrics.app.clear()
         guard.flusher.clear()
     assert "<th scope=\"row\">on</th><td>200</td><td>0</td><td>3</td><td>1.50 %</td>" in page
     assert "<th scope=\"row\">off</th><td>100</td><td>0</td><td>0</td><td>0.00 %</td>" in page

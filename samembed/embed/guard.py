@@ -346,7 +346,7 @@ class CountFlusher:
         # A series can be in both registries (exposures: hits and Django's): summed.
         found: dict[str, float] = {}
         for registry in (metrics.fast, metrics.app):
-            for series, value in list(registry.counters.items()):
+            for series, value in registry.counts().items():
                 if _parse(series) is not None:
                     found[series] = found.get(series, 0.0) + value
         return found
