@@ -628,7 +628,9 @@ class ResponseCache:
         expired (they may have read the story before the change)."""
         with self._lock:
             self._generation += 1
-            hits = [e for e in self._entries.values() if predicate(e)]
+            # Over a copy: the fast path moves entries (`peek`, `recall`) without the
+            # lock, and an OrderedDict moved while it is iterated raises.
+            hits = [e for e in list(self._entries.values()) if predicate(e)]
             for entry in hits:
                 entry.expires = 0.0
                 # The next request renders, whatever was sent on before the edit.
