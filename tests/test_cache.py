@@ -312,7 +312,7 @@ def test_it_drops_least_recently_used_entries_beyond_its_byte_bound() -> None:
 def test_an_invalidation_expires_every_match_while_hits_move_entries_meanwhile() -> None:
     cache = ResponseCache(ttl=10, max_bytes=10**6, stale_if_error=60)
     for n in range(20):
-        cache.get(f"/e/s{n}", lambda n=n: Entry.build(200, [], b"x", story_id=str(n)))
+        cache.get(f"/e/s{n}", counting([]))
 
     def outdated(entry: Entry) -> bool:
         # What the fast path does on another thread between two of these calls.
