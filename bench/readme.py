@@ -35,6 +35,8 @@ NAMES = {
     "stack_c200": "stack, peak",
     "ceiling_c200": "ceiling, peak",
     "mixed_stack_c50": "mixed through the stack",
+    "mixed_cacheable_stack_c50": "mixed, its cacheable part, through the stack",
+    "mixed_cacheable_ceiling_c50": "mixed, its cacheable part, as nginx static files",
     "peer_c50": "peer (`cache_page`)",
     "cold_c1": "cold, every request renders",
     "cold_c50": "cold, every request renders",
@@ -66,7 +68,10 @@ def _bench(data: dict[str, Any]) -> list[str]:
               f"{data['scenarios']['ours_c50'].get('cpu_us_per_request')} µs against "
               f"{data['scenarios']['raw_asgi_c50'].get('cpu_us_per_request')}); ours / peer: "
               f"{ratios['ours_to_peer']}×; stack / nginx static: {ratios['stack_to_ceiling']:.0%} "
-              f"({ratios['stack_to_ceiling_c200']:.0%} at 200 connections)."]
+              f"({ratios['stack_to_ceiling_c200']:.0%} at 200 connections)"
+              + (f"; the mixed load's cacheable part / the same as nginx static files: "
+                 f"{ratios['mixed_cacheable_stack_to_ceiling']:.0%}"
+                 if "mixed_cacheable_stack_to_ceiling" in ratios else "") + "."]
     cold = data["cold_server_timing"]
     lines.append(f"- cold render of `demo`, application time p50 {cold['app_p50_ms']} ms "
                  f"(template {cold['render_p50_ms']} ms, database {cold['db_p50_ms']} ms; "

@@ -27,7 +27,9 @@ Scenarios (`make bench`), in one run, side by side:
              Server-Timing header) and 50 (throughput);
 - mixed:     through the stack: several stories and templates, the screen, the
              version polls of live pages (/live/), the story page, the API,
-             the loader and images;
+             the loader and images; and its cacheable part (what nginx answers
+             from its caches) in alternating slices with the same bytes as nginx
+             static files (`static_copies`);
 - cold by posts: application time with 10, 50 and 100 posts on the page;
 - edit:      seconds from a story edit until both workers serve it;
 - analytics: cached /e/demo with event beacons to the events workers beside
@@ -190,17 +192,33 @@ def gunicorn(env: dict[str, str], *args: str, port: int | None = None,
             process.wait()
 
 
+# The mixed load's cacheable answers as static files (`static_copies`): typed by
+# their extension, brotli ones marked `.br.` in their name.
+MIXED_CEILING = """    location ^~ /ceiling-mixed/ {
+        root @DIR@/www;
+        charset utf-8;
+        types { text/html html; application/json json; text/javascript js;
+                image/jpeg jpg; image/webp webp; application/octet-stream bin; }
+        location ~ \\.br\\.[a-z]+$ {
+            add_header Content-Encoding br;
+            add_header Vary Accept-Encoding;
+        }
+    }
+"""
+
+
 @contextmanager
 def nginx(upstream: int, ceiling_body: bytes | None = None) -> Iterator[Nginx]:
     """The shipped nginx; with `ceiling_body`, also /ceiling/demo: those bytes (the
-    brotli body of /e/demo) as a static file, with the headers that say so."""
+    brotli body of /e/demo) as a static file, with the headers that say so, and
+    /ceiling-mixed/ for the mixed load's copies (`static_copies`)."""
     extra = ""
     if ceiling_body is not None:
         extra = ('    location = /ceiling/demo {\n'
                  '        alias @DIR@/www/ceiling.html;\n'
                  '        default_type "text/html; charset=utf-8";\n'
                  '        add_header Content-Encoding br;\n'
-                 '        add_header Vary Accept-Encoding;\n    }\n')
+                 '        add_header Vary Accept-Encoding;\n    }\n' + MIXED_CEILING)
     server = Nginx(upstream, static_root=ROOT / "var" / "static", extra_server=extra)
     if ceiling_body is not None:
         (server.dir / "www" / "ceiling.html").write_bytes(ceiling_body)
@@ -325,7 +343,7 @@ def raw_asgi(env: dict[str, str], saved: Path, cpus: str | None = None) -> Itera
 
 def paired(names: tuple[str, str], urls: tuple[str, str], connections: int,
            seconds: int = SECONDS, masters: tuple[int, int] | None = None,
-           ) -> tuple[Result, Result]:
+           scripts: tuple[Path, Path] | None = None) -> tuple[Result, Result]:
     """Two scenarios in alternating slices, so a change in the machine's other load
     falls on both alike and their ratio holds; with the gunicorn `masters` (ports),
     each side's worker CPU time per request too (`cpu_us_per_request`), which the
@@ -340,7 +358,8 @@ def paired(names: tuple[str, str], urls: tuple[str, str], connections: int,
         length = max(1, min(SLICE, round(seconds - (time.monotonic() - started) / 2)))
         for index, url in enumerate(urls):
             before = workers_cpu(masters[index]) if masters else 0.0
-            one = wrk_once(url, connections, length, str(LUA / "done.lua"), BROWSER)
+            script = scripts[index] if scripts else LUA / "done.lua"
+            one = wrk_once(url, connections, length, str(script), BROWSER)
             if masters:
                 one["cpu_us_per_request"] = round(
                     (workers_cpu(masters[index]) - before) / max(one["requests"], 1) * 1e6, 2)
@@ -449,6 +468,34 @@ def mixed_paths(base: str) -> list[str]:
     return [urllib.parse.urlsplit(p)._replace(scheme="", netloc="").geturl() for p in paths]
 
 
+_EXTENSIONS = {"text/html": "html", "application/json": "json", "text/javascript": "js",
+               "image/jpeg": "jpg", "image/webp": "webp"}
+
+
+def static_copies(proxy: Nginx, paths: list[str]) -> tuple[list[str], list[str]]:
+    """The mixed load's cacheable part: the paths nginx answers from its caches
+    (X-Cache-Status HIT on a second look), and for each the path of a static file
+    there holding the same body, type and coding (MIXED_CEILING)."""
+    wanted = {"Accept-Encoding": "br, gzip"}
+    directory = proxy.dir / "www" / "ceiling-mixed"
+    directory.mkdir(exist_ok=True)
+    cacheable, copies = [], []
+    for index, path in enumerate(paths):
+        fetch(proxy.url + path, wanted)
+        body, headers = fetch(proxy.url + path, wanted)
+        if headers.get("x-cache-status") != "HIT":
+            continue
+        kind = headers.get("content-type", "").split(";")[0].strip()
+        coding = headers.get("content-encoding", "")
+        if coding not in ("", "br"):
+            raise loadgen.BenchError(f"{path} came {coding}-coded: the ceiling has br only")
+        name = f"{index}{'.br' if coding else ''}.{_EXTENSIONS.get(kind, 'bin')}"
+        (directory / name).write_bytes(body)
+        cacheable.append(path)
+        copies.append(f"/ceiling-mixed/{name}")
+    return cacheable, copies
+
+
 def write_lua(name: str, text: str) -> Path:
     LUA.mkdir(parents=True, exist_ok=True)
     path = LUA / name
@@ -506,6 +553,17 @@ def bench() -> None:
                 results["mixed_stack_c50"] = scenario("mixed stack c50", edge + "/e/demo", 50,
                                                       script=mixed)
                 extra["mixed_paths"] = paths
+                # Its cacheable part against nginx serving the same bytes as files.
+                cacheable, copies = static_copies(proxy, paths)
+                scripts = (write_lua("mixed-cacheable.lua", MIXED_LUA % ", ".join(
+                               json.dumps(p) for p in cacheable)),
+                           write_lua("mixed-ceiling.lua", MIXED_LUA % ", ".join(
+                               json.dumps(p) for p in copies)))
+                (results["mixed_cacheable_stack_c50"],
+                 results["mixed_cacheable_ceiling_c50"]) = paired(
+                    ("mixed cacheable stack c50", "mixed cacheable ceiling c50"),
+                    (edge + cacheable[0], edge + copies[0]), 50, scripts=scripts)
+                extra["mixed_cacheable_paths"] = cacheable
             extra["edit_to_embed"] = propagation(base)
             extra["analytics"] = analytics(port, env)
         peer_env = {**env, "DJANGO_SETTINGS_MODULE": "bench.peer.settings"}
@@ -639,6 +697,8 @@ def summarise(results: dict[str, Result], extra: dict[str, Any]) -> dict[str, An
         "stack_to_ceiling": round(rps["stack_c50"] / rps["ceiling_c50"], 3),
         "stack_to_ceiling_c200": round(rps["stack_c200"] / rps["ceiling_c200"], 3),
         "stack_to_peer": round(rps["stack_c50"] / rps["peer_c50"], 2),
+        "mixed_cacheable_stack_to_ceiling": round(
+            rps["mixed_cacheable_stack_c50"] / rps["mixed_cacheable_ceiling_c50"], 3),
         "ours_to_ceiling": round(rps["ours_c50"] / rps["ceiling_c50"], 3),
         "ours_to_raw_asgi": round(rps["ours_c50"] / rps["raw_asgi_c50"], 3),
         # The same share from the workers' CPU time per request, which the machine's
@@ -662,6 +722,9 @@ def summarise(results: dict[str, Result], extra: dict[str, Any]) -> dict[str, An
         "ours zero errors": results["ours_c50"]["errors"] == 0,
         "stack at least 90% of the nginx ceiling":
             ratios["stack_to_ceiling"] >= 0.9 and clean("stack_c50", "ceiling_c50"),
+        "stack at least 85% of the nginx ceiling on the mixed load's cacheable part":
+            ratios["mixed_cacheable_stack_to_ceiling"] >= 0.85
+            and clean("mixed_cacheable_stack_c50", "mixed_cacheable_ceiling_c50"),
         **{f"{side} at 50% of its maximum: p99 <= 5 ms, p99.9 <= 20 ms":
            fixed[side]["rates"]["50%"]["p99_ms"] <= 5
            and fixed[side]["rates"]["50%"]["p999_ms"] <= 20
@@ -1021,7 +1084,8 @@ def write_report(summary: dict[str, Any]) -> None:
     step = summary["slice_seconds"]
     groups = {
         "50 connections": ["ours_c50", "raw_asgi_c50", "ours_plain_c50", "ours_c50_identity",
-                           "stack_c50", "ceiling_c50", "mixed_stack_c50", "peer_c50"],
+                           "stack_c50", "ceiling_c50", "mixed_stack_c50",
+                           "mixed_cacheable_stack_c50", "mixed_cacheable_ceiling_c50", "peer_c50"],
         "200 connections (peak)": ["ours_c200", "stack_c200", "ceiling_c200"],
         "cold (cache disabled)": ["cold_c1", "cold_c50"],
     }
