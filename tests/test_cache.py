@@ -324,6 +324,26 @@ def test_an_invalidation_expires_every_match_while_hits_move_entries_meanwhile()
     assert [cache.peek(f"/e/s{n}") for n in range(20)] == [None] * 20
 
 
+def test_a_remembered_answer_never_outlives_its_entry_whichever_entry_had_it_before() -> None:
+    # One request's answer moves between entries when a flag changes its key; the
+    # entry it moves to may later be dropped while fresh, and its key rendered anew.
+    cache = ResponseCache(ttl=10, max_bytes=5_000, stale_if_error=60)  # two entries
+    request = ("/e/demo", b"", b"host", b"br", "http")
+    other = cache.get("/e/demo#flag=on", counting([], b"o" * 1_000))
+    cache.remember(request, "/e/demo#flag=on", other, "from the flagged entry")
+    first = cache.get("/e/demo", counting([], b"a" * 1_000))
+    cache.remember(request, "/e/demo", first, "from the first render")
+    assert cache.recall(request) == "from the first render"
+
+    cache.get("/e/filler", counting([], b"f" * 1_000))
+    cache.get("/e/filler2", counting([], b"g" * 1_000))  # drops both entries above
+    assert cache.peek("/e/demo") is None
+    cache.get("/e/demo", counting([], b"b" * 1_000))  # rendered anew
+
+    assert cache.recall(request) is None
+    assert cache.remembered() == 0
+
+
 def test_ttl_zero_renders_every_time() -> None:
     cache = ResponseCache(ttl=0, max_bytes=10**6, stale_if_error=60)
     calls: list[int] = []

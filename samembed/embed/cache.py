@@ -415,7 +415,8 @@ class ResponseCache:
                 for _, dropped, _ in self._answers.values():
                     dropped.requests.clear()
                 self._answers.clear()
-            if request not in self._answers:
+            # Listed on this entry even when another one held the request before.
+            if request not in entry.requests:
                 entry.requests.append(request)
             self._answers[request] = (key, entry, answer)
 
@@ -427,11 +428,12 @@ class ResponseCache:
         if found is None:
             return None
         key, entry, answer = found
-        if entry.stale or self.clock() >= entry.expires:
+        if (entry.stale or self.clock() >= entry.expires
+                or self._entries.get(key) is not entry):
             return None
         try:
             self._entries.move_to_end(key)
-        except KeyError:
+        except KeyError:  # dropped this instant by a render's thread
             return None
         return answer
 
