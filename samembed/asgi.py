@@ -387,7 +387,8 @@ class FastPath:
             if lane is None:  # answered
                 return None
         started = time.perf_counter()
-        if lane.whole is not None and PREPARED in scope.get("extensions", _NO_EXTENSIONS):
+        # As `workers.offers_prepared` reads it (a server may send None), inline.
+        if lane.whole is not None and PREPARED in (scope.get("extensions") or _NO_EXTENSIONS):
             await send(lane.whole)
         else:
             await send(lane.start)

@@ -343,3 +343,20 @@ def test_a_client_varying_its_coding_cannot_grow_what_the_fast_path_remembers() 
         coding = b"gzip;q=0.%d" % (n % 9 + 1) + b" " * n
         assert call(app, "/e/demo", headers=[(b"accept-encoding", coding)])[0] == 200
         assert 1 <= cache.remembered() <= 8
+
+
+def test_a_server_that_says_its_extensions_are_none_gets_the_hit_as_two_messages(
+        cache: ResponseCache) -> None:
+    app = FastPath(Downstream(), cache)
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    for _ in range(2):  # the second is the remembered answer
+        sent.clear()
+        scope = {"type": "http", "method": "GET", "path": "/e/demo", "query_string": b"",
+                 "headers": [(b"host", b"127.0.0.1")], "scheme": "http", "extensions": None}
+        asyncio.run(app(scope, None, send))
+        assert [m["type"] for m in sent] == ["http.response.start", "http.response.body"]
+        assert sent[0]["status"] == 200
