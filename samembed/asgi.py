@@ -274,17 +274,9 @@ class HostGuard:
         # (no forwarded header is believed): then it can be remembered with them.
         self.by_host = self.host_header is None and self.proxy_header is None
 
-    def admit(self, scope: Scope) -> list[Header] | None:
-        """The headers to add to a fast answer, or None: let Django answer."""
-        host = None
-        hosts = 0
-        for name, value in scope["headers"]:
-            if name == b"host":
-                host, hosts = value, hosts + 1
-        return self.admit_host(scope, host, hosts)
-
-    def admit_host(self, scope: Scope, host: bytes | None, hosts: int) -> list[Header] | None:
-        """`admit` for a caller that has already found the Host header(s)."""
+    def admit(self, scope: Scope, host: bytes | None, hosts: int) -> list[Header] | None:
+        """The headers to add to a fast answer, or None: let Django answer. `host` is
+        the request's Host header (the last, if `hosts` says it came more than once)."""
         if self.by_host:
             if hosts != 1 or host is None or not self.allowed_host(host):
                 return None
@@ -345,18 +337,7 @@ class FastPath:
         method = scope["method"]
         if method != "GET" and method != "HEAD":
             return await self.app(scope, receive, send)
-        if path == "/embed.js":
-            if (extra := self.guard.admit(scope)) is not None:
-                await self._send(scope, send, loader_entry(), extra=extra)
-                return None
-            return await self.app(scope, receive, send)
-        if path.startswith("/img/"):
-            if ((extra := self.guard.admit(scope)) is not None
-                    and (image := cached_file(path)) is not None):
-                await self._send_file(scope, send, image[0] + extra, image[1])
-                return None
-            return await self.app(scope, receive, send)
-        # One pass over the headers for everything a hit needs from them.
+        # One pass over the headers for everything a fast answer needs from them.
         host = accept_encoding = None
         if_none_match = if_modified_since = None
         hosts = 0
@@ -369,6 +350,18 @@ class FastPath:
                 if_none_match = value
             elif name == b"if-modified-since":
                 if_modified_since = value
+        if path == "/embed.js":
+            if (extra := self.guard.admit(scope, host, hosts)) is not None:
+                await self._send(scope, send, loader_entry(), accept_encoding, if_none_match,
+                                 if_modified_since, extra=extra)
+                return None
+            return await self.app(scope, receive, send)
+        if path.startswith("/img/"):
+            if ((extra := self.guard.admit(scope, host, hosts)) is not None
+                    and (image := cached_file(path)) is not None):
+                await self._send_file(scope, send, image[0] + extra, image[1])
+                return None
+            return await self.app(scope, receive, send)
         cache = self.cache or response_cache()
         snap = flags.installed()
         plain = if_none_match is None and if_modified_since is None and method == "GET"
@@ -419,7 +412,7 @@ class FastPath:
         if key is not None:
             entry = cache.peek(key)
             if entry is not None and (entry.version or 0) >= least:
-                extra = self.guard.admit_host(scope, host, hosts)
+                extra = self.guard.admit(scope, host, hosts)
                 if extra is not None:
                     if screen is not None and entry.status == 200:
                         live.screens.seen(entry.story_id, screen)
@@ -437,26 +430,20 @@ class FastPath:
                     if exposures:
                         metrics.fast.inc_all(exposures)
                     started = time.perf_counter()
-                    status = await self._send(scope, send, entry, _HIT_TIMING, extra)
+                    status = await self._send(scope, send, entry, accept_encoding,
+                                              if_none_match, if_modified_since,
+                                              _HIT_TIMING, extra)
                     _count_hit(path, status, time.perf_counter() - started, entry.stale)
                     return None
         await self.app(scope, receive, send)
         return None
 
     @staticmethod
-    async def _send(scope: Scope, send: Any, entry: Any,
+    async def _send(scope: Scope, send: Any, entry: Any, accept_encoding: bytes | None,
+                    if_none_match: bytes | None, if_modified_since: bytes | None,
                     timing: Header | None = None, extra: Sequence[Header] = ()) -> int:
-        accept_encoding = b""
-        if_none_match = if_modified_since = None
-        for name, value in scope["headers"]:
-            if name == b"accept-encoding":
-                accept_encoding = value
-            elif name == b"if-none-match":
-                if_none_match = value
-            elif name == b"if-modified-since":
-                if_modified_since = value
         status, headers, body = entry.respond(
-            accept_encoding, if_none_match, scope["method"] == "HEAD", if_modified_since
+            accept_encoding or b"", if_none_match, scope["method"] == "HEAD", if_modified_since
         )
         if timing is not None:
             headers.append(_STALE_TIMING if entry.stale else timing)
