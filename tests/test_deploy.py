@@ -4,14 +4,12 @@ manifests against the Kubernetes schemas, and Django's deployment checks."""
 from __future__ import annotations
 
 import http.client
-import http.server
 import ipaddress
 import json
 import os
 import re
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +22,7 @@ from samembed.embedded_db import EmbeddedDB
 from samembed.repositories import stories as stories_repo
 from tests.factories import make_story
 from tests.faults import wait_for
+from tests.image_host import ImageHost
 from tests.servers import ROOT, Gunicorn, Nginx
 
 DEPLOY = ROOT / "deploy"
@@ -223,40 +222,23 @@ def test_a_keep_alive_reader_never_waits_on_a_delayed_ack_for_the_end_of_a_cache
     # until the reader's delayed ACK, some 40 ms later, on every request of a
     # kept-alive connection: images of that size were answered 250 times a second.
     body = os.urandom(size)
-
-    class Upstream(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
-            self.send_response(200)
-            self.send_header("Content-Type", "image/jpeg")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *args: object) -> None:
-            pass
-
-    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Upstream)
-    threading.Thread(target=upstream.serve_forever, daemon=True).start()
-    nginx = Nginx(upstream.server_address[1])
-    nginx.start()
-    try:
-        connection = http.client.HTTPConnection("127.0.0.1", nginx.port, timeout=10)
-        took, cache = [], []
-        for _ in range(16):
-            started = time.perf_counter()
-            connection.request("GET", "/e/sized")
-            response = connection.getresponse()
-            got = response.read()
-            took.append(time.perf_counter() - started)
-            cache.append(response.headers["X-Cache-Status"])
-            assert response.status == 200 and got == body
-        connection.close()
-    finally:
-        nginx.stop()
-        upstream.shutdown()
-        upstream.server_close()
+    with ImageHost({"/e/sized": body}) as upstream:
+        nginx = Nginx(upstream.port)
+        nginx.start()
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", nginx.port, timeout=10)
+            took, cache = [], []
+            for _ in range(16):
+                started = time.perf_counter()
+                connection.request("GET", "/e/sized")
+                response = connection.getresponse()
+                got = response.read()
+                took.append(time.perf_counter() - started)
+                cache.append(response.headers["X-Cache-Status"])
+                assert response.status == 200 and got == body
+            connection.close()
+        finally:
+            nginx.stop()
     assert cache[0] == "MISS" and "HIT" in cache
     took.sort()
     # A delayed ACK holds every request alike; a loaded machine only the odd one.
