@@ -85,6 +85,7 @@ def open_loop(binary: Path, url: str, rate: float, connections: int, seconds: fl
         args += ["-H", header]
     intervals: list[Result] = []
     total: Result | None = None
+    ticks = cpu_ticks()
     with subprocess.Popen(pinned(cpus, [*args, url]), stdout=subprocess.PIPE,
                           text=True) as process:
         for line in process.stdout or ():
@@ -93,7 +94,12 @@ def open_loop(binary: Path, url: str, rate: float, connections: int, seconds: fl
                 total = record
                 continue
             item = {"interval": record["interval"], "requests": record["requests"],
-                    "errors": record["errors"], **_ms(record["latency"])}
+                    "errors": record["errors"], **_ms(record["latency"]),
+                    "uncorrected": _ms(record["uncorrected"]),
+                    "sending": _ms(record["sending"])}
+            now = cpu_ticks()
+            item["machine"] = machine_share(ticks, now)
+            ticks = now
             intervals.append(item)
             if on_interval is not None:
                 on_interval(item)
@@ -106,6 +112,7 @@ def open_loop(binary: Path, url: str, rate: float, connections: int, seconds: fl
         "errors": total["errors"] + total["non2xx"], "unsent": total["unsent"],
         **_ms(total["latency"]),
         "uncorrected": _ms(total["uncorrected"]),
+        "sending": _ms(total["sending"]),
     }
     if intervals:
         result["intervals"] = intervals
@@ -128,6 +135,28 @@ def machine() -> Result:
         "python": platform.python_version(), "load_average_before": load_average(),
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def cpu_ticks() -> list[int]:
+    """The machine's CPU time so far by kind, in clock ticks (/proc/stat's "cpu" line:
+    user, nice, system, idle, iowait, irq, softirq, steal); empty where there is none."""
+    try:
+        line = Path("/proc/stat").read_text().split("\n", 1)[0]
+    except OSError:
+        return []
+    return [int(x) for x in line.split()[1:9]]
+
+
+def machine_share(before: list[int], after: list[int]) -> Result:
+    """Between two `cpu_ticks`: the share of the machine's CPU time that was busy, and
+    the CPU seconds the hypervisor gave to others (steal): time in which nothing
+    here ran, though no process here sees it as its own."""
+    if len(before) < 8 or len(after) < 8:
+        return {}
+    spent = [b - a for a, b in zip(before, after, strict=True)]
+    whole = sum(spent) or 1
+    return {"busy": round(1 - (spent[3] + spent[4]) / whole, 3),
+            "steal_s": round(spent[7] / os.sysconf("SC_CLK_TCK"), 2)}
 
 
 def load_average() -> list[float]:

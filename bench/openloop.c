@@ -8,7 +8,15 @@
  * is charged for every request that should have been sent meanwhile, as a
  * visitor would feel it (wrk, closed-loop, would record only the C requests
  * that happened to be in flight). The latency from the actual send is kept
- * too ("uncorrected"), so the difference is visible in one run.
+ * too ("uncorrected"), so the difference is visible in one run, and so is the
+ * generator's own delay in sending ("sending": from when a request could have
+ * gone, its due time or its connection's previous answer, whichever is later,
+ * to when it went), so a stall can be told apart from a late generator.
+ *
+ * A connection whose previous answer is still on its way at the end sends its
+ * last slot due before the end once that answer is in: it is late, and charged
+ * for it, not unsent. Slots further behind (a backlog deeper than one per
+ * connection) are counted as unsent: the server did not keep up.
  *
  * Why not wrk with a pacing script: wrk's Lua state is per thread, its delay()
  * is in whole milliseconds and its histogram is fed from the actual send time,
@@ -81,7 +89,7 @@ enum { IDLE, READING };
 typedef struct {
     int fd, state, index;
     uint64_t slot;                 /* this connection's next slot number */
-    int64_t due, sent;             /* ns */
+    int64_t due, sent, answered;   /* ns */
     char head[HEAD_MAX];
     size_t have;                   /* bytes of head read so far */
     long long body_left;           /* -1 until the head is complete */
@@ -134,6 +142,14 @@ static void json_hist(const char *kind, const hist *h) {
            (unsigned long long)percentile(h, 50), (unsigned long long)percentile(h, 90),
            (unsigned long long)percentile(h, 99), (unsigned long long)percentile(h, 99.9),
            (unsigned long long)h->max);
+}
+
+/* Whether an idle connection still owes its last slot due before the end. */
+static int owed(const conn *cs, int conns, int64_t end, int64_t period) {
+    for (int i = 0; i < conns; i++)
+        if (cs[i].state == IDLE && cs[i].due < end && cs[i].due >= end - (int64_t)conns * period)
+            return 1;
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -190,7 +206,7 @@ int main(int argc, char **argv) {
         }
     }
 
-    static hist total, total_raw, part;
+    static hist total, total_raw, total_sending, part, part_raw, part_sending;
     const int64_t period = (int64_t)(1e9 / rate);
     const int64_t start = now_ns() + 1000000;  /* 1 ms to settle */
     const int64_t end = start + (int64_t)(seconds * 1e9);
@@ -218,7 +234,9 @@ int main(int argc, char **argv) {
                     continue;
                 }
             }
-            if (now >= end || c->due >= end) continue;  /* the backlog is "unsent" */
+            if (c->due >= end) continue;
+            /* After the end only a connection's last slot goes: a deeper backlog is "unsent". */
+            if (now >= end && c->due < end - (int64_t)conns * period) continue;
             if (c->due > now) { if (c->due < next) next = c->due; continue; }
             if (c->fd < 0 && open_conn(c) < 0) {
                 errors++, part_errors++;
@@ -231,6 +249,10 @@ int main(int argc, char **argv) {
                 drop_conn(c);
                 continue;
             }
+            uint64_t waited = (uint64_t)((now - (c->due > c->answered ? c->due : c->answered))
+                                         / 1000);
+            record(&total_sending, waited);
+            record(&part_sending, waited);
             c->state = READING;
             c->sent = now;
             c->have = 0;
@@ -243,13 +265,20 @@ int main(int argc, char **argv) {
                    ++part_no, (double)step / 1e9, (unsigned long long)part.count,
                    (unsigned long long)part_errors);
             json_hist("latency", &part);
+            printf(",");
+            json_hist("uncorrected", &part_raw);
+            printf(",");
+            json_hist("sending", &part_sending);
             printf("}\n");
             fflush(stdout);
             memset(&part, 0, sizeof part);
+            memset(&part_raw, 0, sizeof part_raw);
+            memset(&part_sending, 0, sizeof part_sending);
             part_errors = 0;
             part_end += step;
         }
-        if (now >= end && (busy == 0 || now >= end + (int64_t)(timeout * 1e9))) break;
+        if (now >= end && ((busy == 0 && !owed(cs, conns, end, period))
+                           || now >= end + (int64_t)(timeout * 1e9))) break;
 
         if (next != INT64_MAX) {
             struct itimerspec at = {.it_value = {.tv_sec = next / 1000000000LL,
@@ -293,6 +322,8 @@ int main(int argc, char **argv) {
                 record(&total, late);
                 record(&part, late);
                 record(&total_raw, (uint64_t)((t - c->sent) / 1000));
+                record(&part_raw, (uint64_t)((t - c->sent) / 1000));
+                c->answered = t;
                 done++;
                 if (c->status < 200 || c->status >= 400) non2xx++;
                 c->state = IDLE;
@@ -313,6 +344,8 @@ int main(int argc, char **argv) {
     json_hist("latency", &total);
     printf(",");
     json_hist("uncorrected", &total_raw);
+    printf(",");
+    json_hist("sending", &total_sending);
     printf("}\n");
     return 0;
 }

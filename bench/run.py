@@ -908,7 +908,8 @@ def worker_memory(base: str) -> dict[str, int]:
 
 def soak() -> None:
     """SOAK_MINUTES through the stack at half the maximum, offered at a constant rate
-    by the open-loop generator; p99 and each worker's memory per interval."""
+    by the open-loop generator; per interval the tails (from due and from send), the
+    generator's own delay, how busy the machine was and each worker's memory."""
     machine = loadgen.machine()
     db, env = prepare()
     summary_path = OUT / "summary.json"
@@ -941,9 +942,14 @@ def soak() -> None:
                 r["requests_per_s"] = round(r["requests"] / interval, 1)
                 r["worker_rss_bytes"] = worker_memory(proxy.url)
                 minutes.append(r)
+                # Where a tail came from: the answer (from send), the generator's own
+                # delay in sending, or a machine that was busy or lent to others.
                 print(f"  {r['minute']:>5.1f} min: {r['requests_per_s']:>8.0f} req/s  p99 "
-                      f"{r['p99_ms']:.2f} ms  p99.9 {r['p999_ms']:.2f} ms  errors "
-                      f"{r['errors']}  rss "
+                      f"{r['p99_ms']:.2f} ms  p99.9 {r['p999_ms']:.2f} ms (from send "
+                      f"{r['uncorrected']['p999_ms']:.2f}; sending max "
+                      f"{r['sending']['max_ms']:.2f})  busy "
+                      f"{r['machine'].get('busy', 0):.0%} steal "
+                      f"{r['machine'].get('steal_s', 0):.2f} s  errors {r['errors']}  rss "
                       f"{sorted(v // 2**20 for v in r['worker_rss_bytes'].values())} MiB",
                       flush=True)
 
@@ -1105,8 +1111,13 @@ def write_report(summary: dict[str, Any]) -> None:
         minutes = soak_data["minutes"]
         pids = sorted({p for m in minutes for p in m["worker_rss_bytes"]})
         charts_soak = [
-            svg_chart("Soak: p99 per minute", "ms", {"p99": [m["p99_ms"] for m in minutes]},
-                      1, "minutes"),
+            svg_chart("Soak: latency per minute", "ms", {
+                "p99": [m["p99_ms"] for m in minutes],
+                "p99.9": [m["p999_ms"] for m in minutes],
+                "p99.9 from send": [m.get("uncorrected", {}).get("p999_ms", 0)
+                                    for m in minutes],
+                "generator's delay, max": [m.get("sending", {}).get("max_ms", 0)
+                                           for m in minutes]}, 1, "minutes"),
             svg_chart("Soak: worker memory per minute", "MiB",
                       {f"worker {p}": [m["worker_rss_bytes"].get(p, 0) / 2**20
                                        for m in minutes] for p in pids}, 1, "minutes"),

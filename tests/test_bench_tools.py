@@ -97,8 +97,30 @@ def test_open_loop_latency_counts_the_wait_of_requests_due_during_a_stall(
     # ...while timing from the actual send (what wrk reports) sees only the ten
     # requests that were in flight when it began.
     assert result["uncorrected"]["p90_ms"] < 50
+    # The generator sent each as soon as its connection was free: the wait was the
+    # server's, not the generator's own.
+    assert result["sending"]["p90_ms"] < 50
     assert [i["interval"] for i in result["intervals"]] == [1, 2, 3]
     assert result["intervals"][0]["p99_ms"] < 100
+
+
+def test_open_loop_sends_a_slot_due_just_before_the_end_late_rather_than_calling_it_unsent(
+        generator: Path) -> None:
+    # Rate 500 on 10 connections: each has a slot every 20 ms. Answers due in the
+    # last 30 ms are held until 10 ms past the end, so about half the connections
+    # have their last slot (due in the last 10 ms) behind an answer still on its way
+    # at the end: one slot late each, as any tail would leave them.
+    with StallingServer(stall_from=0.97, stall_for=0.04) as server:
+        result = loadgen.open_loop(generator, f"http://127.0.0.1:{server.port}/", rate=500,
+                                   connections=10, seconds=1, interval=1)
+
+    assert result["errors"] == 0 and result["unsent"] == 0
+    assert result["requests"] == 500
+    # Charged from when they were due.
+    assert result["max_ms"] >= 10
+    assert result["uncorrected"]["max_ms"] >= 10
+    assert set(result["intervals"][0]) >= {"uncorrected", "sending", "machine"}
+    assert 0 <= result["intervals"][0]["machine"]["busy"] <= 1
 
 
 def test_open_loop_reports_a_rate_it_could_not_send(generator: Path) -> None:
